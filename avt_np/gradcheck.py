@@ -1,0 +1,304 @@
+"""Gradient checking: compare a module's hand-written backward with centred finite differences.
+
+    from avt_np.gradcheck import gradcheck
+    result = gradcheck(MyLayer(), x)          # any module written against avt_np.nn.Module
+    print(result)                             # one row per input and parameter
+    assert result.ok, result
+
+How it works. The module and its inputs are copied to float64. The scalar checked is
+f = sum(out * R) for a fixed random R, so every output element matters (with R = 1, a softmax or
+LayerNorm gradient is exactly zero and any bug would pass). The analytic gradient is backward(R);
+the numeric one is (f(x + h e) - f(x - h e)) / 2h along each coordinate e of small tensors, or
+along a few random dense directions e of large ones (the check compares e . grad). The error of a
+tensor is max|a - n| / max(max|a| + max|n|, floor), over the whole tensor (STYLE.md). The
+floor is the finite difference's own rounding noise, noise = 10 * float64 eps * sum|out * R| / h,
+divided by the tolerance: a gradient far smaller than f (e.g. a normalized sigmoid over one key,
+whose derivative is about eps_attention) is judged by whether the difference exceeds what a
+finite difference can measure, not by a ratio of two rounding errors. A tensor whose analytic and
+numeric gradients are both below the noise is reported as "both zero": not a failure (e.g. a
+softmax attention's key bias), but visible, so nobody loosens a tolerance to hide it.
+Dropout is made deterministic: before every evaluation each module's `rng` attribute is replaced
+by a generator with the same fixed seed, so every evaluation draws the same masks.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class TensorCheck:
+    name: str
+    shape: tuple
+    mode: str            # "entries" or "N directions"
+    error: float
+    status: str          # "ok", "both zero" or "FAIL"
+
+
+@dataclass(repr=False)
+class GradcheckResult:
+    checks: list = field(default_factory=list)
+    tolerance: float = 1e-6
+
+    @property
+    def ok(self):
+        return all(c.status != "FAIL" for c in self.checks)
+
+    @property
+    def worst_error(self):
+        return max((c.error for c in self.checks), default=0.0)
+
+    @property
+    def failed(self):
+        return [c.name for c in self.checks if c.status == "FAIL"]
+
+    def __str__(self):
+        rows = [("tensor", "shape", "checked", "rel. error", "status")]
+        rows += [(c.name, "x".join(map(str, c.shape)) or "scalar", c.mode, f"{c.error:.2e}", c.status)
+                 for c in self.checks]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        verdict = "PASS" if self.ok else f"FAIL ({', '.join(self.failed)})"
+        lines.append(f"{verdict}: worst relative error {self.worst_error:.2e} "
+                     f"(tolerance {self.tolerance:.0e})")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+def _reseed_randomness(module, seed):
+    for i, m in enumerate(module.modules()):
+        if isinstance(getattr(m, "rng", None), np.random.Generator):
+            m.rng = np.random.default_rng(seed + i)
+
+
+def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, directions=6,
+              seed=0):
+    """Check `module.backward` against finite differences for every input and every parameter.
+
+    module:      an avt_np.nn.Module (it is deep-copied and cast to float64; yours is untouched)
+    inputs:      arrays passed to forward; floating arrays are checked, others passed as they are
+    eps:         relative finite-difference step (scaled by each tensor's largest magnitude)
+    max_entries: tensors up to this size are checked entry by entry, larger ones along
+                 `directions` random dense directions
+    Returns a GradcheckResult: `.ok`, `.worst_error`, `print(result)` for the table.
+    """
+    module = copy.deepcopy(module).astype(np.float64)
+    inputs = [np.array(x, dtype=np.float64) if np.issubdtype(np.asarray(x).dtype, np.floating)
+              else x for x in inputs]
+    rng = np.random.default_rng(seed)
+
+    def run():
+        _reseed_randomness(module, seed + 1)
+        return _as_tuple(module.forward(*inputs))
+
+    outputs = run()
+    projections = tuple(rng.standard_normal(np.shape(o)) for o in outputs)
+
+    def f():
+        return sum(float(np.sum(o * r)) for o, r in zip(run(), projections))
+
+    # Rounding noise of f, and so of a finite difference (noise / h): below that, a gradient
+    # cannot be told from zero.
+    f_noise = 10 * np.finfo(np.float64).eps * sum(float(np.abs(o * r).sum())
+                                                    for o, r in zip(outputs, projections))
+
+    # analytic gradients
+    module.zero_grad()
+    run()
+    grad_out = projections if len(projections) > 1 else projections[0]
+    input_grads = _as_tuple(module.backward(grad_out))
+    float_inputs = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)
+                    and x.dtype == np.float64]
+    if len(input_grads) != len(inputs):
+        raise ValueError(f"backward returned {len(input_grads)} gradient(s) for "
+                         f"{len(inputs)} input(s) of forward")
+
+    tensors = [(f"input {i}", inputs[i], np.asarray(input_grads[i])) for i in float_inputs]
+    tensors += [(name, param, grad.copy()) for name, param, grad in module.parameters()]
+
+    result = GradcheckResult(tolerance=tolerance)
+    for name, x, analytic in tensors:
+        if analytic.shape != x.shape:
+            raise ValueError(f"gradient of {name} has shape {analytic.shape}, "
+                             f"expected {x.shape}")
+        h = eps * max(1.0, float(np.abs(x).max(initial=0.0)))
+        if x.size <= max_entries:
+            mode = "entries"
+            vectors = (np.eye(1, x.size, j).reshape(x.shape) for j in range(x.size))
+            count = x.size
+        else:
+            mode = f"{directions} directions"
+            vectors = (rng.standard_normal(x.shape) for _ in range(directions))
+            count = directions
+        a = np.empty(count)
+        n = np.empty(count)
+        original = x.copy()
+        for j, v in enumerate(vectors):
+            a[j] = np.sum(v * analytic)
+            x[...] = original + h * v
+            f_plus = f()
+            x[...] = original - h * v
+            f_minus = f()
+            x[...] = original
+            n[j] = (f_plus - f_minus) / (2 * h)
+        a_max, n_max = np.abs(a).max(initial=0.0), np.abs(n).max(initial=0.0)
+        noise = f_noise / h
+        if max(a_max, n_max) < noise:
+            error, status = 0.0, "both zero"
+        else:
+            error = float(np.abs(a - n).max() / max(a_max + n_max, noise / tolerance))
+            status = "ok" if error < tolerance else "FAIL"
+        result.checks.append(TensorCheck(name, x.shape, mode, error, status))
+    return result
+
+
+# -- built-in layers ---------------------------------------------------------------------------
+
+def builtin_checks():
+    """(name, build) pairs: build() -> (module, inputs), small float64 cases of every layer."""
+    from avt_np import nn
+
+    def case(make, *shapes, seed=0):
+        def build():
+            rng = np.random.default_rng(seed)
+            module = make(rng)
+            for _, param, _ in module.parameters():            # move off the trivial init values
+                param += 0.1 * rng.standard_normal(param.shape)
+            return module, [rng.standard_normal(s) for s in shapes]
+        return build
+
+    def bce_case():
+        rng = np.random.default_rng(0)
+        return nn.BinaryCrossEntropy(), [rng.uniform(0.02, 0.98, (4, 17)),
+                                         (rng.random((4, 17)) < 0.3).astype(np.float64)]
+
+    checks = [
+        ("Linear", case(lambda r: nn.Linear(6, 5, r), (2, 3, 6))),
+        ("ReLU", case(lambda r: nn.ReLU(), (2, 3, 6))),
+        ("Dropout", case(lambda r: nn.Dropout(0.3, r), (2, 3, 6))),
+        ("LayerNorm", case(lambda r: nn.LayerNorm(6), (2, 3, 6))),
+        ("SinusoidalPositionalEncoding", case(lambda r: nn.SinusoidalPositionalEncoding(),
+                                              (2, 3, 6))),
+        ("FeedForward", case(lambda r: nn.FeedForward(6, 7, 0.2, r), (2, 3, 6))),
+        ("BinaryCrossEntropy", bce_case),
+    ]
+    for name in nn.ATTENTION_FUNCTIONS:
+        checks += [
+            (f"attention function {name}", case(lambda r, n=name: nn.attention_function(n),
+                                                (2, 3, 4, 5))),
+            (f"ScaledDotProductAttention {name}",
+             case(lambda r, n=name: nn.ScaledDotProductAttention(n, 0.2, r),
+                  (2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 7))),
+            (f"MultiHeadAttention self {name}",
+             case(lambda r, n=name: nn.MultiHeadAttention(6, 3, 4, n, 0.2, r), (2, 5, 6))),
+            (f"MultiHeadAttention cross {name}",
+             case(lambda r, n=name: nn.MultiHeadAttention(6, 3, 4, n, 0.2, r),
+                  (2, 4, 6), (2, 7, 6))),
+        ]
+    return checks
+
+
+# -- command line ------------------------------------------------------------------------------
+
+USAGE = """Check hand-written backward passes against finite differences (float64).
+
+  python -m avt_np.gradcheck                         check every built-in layer
+  python -m avt_np.gradcheck FILE.py:ClassName --shape 4,10,16 [--shape ...]
+                                                     check your own layer: ClassName() is built
+                                                     with no arguments and fed one random input
+                                                     per --shape
+Exit code: 0 all pass, 1 a check failed, 2 usage error."""
+
+
+class UsageError(Exception):
+    pass
+
+
+def load_user_module(target):
+    """'path/to/file.py:ClassName' -> an instance of ClassName."""
+    import importlib.util
+    from pathlib import Path
+
+    from avt_np.nn import Module
+
+    path, sep, class_name = target.rpartition(":")
+    if not sep or not path or not class_name:
+        raise UsageError(f"{target}: expected FILE.py:ClassName")
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    source = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(source)
+    except Exception as e:
+        raise UsageError(f"{path}: could not be imported: {type(e).__name__}: {e}") from None
+    cls = getattr(source, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        raise UsageError(f"{path}: no class '{class_name}' derived from avt_np.nn.Module")
+    try:
+        return cls()
+    except Exception as e:
+        raise UsageError(f"{target}: {class_name}() failed: {type(e).__name__}: {e}") from None
+
+
+def parse_shape(text):
+    try:
+        shape = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        raise UsageError(f"--shape {text}: expected comma-separated sizes, e.g. 4,10,16") from None
+    if not shape or min(shape) < 1:
+        raise UsageError(f"--shape {text}: sizes must be positive integers")
+    return shape
+
+
+def main(argv=None):
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m avt_np.gradcheck", description=USAGE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("target", nargs="?", help="FILE.py:ClassName of a layer to check")
+    parser.add_argument("--shape", action="append", default=[],
+                        help="shape of one forward input, e.g. 4,10,16 (repeat per input)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of inputs and projections (0)")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.target is None:
+            if args.shape:
+                raise UsageError("--shape needs a FILE.py:ClassName target")
+            all_ok = True
+            for name, build in builtin_checks():
+                module, inputs = build()
+                result = gradcheck(module, *inputs, seed=args.seed)
+                all_ok &= result.ok
+                print(f"== {name}\n{result}\n")
+            print("all built-in layers PASS" if all_ok else "some built-in layers FAIL")
+            return 0 if all_ok else 1
+
+        module = load_user_module(args.target)
+        if not args.shape:
+            raise UsageError("give one --shape per input of forward, e.g. --shape 4,10,16")
+        rng = np.random.default_rng(args.seed)
+        inputs = [rng.standard_normal(parse_shape(s)) for s in args.shape]
+        try:
+            result = gradcheck(module, *inputs, seed=args.seed)
+        except Exception as e:
+            shapes = " ".join(args.shape)
+            raise UsageError(f"{args.target}: running it on inputs of shape {shapes} failed: "
+                             f"{type(e).__name__}: {e}") from None
+        print(result)
+        return 0 if result.ok else 1
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Attention: the paper's three attention functions, scaled dot-product and multi-head attention.
+
+Paper Sec. 2.1.1 (Eq. 1) and Sec. 2.2.5 (Eq. 2). Every attention function acts along the last
+axis, the key axis: scores (..., T_k) -> weights (..., T_k).
+"""
+
+import numpy as np
+
+from avt_np.nn.dropout import Dropout
+from avt_np.nn.linear import Linear
+from avt_np.nn.module import Module
+
+
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) without overflow: exp is only ever taken of -|x| <= 0."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+class Softmax(Module):
+    """w_i = exp(x_i) / sum_j exp(x_j). Rows sum to 1."""
+
+    def forward(self, x):
+        e = np.exp(x - x.max(-1, keepdims=True))     # shifting by the row max changes nothing but overflow
+        self.w = e / e.sum(-1, keepdims=True)
+        return self.w
+
+    def backward(self, dw):
+        # Jacobian diag(w) - w w^T applied to dw
+        return self.w * (dw - (dw * self.w).sum(-1, keepdims=True))
+
+
+class Sigmoid(Module):
+    """w_i = sigma(x_i), element by element: rows are NOT normalised."""
+
+    def forward(self, x):
+        self.w = stable_sigmoid(x)
+        return self.w
+
+    def backward(self, dw):
+        return dw * self.w * (1 - self.w)
+
+
+class NormalizedSigmoid(Module):
+    """w_i = sigma(x_i) / (sum_j sigma(x_j) + eps)  (paper Eq. 2). Rows sum to just under 1."""
+
+    def __init__(self, eps=1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        self.s = stable_sigmoid(x)                                          # (..., T_k)
+        self.denominator = self.s.sum(-1, keepdims=True) + x.dtype.type(self.eps)   # (..., 1)
+        self.w = self.s / self.denominator
+        return self.w
+
+    def backward(self, dw):
+        # through the quotient: ds_k = (dw_k - sum_i dw_i w_i) / denominator; then through sigma
+        ds = (dw - (dw * self.w).sum(-1, keepdims=True)) / self.denominator
+        return ds * self.s * (1 - self.s)
+
+
+ATTENTION_FUNCTIONS = {
+    "softmax": Softmax,
+    "sigmoid": Sigmoid,
+    "normalized-sigmoid": NormalizedSigmoid,
+}
+
+
+def attention_function(name):
+    """A new attention-function module by its command-line name."""
+    if name not in ATTENTION_FUNCTIONS:
+        raise ValueError(f"unknown attention function '{name}': "
+                         f"expected one of {', '.join(ATTENTION_FUNCTIONS)}")
+    return ATTENTION_FUNCTIONS[name]()
+
+
+class ScaledDotProductAttention(Module):
+    """A(Q, K, V) = f(Q K^T / sqrt(d_k)) V  (paper Eq. 1, with f any attention function).
+
+    q: (B, H, T_q, d_k), k: (B, H, T_k, d_k), v: (B, H, T_k, d_v) -> (B, H, T_q, d_v)
+    Dropout acts on the attention weights, after f (Sec. 3.2.7). `self.weights` keeps the last
+    weights (before dropout), shape (B, H, T_q, T_k), for visualisation.
+    """
+
+    def __init__(self, function="softmax", dropout=0.1, rng=None):
+        super().__init__()
+        self.function = attention_function(function)
+        self.dropout = Dropout(dropout, rng)
+
+    def forward(self, q, k, v):
+        self.q, self.k, self.v = q, k, v
+        self.scale = q.shape[-1] ** -0.5                                    # Python float: no upcast
+        scores = (q @ k.swapaxes(-1, -2)) * self.scale                      # (B, H, T_q, T_k)
+        self.weights = self.function(scores)
+        self.dropped = self.dropout(self.weights)
+        return self.dropped @ v                                             # (B, H, T_q, d_v)
+
+    def backward(self, dout):                                               # (B, H, T_q, d_v)
+        dv = self.dropped.swapaxes(-1, -2) @ dout                           # (B, H, T_k, d_v)
+        dweights = self.dropout.backward(dout @ self.v.swapaxes(-1, -2))    # (B, H, T_q, T_k)
+        dscores = self.function.backward(dweights) * self.scale
+        dq = dscores @ self.k                                               # (B, H, T_q, d_k)
+        dk = dscores.swapaxes(-1, -2) @ self.q                              # (B, H, T_k, d_k)
+        return dq, dk, dv
+
+
+class MultiHeadAttention(Module):
+    """Multi-head attention (paper Fig. 2): per-head query/key/value maps, heads concatenated,
+    a final linear map, dropout on its output (Sec. 3.2.7).
+
+    Self-attention: mha(x) with x (B, T, D). Cross-attention: mha(x, memory), queries from x
+    (B, T_q, D), keys and values from memory (B, T_k, D); T_q and T_k may differ.
+    Output: (B, T_q, D). backward returns dx for self-attention, (dx, dmemory) for cross-attention.
+
+    Width per head. The paper says every linear map has 128 neurons and uses 3 heads; 128 is not
+    divisible by 3, so the usual d_head = d_model / heads cannot hold. We read it as: every head
+    has its own 128-wide query, key and value maps (d_head = 128), the 3 heads are concatenated
+    to 384 and the final map takes 384 back to 128; scores are scaled by 1/sqrt(d_head). This
+    adds no number the paper does not give, and it reproduces the parameter counts in
+    REFERENCE.md. d_head is a parameter.
+    The per-head maps of all heads are stored side by side in one (D, heads * d_head) matrix
+    per role (q, k, v): identical maths, one matrix product instead of `heads`.
+    """
+
+    def __init__(self, dim, heads=3, d_head=128, attention="softmax", dropout=0.1,
+                 rng=None, dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng() if rng is None else rng
+        self.heads, self.d_head = heads, d_head
+        self.q = Linear(dim, heads * d_head, rng, dtype)
+        self.k = Linear(dim, heads * d_head, rng, dtype)
+        self.v = Linear(dim, heads * d_head, rng, dtype)
+        self.attention = ScaledDotProductAttention(attention, dropout, rng)
+        self.out = Linear(heads * d_head, dim, rng, dtype)
+        self.out_dropout = Dropout(dropout, rng)
+
+    @property
+    def weights(self):
+        """The last attention weights, (B, heads, T_q, T_k)."""
+        return self.attention.weights
+
+    def split_heads(self, x):
+        """(B, T, H * d) -> (B, H, T, d)"""
+        B, T, _ = x.shape
+        return x.reshape(B, T, self.heads, self.d_head).transpose(0, 2, 1, 3)
+
+    def merge_heads(self, x):
+        """(B, H, T, d) -> (B, T, H * d)"""
+        B, H, T, d = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(B, T, H * d)
+
+    def forward(self, x, memory=None):
+        self.is_self_attention = memory is None
+        memory = x if memory is None else memory
+        q = self.split_heads(self.q(x))                                     # (B, H, T_q, d)
+        k = self.split_heads(self.k(memory))                                # (B, H, T_k, d)
+        v = self.split_heads(self.v(memory))                                # (B, H, T_k, d)
+        heads = self.attention(q, k, v)                                     # (B, H, T_q, d)
+        return self.out_dropout(self.out(self.merge_heads(heads)))         # (B, T_q, D)
+
+    def backward(self, dy):                                                 # (B, T_q, D)
+        dheads = self.split_heads(self.out.backward(self.out_dropout.backward(dy)))
+        dq, dk, dv = self.attention.backward(dheads)
+        dx = self.q.backward(self.merge_heads(dq))
+        dmemory = self.k.backward(self.merge_heads(dk)) + self.v.backward(self.merge_heads(dv))
+        if self.is_self_attention:
+            return dx + dmemory                     # x fed queries, keys and values
+        return dx, dmemory
