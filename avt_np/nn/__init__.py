@@ -10,3 +10,4 @@ from avt_np.nn.losses import BinaryCrossEntropy
 from avt_np.nn.module import Module
 from avt_np.nn.positional import SinusoidalPositionalEncoding, sinusoidal_table
 from avt_np.nn.relu import ReLU
+from avt_np.nn.pooling import POOLING, MaxPool, MeanPool

@@ -1,0 +1,64 @@
+"""Encoder and decoder blocks of the audiovisual transformer (paper Fig. 3)."""
+
+import numpy as np
+
+from avt_np.nn import FeedForward, LayerNorm, Module, MultiHeadAttention
+
+
+class EncoderBlock(Module):
+    """x -> LayerNorm(x + SelfAttention(x)) -> LayerNorm(. + FeedForward(.))
+
+    x: (B, T, D) -> (B, T, D)
+    """
+
+    def __init__(self, dim=128, heads=3, d_head=128, d_ff=128, attention="softmax",
+                 dropout=0.1, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng() if rng is None else rng
+        self.self_attn = MultiHeadAttention(dim, heads, d_head, attention, dropout, rng, dtype)
+        self.norm1 = LayerNorm(dim, dtype=dtype)
+        self.ff = FeedForward(dim, d_ff, dropout, rng, dtype)
+        self.norm2 = LayerNorm(dim, dtype=dtype)
+
+    def forward(self, x):
+        x = self.norm1(x + self.self_attn(x))
+        return self.norm2(x + self.ff(x))
+
+    def backward(self, dy):
+        dx = self.norm2.backward(dy)
+        dx = dx + self.ff.backward(dx)                  # residual path + feed-forward path
+        dx = self.norm1.backward(dx)
+        return dx + self.self_attn.backward(dx)
+
+
+class DecoderBlock(Module):
+    """x -> LayerNorm(x + SelfAttention(x)) -> LayerNorm(. + CrossAttention(., memory))
+         -> LayerNorm(. + FeedForward(.))
+
+    x: (B, T_q, D), memory (the encoder output): (B, T_k, D) -> (B, T_q, D)
+    backward returns (dx, dmemory).
+    """
+
+    def __init__(self, dim=128, heads=3, d_head=128, d_ff=128, attention="softmax",
+                 dropout=0.1, rng=None, dtype=np.float32):
+        super().__init__()
+        rng = np.random.default_rng() if rng is None else rng
+        self.self_attn = MultiHeadAttention(dim, heads, d_head, attention, dropout, rng, dtype)
+        self.norm1 = LayerNorm(dim, dtype=dtype)
+        self.cross_attn = MultiHeadAttention(dim, heads, d_head, attention, dropout, rng, dtype)
+        self.norm2 = LayerNorm(dim, dtype=dtype)
+        self.ff = FeedForward(dim, d_ff, dropout, rng, dtype)
+        self.norm3 = LayerNorm(dim, dtype=dtype)
+
+    def forward(self, x, memory):
+        x = self.norm1(x + self.self_attn(x))
+        x = self.norm2(x + self.cross_attn(x, memory))
+        return self.norm3(x + self.ff(x))
+
+    def backward(self, dy):
+        dx = self.norm3.backward(dy)
+        dx = dx + self.ff.backward(dx)
+        dx = self.norm2.backward(dx)
+        dx_cross, dmemory = self.cross_attn.backward(dx)
+        dx = self.norm1.backward(dx + dx_cross)
+        return dx + self.self_attn.backward(dx), dmemory
