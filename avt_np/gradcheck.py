@@ -216,7 +216,7 @@ def builtin_checks():
 
 
 def model_case():
-    """The full model at small widths, positional encodings on both streams, every function."""
+    """The full model at small widths, positional encodings on both streams, softmax attention."""
     from avt_np.model import AudiovisualTransformer, ModelConfig
     config = ModelConfig(first="video", second="audio", pos_enc=("video", "audio"), blocks=2,
                          heads=2, d_model=6, d_head=3, d_ff=5, dims={"audio": 5, "video": 9})

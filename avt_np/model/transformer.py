@@ -77,8 +77,9 @@ class InputStream(Module):
         h = self.dropout(self.project(x))
         return self.positional(h) if self.positional else h
 
-    def backward(self, dy):
-        return self.project.backward(self.dropout.backward(dy))   # PE adds a constant
+    def backward(self, dy, input_grad=True):
+        # PE adds a constant, so the gradient skips it
+        return self.project.backward(self.dropout.backward(dy), input_grad)
 
 
 class AudiovisualTransformer(Module):
@@ -86,7 +87,9 @@ class AudiovisualTransformer(Module):
 
     first: (B, T1, D_first) frames of config.first; second: (B, T2, D_second) of config.second.
     After forward, `frame_probabilities` holds the per-frame sigmoid outputs (B, T2, classes).
-    backward(dp) -> (dfirst, dsecond).
+    backward(dp) -> (dfirst, dsecond); backward(dp, input_grads=False) -> (None, None) computes
+    only parameter gradients (training: the embeddings are data), which saves the largest
+    product of the step, (B*T, 4096) x (4096, 128) for video.
     """
 
     def __init__(self, config=None, seed=0, dtype=np.float32):
@@ -114,16 +117,16 @@ class AudiovisualTransformer(Module):
         self.frame_probabilities = self.sigmoid(self.classifier(x))   # (B, T2, C)
         return self.pool(self.frame_probabilities)                  # (B, C)
 
-    def backward(self, dp):                                         # dp: (B, C)
+    def backward(self, dp, input_grads=True):                       # dp: (B, C)
         dx = self.classifier.backward(self.sigmoid.backward(self.pool.backward(dp)))
         dmemory = 0
         for block in reversed(self.decoder):
             dx, dm = block.backward(dx)
             dmemory = dmemory + dm                # every decoder block reads the encoder output
-        dsecond = self.decoder_input.backward(dx)
+        dsecond = self.decoder_input.backward(dx, input_grads)
         for block in reversed(self.encoder):
             dmemory = block.backward(dmemory)
-        return self.encoder_input.backward(dmemory), dsecond
+        return self.encoder_input.backward(dmemory, input_grads), dsecond
 
     def cross_attention_weights(self):
         """Per decoder block, its last cross-attention weights (B, heads, T_second, T_first)."""

@@ -30,10 +30,13 @@ class Linear(Module):
         y = x.reshape(-1, W.shape[0]) @ W + self.params["b"]      # (M, D_out)
         return y.reshape(*x.shape[:-1], W.shape[1])
 
-    def backward(self, dy):                                       # dy: (..., D_out)
+    def backward(self, dy, input_grad=True):                      # dy: (..., D_out)
+        """Adds dL/dW, dL/db; returns dL/dx, or None with input_grad=False (x is data)."""
         W = self.params["W"]
         x2 = self.x.reshape(-1, W.shape[0])                       # (M, D_in)
         dy2 = dy.reshape(-1, W.shape[1])                          # (M, D_out)
         self.grads["W"] += x2.T @ dy2
         self.grads["b"] += dy2.sum(0)
+        if not input_grad:
+            return None
         return (dy2 @ W.T).reshape(self.x.shape)
