@@ -1,0 +1,157 @@
+"""python -m avt_np.features: turn audio/video clips and DCASE labels into a data set.
+
+    python -m avt_np.weights fetch
+    python -m avt_np.features --clips videos/ --labels train=train.csv \\
+        --labels validation=valid.csv --labels test=test.csv --out data/mine
+    python -m avt_np.train --data data/mine
+
+Sec. 3.2.1 of the paper: VGGish embeddings (128-d) of 0.96 s log-mel windows and VGG16 fc7
+(4096-d) of the video frame at each window's centre. Progress and skipped clips go to stderr;
+the run can be stopped and started again with the same command (finished clips are kept in
+the work directory). Errors that concern the whole run are one line with exit code 2.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from avt_np.features import extract
+from avt_np.features.labels import (DCASE2017_CLASSES, LabelError, parse_labels_arg,
+                                    read_classes, read_weak_labels)
+from avt_np.features.video import have_ffmpeg
+from avt_np.weights import FC7, WeightsError, weight_path
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m avt_np.features", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clips", required=True, metavar="DIR_OR_LIST",
+                   help="folder of clip files, or a text file listing them (one path a line); "
+                        "files sharing a stem form one clip (e.g. abc.wav + abc.mp4)")
+    p.add_argument("--labels", required=True, action="append", metavar="[SPLIT=]CSV",
+                   help="DCASE weak-label CSV (file<TAB>start<TAB>end<TAB>label); repeat for "
+                        "several splits; SPLIT is train, validation or test, by default taken "
+                        "from DCASE's file name (training/testing/evaluation), else train")
+    p.add_argument("--out", required=True, metavar="DATA_DIR",
+                   help="data set folder to write (read by python -m avt_np.train --data)")
+    p.add_argument("--audio-only", action="store_true",
+                   help="no video features (default: audio and video)")
+    p.add_argument("--frames-dir", metavar="DIR",
+                   help="read frames from DIR/<clip id>/<seconds>.jpg instead of decoding video "
+                        "with ffmpeg")
+    p.add_argument("--frames", type=int, default=10,
+                   help="frames (0.96 s windows) per clip; longer clips are cut, shorter ones "
+                        "padded and marked in valid (default: 10, Sec. 3.2.1 on 10 s clips)")
+    p.add_argument("--vggish", default=None, metavar="ONNX",
+                   help=f"VGGish ONNX file (default: {weight_path('vggish')})")
+    p.add_argument("--vgg16", default=None, metavar="ONNX",
+                   help=f"VGG16 ONNX file with fc7 as an output (default: {weight_path('vgg16_fc7')})")
+    p.add_argument("--vgg16-output", default=FC7,
+                   help=f"name of the fc7 output in the VGG16 file (default: {FC7})")
+    p.add_argument("--vgg16-preprocess", choices=["gluon", "caffe"], default="gluon",
+                   help="gluon: RGB [0,1] with ImageNet mean/std, for the ONNX zoo's vgg16-7; "
+                        "caffe: BGR minus mean pixel, for Caffe/Keras weights (default: gluon)")
+    p.add_argument("--pca", nargs="?", const="vggish_pca", default=None, metavar="NPZ",
+                   help="apply AudioSet's PCA + 8-bit postprocessing with Google's "
+                        f"vggish_pca_params.npz (default file: {weight_path('vggish_pca')}); "
+                        "off by default")
+    p.add_argument("--dequantize", choices=["yt8m", "centered", "unit"], default="yt8m",
+                   help="how --pca's uint8 values are stored as floats (default: yt8m, "
+                        "q*4/255 + 4/512 - 2)")
+    p.add_argument("--classes", metavar="FILE",
+                   help="class names, one a line or DCASE's sound_event_list_17_classes.txt "
+                        "(default: the 17 DCASE 2017 Task 4 classes in canonical order)")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="per-clip cache that makes the run resumable (default: DATA_DIR.work)")
+    p.add_argument("--dtype", choices=["float16", "float32"], default="float16",
+                   help="storage type of the features (default: float16)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime threads per model (default: one per core)")
+    return p
+
+
+def run(args):
+    if args.frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    classes = read_classes(args.classes) if args.classes else DCASE2017_CLASSES
+    labels_by_split = {}
+    for text in args.labels:
+        split, path = parse_labels_arg(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"--labels {text}: no such file")
+        table = read_weak_labels(path, classes)
+        print(f"labels: {path} -> {split} ({len(table)} clips)", file=sys.stderr)
+        labels_by_split.setdefault(split, {}).update(table)
+    clips = extract.discover_clips(args.clips)
+    if not clips:
+        raise ValueError(f"--clips {args.clips}: no audio or video file found")
+    matched, unlabelled = extract.match_labels(clips, labels_by_split)
+    if unlabelled:
+        print(f"labels: {len(unlabelled)} clips have no label row and are skipped "
+              f"(e.g. {unlabelled[0].clip_id})", file=sys.stderr)
+    if not matched:
+        raise ValueError("no clip file matches a labelled clip id (file name without extension)")
+    with_video = not args.audio_only
+    needs_ffmpeg = any(c.audio is None for c, _, _ in matched) or (with_video and not args.frames_dir)
+    if needs_ffmpeg and not have_ffmpeg():
+        raise RuntimeError("the ffmpeg command is needed to decode these clips but is not "
+                           "installed (apt-get install -y ffmpeg); or pass --audio-only with "
+                           ".wav files, or --frames-dir")
+
+    from avt_np.features.vgg16 import VGG16
+    from avt_np.features.vggish import PCAQuantizer, VGGish
+    vggish = VGGish(args.vggish or "vggish", threads=args.threads)
+    vgg16 = VGG16(args.vgg16 or "vgg16_fc7", output=args.vgg16_output,
+                  style=args.vgg16_preprocess, threads=args.threads) if with_video else None
+    pca = PCAQuantizer(args.pca) if args.pca else None
+
+    models = {"vggish": str(vggish.path), "vggish_sha256": extract.file_digest(vggish.path)}
+    if vgg16 is not None:
+        models.update(vgg16=str(vgg16.path), vgg16_sha256=extract.file_digest(vgg16.path),
+                      vgg16_output=vgg16.output_name, vgg16_preprocess=vgg16.style)
+    if pca is not None:
+        models.update(pca=str(args.pca), dequantize=args.dequantize)
+    settings = dict(models, frames=args.frames, audio_only=args.audio_only,
+                    frames_dir=str(args.frames_dir) if args.frames_dir else None,
+                    classes=list(classes))
+    work = extract.WorkDir(args.work_dir or f"{str(args.out).rstrip('/')}.work", settings)
+
+    extractor = extract.Extractor(vggish, vgg16, frames=args.frames, frames_dir=args.frames_dir,
+                                  pca=pca, dequantize=args.dequantize)
+    started = time.time()
+    failures = extract.extract_all(matched, extractor, work)
+    for line in vggish.findings():
+        print(f"vggish: {line}", file=sys.stderr)
+    done = sum(work.has(c.clip_id) for c, _, _ in matched)
+    if done == 0:
+        raise RuntimeError(f"no clip could be extracted (see {work.errors})")
+
+    provenance = dict(
+        settings, tool="python -m avt_np.features", command=" ".join(sys.argv),
+        front_end="VGGish log-mel: 16 kHz mono (scipy resample_poly), 25 ms periodic Hann, "
+                  "10 ms hop, FFT 512, |STFT|, 64 HTK mel bands 125-7500 Hz, log(mel+0.01), "
+                  "96-frame examples",
+        frame_times="t_k = 0.48 + 0.96 k s", vggish_findings=vggish.findings(),
+        skipped={cid: msg for cid, msg in failures.items()},
+        extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)))
+    counts = extract.write_dataset(args.out, matched, work, classes, args.frames, with_video,
+                                   dtype=args.dtype, provenance=provenance)
+    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f" clips; {len(failures)} skipped (see {work.errors})", file=sys.stderr)
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (WeightsError, LabelError, FileNotFoundError, ValueError, RuntimeError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

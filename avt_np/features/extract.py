@@ -1,0 +1,289 @@
+"""Clips -> per-clip features in a resumable work directory -> the data set.
+
+A clip is every file sharing one stem: audio from a file soundfile reads (.wav, .flac, ...)
+or else from the video container (ffmpeg); video from .mp4/.mkv/.webm/... (ffmpeg) or from
+`<frames_dir>/<clip id>/<seconds>.jpg`. Each clip becomes T = 10 frames (Sec. 3.2.1: 10 s
+clips, one VGGish example and one video frame per 0.96 s window):
+
+    audio  (T, 128)   VGGish embedding of example k (optionally PCA + 8-bit, dequantised)
+    video  (T, 4096)  VGG16 fc7 of the frame at 0.48 + 0.96 k s
+    valid  (T,)       True where frame k exists in every modality; padded frames are zeros
+
+Longer clips keep their first T windows. Finished clips are saved one file each in
+`<work>/clips/<clip id>.npz`, so a stopped run resumes where it was; a clip that fails (an
+unreadable or too-short file, a broken video) is logged to `<work>/errors.log` and skipped;
+the data set is written once at the end.
+"""
+
+import hashlib
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avt_np.features import audio as audio_fe
+from avt_np.features import video as video_io
+from avt_np.features.audio import AudioError
+from avt_np.features.labels import SPLITS
+from avt_np.features.video import VideoError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
+CACHE_VERSION = 1
+
+
+@dataclass
+class Clip:
+    clip_id: str
+    audio: Path = None      # a file soundfile reads; None -> the video container's audio
+    video: Path = None
+
+
+def discover_clips(spec):
+    """A folder of media files, or a text file listing paths (one a line, '#' comments)
+    -> [Clip] sorted by id. Files of other types are ignored."""
+    spec = Path(spec)
+    if spec.is_dir():
+        paths = sorted(p for p in spec.iterdir() if p.is_file())
+    elif spec.is_file():
+        base = spec.parent
+        paths = []
+        for line in spec.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                p = Path(line)
+                paths.append(p if p.is_absolute() else base / p)
+    else:
+        raise FileNotFoundError(f"--clips {spec}: no such folder or list file")
+    clips = {}
+    for p in paths:
+        suffix = p.suffix.lower()
+        if suffix not in AUDIO_SUFFIXES | VIDEO_SUFFIXES:
+            continue
+        clip = clips.setdefault(p.stem, Clip(p.stem))
+        if suffix in AUDIO_SUFFIXES:
+            clip.audio = p
+        else:
+            clip.video = p
+    return [clips[k] for k in sorted(clips)]
+
+
+def match_labels(clips, labels_by_split):
+    """Pair clips with labels. labels_by_split: {split: {clip_id: multi-hot}}.
+
+    A clip file may carry AudioSet's 'Y' prefix ('Yabc_30.000_40.000.mp4'). Returns
+    ([(clip, split, label)], [clips without labels]).
+    """
+    where = {}
+    for split, table in labels_by_split.items():
+        for cid, row in table.items():
+            if cid in where:
+                raise ValueError(f"clip {cid} is labelled in both {where[cid][0]} and {split}")
+            where[cid] = (split, row)
+    matched, unlabelled = [], []
+    for clip in clips:
+        key = clip.clip_id if clip.clip_id in where else clip.clip_id[1:] \
+            if clip.clip_id.startswith("Y") and clip.clip_id[1:] in where else None
+        if key is None:
+            unlabelled.append(clip)
+        else:
+            clip.clip_id = key
+            matched.append((clip, *where[key]))
+    return matched, unlabelled
+
+
+class Extractor:
+    """One clip -> {'audio': (T, 128), 'video': (T, 4096) or absent, 'valid': (T,)} float32/bool.
+
+    vggish: a VGGish runner; vgg16: a VGG16 runner or None (audio only); frames_dir: folder
+    of per-clip image folders used instead of ffmpeg; pca: a PCAQuantizer or None;
+    dequantize: the convention turning its uint8 back into floats.
+    """
+
+    def __init__(self, vggish, vgg16=None, frames=10, frames_dir=None, pca=None,
+                 dequantize="yt8m"):
+        self.vggish, self.vgg16, self.frames = vggish, vgg16, frames
+        self.frames_dir = Path(frames_dir) if frames_dir else None
+        self.pca, self.dequantize = pca, dequantize
+
+    def audio_examples(self, clip):
+        if clip.audio is not None:
+            samples, rate = audio_fe.read_audio(clip.audio)
+            source = clip.audio
+        elif clip.video is not None:
+            samples, rate = video_io.read_audio_ffmpeg(clip.video)
+            source = clip.video
+        else:
+            raise AudioError(f"clip {clip.clip_id}: no audio file")
+        examples = audio_fe.waveform_to_examples(samples, rate)
+        if examples.shape[0] == 0:
+            raise AudioError(f"{source}: {samples.shape[0] / rate:.3f} s of audio is shorter than "
+                             f"one VGGish example ({audio_fe.MIN_SAMPLES / audio_fe.SAMPLE_RATE} s)")
+        return examples[: self.frames]
+
+    def video_frames(self, clip):
+        times = video_io.frame_times(self.frames)
+        folder = self.frames_dir / clip.clip_id if self.frames_dir else None
+        if folder is not None and folder.is_dir():
+            return video_io.read_frames_folder(folder, times)
+        if clip.video is not None:
+            return video_io.read_frames_ffmpeg(clip.video, times)
+        raise VideoError(f"clip {clip.clip_id}: no video file"
+                         + (f" and no folder {folder}" if folder is not None else ""))
+
+    def __call__(self, clip):
+        T = self.frames
+        emb = self.vggish(self.audio_examples(clip))
+        if self.pca is not None:
+            from avt_np.features.vggish import dequantize
+            emb = dequantize(self.pca(emb), self.dequantize)
+        n = emb.shape[0]
+        audio = np.zeros((T, emb.shape[1]), np.float32)
+        audio[:n] = emb
+        valid = np.arange(T) < n
+        out = {"audio": audio, "valid": valid}
+        if self.vgg16 is not None:
+            frames, present = self.video_frames(clip)
+            if not present.any():
+                raise VideoError(f"clip {clip.clip_id}: no video frame at any of the times "
+                                 f"{video_io.frame_times(T)[[0, -1]]} s")
+            video = np.zeros((T, 4096), np.float32)
+            video[present] = self.vgg16(frames[present])
+            out["video"] = video
+            out["valid"] = valid & present
+        return out
+
+
+class ClipProgress:
+    """'extract: 12/40 clips, 1 failed, 2.1 clips/s, ETA 13 s' on stderr; redrawn on a terminal,
+    a line every 5 s otherwise."""
+
+    def __init__(self, total, stream=None):
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start = time.monotonic()
+        self.last = -1e9
+
+    def step(self, failed=False):
+        self.done += 1
+        self.failed += failed
+        now = time.monotonic()
+        if now - self.last >= (0.2 if self.tty else 5.0) or self.done == self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / max(rate, 1e-9)
+            end = "\r" if self.tty and self.done < self.total else "\n"
+            self.stream.write(f"extract: {self.done}/{self.total} clips, {self.failed} failed, "
+                              f"{rate:.2f} clips/s, ETA {eta:.0f} s{end}")
+            self.stream.flush()
+
+
+class WorkDir:
+    """The resumable cache: settings.json, clips/<id>.npz, errors.log."""
+
+    def __init__(self, path, settings):
+        self.path = Path(path)
+        self.clips = self.path / "clips"
+        self.clips.mkdir(parents=True, exist_ok=True)
+        self.errors = self.path / "errors.log"
+        settings = dict(settings, cache_version=CACHE_VERSION)
+        stored = self.path / "settings.json"
+        if stored.exists():
+            old = json.loads(stored.read_text())
+            if old != settings:
+                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+                raise ValueError(f"work dir {self.path} was made with other settings "
+                                 f"({', '.join(changed)}); use another --work-dir or delete it")
+        else:
+            stored.write_text(json.dumps(settings, indent=1, sort_keys=True))
+
+    def file(self, clip_id):
+        return self.clips / f"{clip_id}.npz"
+
+    def has(self, clip_id):
+        return self.file(clip_id).exists()
+
+    def save(self, clip_id, arrays):
+        tmp = self.clips / f"{clip_id}.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(self.file(clip_id))             # never a half-written cache file
+
+    def load(self, clip_id):
+        with np.load(self.file(clip_id)) as f:
+            return {k: f[k] for k in f.files}
+
+    def log_error(self, clip_id, message):
+        with open(self.errors, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{clip_id}\t{message}\n")
+
+
+CLIP_ERRORS = (AudioError, VideoError, OSError, ValueError, RuntimeError)
+
+
+def extract_all(matched, extractor, work, progress=True):
+    """Extract every (clip, split, label) not already in the work dir. Returns {clip_id: error}."""
+    failures = {}
+    todo = [m for m in matched if not work.has(m[0].clip_id)]
+    if len(todo) < len(matched):
+        print(f"extract: {len(matched) - len(todo)} clips already done in {work.path}",
+              file=sys.stderr)
+    bar = ClipProgress(len(todo)) if progress and todo else None
+    for clip, _, _ in todo:
+        try:
+            work.save(clip.clip_id, extractor(clip))
+            failed = False
+        except CLIP_ERRORS as e:
+            from avt_np.features.onnx_model import ModelFileError
+            if isinstance(e, ModelFileError):
+                raise                                  # the model is wrong for every clip
+            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            failures[clip.clip_id] = message
+            work.log_error(clip.clip_id, f"{type(e).__name__}: {message}")
+            print(f"skip {clip.clip_id}: {message}", file=sys.stderr)
+            failed = True
+        except Exception as e:                         # a bug or an unexpected library error:
+            tb = traceback.format_exc().replace("\n", " | ")   # still never abort the run
+            failures[clip.clip_id] = f"{type(e).__name__}: {e}"
+            work.log_error(clip.clip_id, tb)
+            print(f"skip {clip.clip_id}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+            failed = True
+        if bar:
+            bar.step(failed)
+    return failures
+
+
+def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="float16",
+                  provenance=None, chunk=512):
+    """Write every cached clip through avt_np.data.format.DatasetWriter; returns clips per split."""
+    from avt_np.data.format import DatasetWriter
+
+    counts = {}
+    with DatasetWriter(out_dir, list(classes), frames=frames, audio_dim=128,
+                       video_dim=4096 if with_video else None, dtype=dtype,
+                       provenance=provenance) as writer:
+        for split in SPLITS:
+            items = [(c.clip_id, lab) for c, s, lab in matched if s == split and work.has(c.clip_id)]
+            counts[split] = len(items)
+            for start in range(0, len(items), chunk):
+                part = items[start:start + chunk]
+                cached = [work.load(cid) for cid, _ in part]
+                writer.append(split, [cid for cid, _ in part],
+                              np.stack([lab for _, lab in part]).astype(np.uint8),
+                              np.stack([c["audio"] for c in cached]),
+                              video=np.stack([c["video"] for c in cached]) if with_video else None,
+                              valid=np.stack([c["valid"] for c in cached]))
+    return counts
+
+
+def file_digest(path, chunk=1 << 22):
+    """SHA-256 of a (model) file, for the data set's provenance."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
