@@ -52,7 +52,7 @@ def training_step_case(config, rng):
     labels = (rng.random((BATCH, config.classes)) < 0.1).astype(np.float32)
 
     def step():
-        model.zero_grad()
+        adam.zero_grad()
         p = model(inputs[config.first], inputs[config.second])
         bce(p, labels)
         model.backward(bce.backward()[0], input_grads=False)
@@ -99,8 +99,10 @@ def main(argv=None):
         gflops.append(matmul_gflops(rng))
         for name, fn in cases.items():
             times[name].append(seconds(fn))
-        print(f"\rround {r + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(f"\rround {r + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
 
     peak = float(np.median(gflops))
     print(f"numpy float32 matmul (1024^3): median {peak:.0f} GFLOP/s "

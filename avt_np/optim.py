@@ -13,36 +13,58 @@ import numpy as np
 
 
 class Adam:
-    """Optimizer state is keyed by each parameter's full dotted name (never shared by accident)."""
+    """Adam over every parameter of `module`.
+
+    The module's parameters are packed into one flat buffer (Module.flatten_parameters), so a
+    step is a dozen in-place NumPy calls over 2.5 M values, not a dozen per tensor. The moments
+    are flat too; `state_dict` names them by each parameter's full dotted name.
+    """
 
     def __init__(self, module, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         self.module = module
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.t = 0
-        self.m = {name: np.zeros_like(p) for name, p, _ in module.parameters()}
-        self.v = {name: np.zeros_like(p) for name, p, _ in module.parameters()}
+        self.params, self.grads = module.flatten_parameters()
+        self.m = np.zeros_like(self.params)
+        self.v = np.zeros_like(self.params)
+        self.scratch = np.empty_like(self.params)
+
+    def zero_grad(self):
+        """Reset every gradient: one fill of the flat buffer."""
+        self.grads[...] = 0
 
     def step(self):
         """Update every parameter in place from its accumulated gradient."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)   # Python float
-        for name, p, g in self.module.parameters():
-            m, v = self.m[name], self.v[name]
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            p -= lr_t * m / (np.sqrt(v) + self.eps)
+        g, m, v, tmp = self.grads, self.m, self.v, self.scratch
+        m *= b1
+        m += np.multiply(g, 1 - b1, out=tmp)
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        v += np.multiply(tmp, 1 - b2, out=tmp)
+        np.sqrt(v, out=tmp)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        self.params -= np.multiply(tmp, lr_t, out=tmp)
+
+    def named_slices(self):
+        """(full dotted name, slice of the flat buffers, shape) for every parameter."""
+        offset = 0
+        for name, p, _ in self.module.parameters():
+            yield name, slice(offset, offset + p.size), p.shape
+            offset += p.size
 
     def state_dict(self):
         state = {"t": np.array(self.t)}
-        state.update({f"m.{k}": a for k, a in self.m.items()})
-        state.update({f"v.{k}": a for k, a in self.v.items()})
+        for name, where, shape in self.named_slices():
+            state[f"m.{name}"] = self.m[where].reshape(shape).copy()
+            state[f"v.{name}"] = self.v[where].reshape(shape).copy()
         return state
 
     def load_state_dict(self, state):
         self.t = int(state["t"])
-        for table, prefix in ((self.m, "m."), (self.v, "v.")):
-            for name in table:
-                table[name][...] = state[prefix + name]
+        for name, where, shape in self.named_slices():
+            self.m[where] = state[f"m.{name}"].ravel()
+            self.v[where] = state[f"v.{name}"].ravel()

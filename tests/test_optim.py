@@ -37,8 +37,10 @@ def test_adam_keeps_float32_and_separate_state_per_named_parameter():
     adam = Adam(model)
     model.grads["W"][:] = 1.0
     adam.step()
-    assert model.params["W"].dtype == np.float32 and adam.m["W"].dtype == np.float32
-    assert not adam.m["b"].any()            # b got no gradient: its moments stay zero
+    state = adam.state_dict()
+    assert model.params["W"].dtype == np.float32 and state["m.W"].dtype == np.float32
+    assert state["m.W"].shape == (3, 2) and state["m.W"].all()
+    assert not state["m.b"].any()           # b got no gradient: its moments stay zero
 
 
 def test_adam_state_round_trip():
@@ -62,3 +64,14 @@ def test_adam_minimises_a_quadratic():
         model.grads["w"][:] = 2 * model.params["w"]
         adam.step()
     assert np.abs(model.params["w"]).max() == pytest.approx(0, abs=1e-2)
+
+
+def test_flattened_parameters_are_views_and_keep_values():
+    model = Linear(3, 2, np.random.default_rng(0))
+    before = model.state_dict()
+    flat_params, flat_grads = model.flatten_parameters()
+    assert flat_params.size == 8 and np.shares_memory(model.params["W"], flat_params)
+    for name, p, _ in model.parameters():
+        np.testing.assert_array_equal(p, before[name])
+    model.grads["b"] += 1
+    assert flat_grads[-2:].tolist() == [1, 1]

@@ -27,7 +27,8 @@ class Linear(Module):
         self.x = x
         W = self.params["W"]
         # As a 2-D product: NumPy would otherwise call BLAS once per leading index (STYLE.md).
-        y = x.reshape(-1, W.shape[0]) @ W + self.params["b"]      # (M, D_out)
+        y = x.reshape(-1, W.shape[0]) @ W                         # (M, D_out)
+        y += self.params["b"]
         return y.reshape(*x.shape[:-1], W.shape[1])
 
     def backward(self, dy, input_grad=True):                      # dy: (..., D_out)
