@@ -1,0 +1,45 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename over it.
+
+A crash or a kill mid-write leaves either the old file or the new one, never half of one.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write(path, write):
+    """Call write(file_object) on a temporary binary file, then rename it to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text):
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_json(path, obj):
+    write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def write_npz(path, arrays):
+    """Arrays by name into an uncompressed .npz (plain arrays, never pickles)."""
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def read_npz(path):
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}

@@ -1,0 +1,39 @@
+"""Progress lines on stderr: redrawn in place on a terminal, one line every few seconds in a
+log file or CI (REFERENCE.md: no carriage returns where nobody sees them redrawn)."""
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, total, label="", every_seconds=5.0, stream=None):
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self.every = 0.2 if self.tty else every_seconds
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def update(self, done, extra=""):
+        """Report that `done` of `total` items are finished; `extra` is appended (e.g. a loss)."""
+        self.done = done
+        now = time.perf_counter()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else float("inf")
+        line = (f"{self.label} {done}/{self.total} {extra} "
+                f"[{rate:.1f}/s, {elapsed:.0f}s elapsed, ETA {format_seconds(eta)}]")
+        if self.tty:
+            print("\r" + line, end="\n" if done >= self.total else "", file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def format_seconds(s):
+    if s == float("inf"):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
