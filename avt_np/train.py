@@ -1,0 +1,289 @@
+"""Train the audiovisual transformer with the paper's protocol (Sec. 3.2).
+
+    python -m avt_np.train                     # paper's best setting, on the embedded default data
+    python -m avt_np.train --first audio --second audio --pos-enc none --out runs/aa
+    python -m avt_np.train --out runs/aa --resume          # continue after a kill
+
+Protocol: balanced batches (max class ratio 5, Sec. 3.2.2), 300 batches x 40 clips per epoch, at
+most 30 epochs; binary cross-entropy and Adam (Sec. 3.2.8); early stopping when the validation
+loss is higher than all of the last 7 (Sec. 3.2.8); the models after the last 7 epochs are
+averaged (Sec. 3.2.9); one global threshold maximising validation micro-F1 (Sec. 3.2.10);
+micro-F1 on test (Sec. 4.1).
+
+The run directory holds config.json, log.csv, checkpoints/ (epoch snapshots of the ensemble
+window, and last.npz with the optimizer state for --resume), curves.png and metrics.json.
+Every file is written atomically. Same seed, same machine -> the same metrics.json, resumed or not.
+"""
+
+import csv
+import io as text_io
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avt_np import io
+from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np.evaluate import predict, score_ensemble, snapshot_path
+from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
+from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
+from avt_np.nn import BinaryCrossEntropy, Dropout
+from avt_np.optim import Adam
+from avt_np.plot import training_curves
+from avt_np.progress import Progress
+
+EMBEDDED = "embedded"           # --data value meaning the built-in synthetic default set
+
+# flag -> (default, help). Defaults are the paper's best configuration and protocol.
+SETTINGS = {
+    "first": ("video", "modality read by the encoder: audio or video (Table 1)"),
+    "second": ("audio", "modality read by the decoder: audio or video (Table 1)"),
+    "pos_enc": ("video", "modalities with sinusoidal positional encodings: none, audio, video "
+                         "or audio,video (Sec. 2.2.6)"),
+    "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. 2.2.4)"),
+    "attention": ("softmax", "attention function: softmax, sigmoid or normalized-sigmoid "
+                             "(Sec. 2.2.5)"),
+    "epochs": (30, "maximum number of epochs (Sec. 3.2.2)"),
+    "batches_per_epoch": (300, "batches per epoch (Sec. 3.2.2)"),
+    "batch_size": (40, "clips per batch (Sec. 3.2.2)"),
+    "max_ratio": (5.0, "largest ratio between the most and least presented class in the "
+                       "balanced sampler (Sec. 3.2.2)"),
+    "patience": (7, "early stopping: stop when the validation loss exceeds all of the last "
+                    "PATIENCE epochs (Sec. 3.2.8)"),
+    "ensemble": (7, "number of last epochs whose models are averaged (Sec. 3.2.9)"),
+    "seed": (0, "seed of initialisation, sampling and dropout"),
+    "data": (EMBEDDED, "data set directory in the avt_np format (default: the embedded "
+                       "synthetic DCASE-2017-like set, built on first use)"),
+}
+
+
+def build_parser():
+    parser = ArgumentParser(prog="python -m avt_np.train", description=__doc__)
+    for name, (default, text) in SETTINGS.items():
+        kind = type(default) if not isinstance(default, str) else str
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                            help=f"{text} [default: {default}]")
+    parser.add_argument("--out", help="run directory [default: runs/FIRST-SECOND-seedSEED]")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last finished epoch")
+    return parser
+
+
+def parse_pos_enc(text):
+    if text == "none":
+        return ()
+    parts = tuple(sorted(set(text.split(","))))
+    if not parts or any(p not in MODALITIES for p in parts):
+        raise UsageError(f"--pos-enc {text}: expected none, audio, video or audio,video")
+    return parts
+
+
+def settings_from(args, saved=None):
+    """The run's settings: flags given on the command line, else the saved ones, else defaults.
+    With a saved run (--resume), a flag that contradicts it is an error."""
+    settings = {}
+    for name, (default, _) in SETTINGS.items():
+        given = getattr(args, name)
+        if saved is not None:
+            if given is not None and given != saved[name]:
+                raise UsageError(f"--{name.replace('_', '-')} {given}: the run in {args.out} was "
+                                 f"started with {saved[name]}; resume it without changing settings")
+            settings[name] = saved[name]
+        else:
+            settings[name] = default if given is None else given
+    for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
+        if settings[name] < 1:
+            raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: must be at least 1")
+    if settings["max_ratio"] < 1:
+        raise UsageError(f"--max-ratio {settings['max_ratio']}: must be at least 1")
+    return settings
+
+
+def open_data(data, config):
+    """The data set named by --data (EMBEDDED: the synthetic default), checked against config."""
+    from avt_np.data.format import DataError, open_dataset
+    from avt_np.data.synthetic import default_dataset
+    try:
+        dataset = default_dataset() if data == EMBEDDED else open_dataset(data)
+    except DataError as e:
+        raise UsageError(str(e)) from None
+    if "video" in (config.first, config.second) and not dataset.has_video:
+        raise UsageError(f"--data {data}: this data set has no video; train an audio/audio model "
+                         f"(--first audio --second audio --pos-enc none)")
+    for split in ("train", "validation", "test"):
+        try:
+            if len(dataset[split]) == 0:
+                raise UsageError(f"--data {data}: the {split} split is empty")
+        except KeyError:
+            raise UsageError(f"--data {data}: no {split} split") from None
+    return dataset
+
+
+def model_config(settings, dataset):
+    one = dataset["train"].batch(np.arange(1))
+    dims = {m: int(one[m].shape[-1]) for m in MODALITIES if m in one}
+    try:
+        return ModelConfig(first=settings["first"], second=settings["second"],
+                           pos_enc=parse_pos_enc(settings["pos_enc"]), pooling=settings["pooling"],
+                           attention=settings["attention"], classes=len(dataset.classes),
+                           dims=dims)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "val_micro_f1", "seconds"]
+
+
+def write_log(run_dir, history):
+    out = text_io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LOG_COLUMNS)
+    for row in history:
+        writer.writerow([row["epoch"]] + [f"{row[c]:.6f}" for c in LOG_COLUMNS[1:]])
+    io.write_text(Path(run_dir) / "log.csv", out.getvalue())
+
+
+def save_state(run_dir, model, adam, history):
+    """checkpoints/last.npz: parameters, Adam state and the per-epoch history (for --resume)."""
+    arrays = {f"param.{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"adam.{k}": v for k, v in adam.state_dict().items()})
+    arrays["history"] = np.array(json.dumps(history))
+    io.write_npz(Path(run_dir) / "checkpoints" / "last.npz", arrays)
+
+
+def load_state(run_dir, model, adam):
+    state = io.read_npz(Path(run_dir) / "checkpoints" / "last.npz")
+    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("param.")})
+    adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam.")})
+    return json.loads(str(state["history"]))
+
+
+def set_dropout_rng(model, rng):
+    for module in model.modules():
+        if isinstance(module, Dropout):
+            module.rng = rng
+
+
+def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config):
+    """One epoch of balanced batches; returns the mean training loss."""
+    # Randomness from (seed, epoch) alone, so a resumed run draws exactly the same batches
+    # and dropout masks as an uninterrupted one.
+    set_dropout_rng(model, np.random.default_rng([settings["seed"], epoch]))
+    batches = sampler.epoch(epoch)
+    progress = Progress(len(batches), f"epoch {epoch}/{settings['epochs']} batch")
+    losses = []
+    for i, indices in enumerate(batches, 1):
+        batch = train.batch(np.asarray(indices))
+        adam.zero_grad()
+        p = model(batch[config.first], batch[config.second])
+        losses.append(float(loss_fn(p, batch["labels"])))
+        model.backward(loss_fn.backward()[0], input_grads=False)
+        adam.step()
+        progress.update(i, f"loss {np.mean(losses[-50:]):.4f}")
+    return float(np.mean(losses))
+
+
+def validate(model, loss_fn, split, config):
+    probs = predict(model, split, config)
+    labels = split.labels.astype(probs.dtype)
+    _, f1 = best_global_threshold(labels > 0.5, probs)
+    return float(loss_fn(probs, labels)), f1
+
+
+def run(argv=None):
+    args = build_parser().parse_args(argv)
+    saved = None
+    if args.out is None and args.resume:
+        raise UsageError("--resume needs --out RUN_DIR")
+    if args.resume:
+        config_path = Path(args.out) / "config.json"
+        if not config_path.is_file():
+            raise UsageError(f"{config_path}: not found; nothing to resume in {args.out}")
+        saved = json.loads(config_path.read_text())["settings"]
+    settings = settings_from(args, saved)
+    run_dir = Path(args.out or f"runs/{settings['first']}-{settings['second']}-seed{settings['seed']}")
+    if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"--out {run_dir}: already holds a run; continue it with --resume "
+                         f"or choose another directory")
+    parse_pos_enc(settings["pos_enc"])             # flag errors before the data is opened
+
+    dataset = open_data(settings["data"], ModelConfig(
+        first=settings["first"], second=settings["second"], pos_enc=()))
+    config = model_config(settings, dataset)
+    from avt_np.data.sampler import BalancedSampler
+    train = dataset["train"]
+    sampler = BalancedSampler(train.labels, batch_size=settings["batch_size"],
+                              batches_per_epoch=settings["batches_per_epoch"],
+                              max_ratio=settings["max_ratio"], seed=settings["seed"])
+    model = AudiovisualTransformer(config, seed=settings["seed"])
+    adam = Adam(model)
+    loss_fn = BinaryCrossEntropy()
+
+    history = []
+    if args.resume and (run_dir / "checkpoints" / "last.npz").is_file():
+        history = load_state(run_dir, model, adam)
+        print(f"resuming {run_dir} after epoch {len(history)}", file=sys.stderr)
+    else:
+        io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
+                                                "data": settings["data"]})
+    if (run_dir / "metrics.json").is_file():
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        print(f"{run_dir} has already finished: test micro-F1 {metrics['test_micro_f1']:.4f}")
+        return metrics
+
+    print(f"training {config.first}/{config.second}, positional encodings "
+          f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
+          f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
+          f"({len(train)} train clips) -> {run_dir}", file=sys.stderr)
+    val_losses = [row["val_loss"] for row in history]
+    stopped_early = bool(history) and should_stop_early(val_losses, settings["patience"])
+    epoch = len(history)
+    while epoch < settings["epochs"] and not stopped_early:
+        epoch += 1
+        start = time.perf_counter()
+        train_loss = train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config)
+        val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                        "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
+        val_losses.append(val_loss)
+        io.write_npz(snapshot_path(run_dir, epoch), model.state_dict())
+        save_state(run_dir, model, adam, history)
+        write_log(run_dir, history)
+        old = snapshot_path(run_dir, epoch - settings["ensemble"])
+        old.unlink(missing_ok=True)                  # only the ensemble window is kept
+        stopped_early = should_stop_early(val_losses, settings["patience"])
+        print(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
+              f"validation micro-F1 {val_f1:.4f}, {history[-1]['seconds']:.1f} s"
+              + (" -> early stop" if stopped_early else ""), file=sys.stderr)
+
+    curves = training_curves([r["train_loss"] for r in history], val_losses,
+                             [r["val_micro_f1"] for r in history])
+    io.atomic_write(run_dir / "curves.png", lambda f: curves.save(f, format="PNG"))
+    metrics = score_ensemble(model, run_dir, ensemble_epochs(epoch, settings["ensemble"]),
+                             dataset, config, dataset.classes)
+    metrics.update({"epochs_trained": epoch, "stopped_early": stopped_early,
+                    "config": {"settings": settings, "model": config.to_dict()}})
+    io.write_json(run_dir / "metrics.json", metrics)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"ensemble of epochs {metrics['ensemble_epochs']}, threshold {metrics['threshold']:.3f}, "
+          f"validation micro-F1 {metrics['val_micro_f1']:.4f}; peak memory {peak_mb:.0f} MB",
+          file=sys.stderr)
+    print(f"test micro-F1 {metrics['test_micro_f1']:.4f}  ({run_dir}/metrics.json)")
+    return metrics
+
+
+def main(argv=None):
+    try:
+        run(argv)
+    except UsageError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished epochs are saved; continue with --resume", file=sys.stderr)
+        raise SystemExit(130)
+
+
+if __name__ == "__main__":
+    main()
