@@ -1,0 +1,381 @@
+"""The on-disk data set format: a directory of memory-mappable .npy files.
+
+    DATASET/
+      meta.json                 format, version, classes (in order), frame_hop_seconds, frames,
+                                dims {"audio": 128, "video": 4096}, dtype, splits {name: clips},
+                                ground_truth {name: bool}, provenance {...}
+      train/ validation/ test/
+        audio.npy               (N, T, 128)     float16 or float32, VGGish embeddings per 0.96 s
+        video.npy               (N, T, D_v)     fc7 embeddings at the window centres (optional:
+                                                absent in every split when dims has no "video")
+        labels.npy              (N, C)          uint8 in {0, 1}, clip-level (weak) labels
+        clip_ids.txt            N lines
+        audible.npy, visible.npy (N, C, T) bool  frame-level ground truth (optional, per split)
+
+Clips shorter than T frames are zero-padded by the writer's caller. `open_dataset` memory-maps
+everything, validates it (shapes agree, labels binary, no NaN/inf, classes as expected) and
+raises DataError with one line naming the file and the problem. `DatasetWriter` streams clips
+into a hidden sibling directory and renames it into place only when complete, so a crash never
+leaves a half-written data set behind.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from avt_np.data.npy_appender import NpyAppender
+from avt_np.io import write_json
+
+FORMAT = "avt_np-dataset"
+VERSION = 1
+SPLITS = ("train", "validation", "test")
+FRAME_HOP_SECONDS = 0.96
+CHUNK_BYTES = 64 << 20          # finite-value scans read the memory maps this much at a time
+
+
+class DataError(Exception):
+    """A data set that cannot be used; the message is one line naming the file and problem."""
+
+
+# -- reading ---------------------------------------------------------------------------------
+class Split:
+    """One split of a data set: labels and ground truth in memory, features on demand.
+
+    Subclasses provide `audio_frames(idx)` and `video_frames(idx)` (float32 (B, T, D)); the
+    embedded synthetic set computes them, a directory data set reads them from memory maps.
+    """
+
+    def __init__(self, name, labels, clip_ids, audible=None, visible=None):
+        self.name = name
+        self.labels = labels            # (N, C) uint8
+        self.clip_ids = clip_ids        # list of N str
+        self.audible = audible          # (N, C, T) bool or None
+        self.visible = visible          # (N, C, T) bool or None
+
+    def __len__(self):
+        return self.labels.shape[0]
+
+    @property
+    def has_ground_truth(self):
+        return self.audible is not None and self.visible is not None
+
+    def batch(self, idx):
+        """Clips idx (B,) -> {"audio": (B, T, 128), "video": (B, T, D_v) or None,
+        "labels": (B, C)}, all float32, plus "audible"/"visible" (B, C, T) when known."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = {"audio": self.audio_frames(idx), "video": self.video_frames(idx),
+               "labels": self.labels[idx].astype(np.float32)}
+        if self.has_ground_truth:
+            out["audible"], out["visible"] = self.audible[idx], self.visible[idx]
+        return out
+
+    def index_of(self, clip):
+        """A clip id or an integer index (as text or int) -> integer index."""
+        if isinstance(clip, (int, np.integer)) or str(clip).lstrip("-").isdigit():
+            i = int(clip)
+            if not -len(self) <= i < len(self):
+                raise DataError(f"{self.name}: clip index {i} out of range (0..{len(self) - 1})")
+            return i % len(self)
+        try:
+            return self.clip_ids.index(str(clip))
+        except ValueError:
+            raise DataError(f"{self.name}: no clip with id {clip!r}") from None
+
+
+class ArraySplit(Split):
+    """A split read from memory-mapped .npy files."""
+
+    def __init__(self, name, audio, video, labels, clip_ids, audible=None, visible=None):
+        super().__init__(name, labels, clip_ids, audible, visible)
+        self.audio = audio              # (N, T, 128) memmap
+        self.video = video              # (N, T, D_v) memmap or None
+
+    def audio_frames(self, idx):
+        return np.asarray(self.audio[idx], dtype=np.float32)
+
+    def video_frames(self, idx):
+        return None if self.video is None else np.asarray(self.video[idx], dtype=np.float32)
+
+
+class Dataset:
+    """Three splits plus what meta.json says about them."""
+
+    def __init__(self, meta, splits, path=None):
+        self.meta = meta
+        self.splits = splits            # {"train": Split, "validation": Split, "test": Split}
+        self.path = path
+
+    classes = property(lambda self: list(self.meta["classes"]))
+    dims = property(lambda self: dict(self.meta["dims"]))
+    frames = property(lambda self: int(self.meta["frames"]))
+    has_video = property(lambda self: "video" in self.meta["dims"])
+
+    def __getitem__(self, name):
+        return self.splits[name]
+
+    def __contains__(self, name):
+        return name in self.splits
+
+    def __repr__(self):
+        sizes = ", ".join(f"{k} {len(v)}" for k, v in self.splits.items())
+        return f"Dataset({self.path or self.meta.get('provenance', {}).get('name')}: {sizes})"
+
+
+def read_meta(path):
+    file = Path(path) / "meta.json"
+    if not Path(path).is_dir():
+        raise DataError(f"{path}: not a directory (expected a data set directory with "
+                        "meta.json and train/, validation/, test/)")
+    if not file.is_file():
+        raise DataError(f"{file}: missing (not an avt_np data set: expected meta.json and "
+                        "train/, validation/, test/)")
+    try:
+        meta = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{file}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{file}: expected a JSON object")
+    missing = [k for k in ("format", "classes", "frames", "dims", "splits") if k not in meta]
+    if missing:
+        raise DataError(f"{file}: missing key(s) {', '.join(missing)}")
+    if meta["format"] != FORMAT:
+        raise DataError(f"{file}: format is {meta['format']!r}, expected {FORMAT!r}")
+    dims = meta["dims"]
+    if not (isinstance(dims, dict) and isinstance(dims.get("audio"), int)
+            and set(dims) <= {"audio", "video"}):
+        raise DataError(f"{file}: dims must be {{\"audio\": int[, \"video\": int]}}, got {dims}")
+    if not (isinstance(meta["classes"], list) and meta["classes"]
+            and all(isinstance(c, str) for c in meta["classes"])):
+        raise DataError(f"{file}: classes must be a non-empty list of names")
+    return meta
+
+
+def load_npy(file):
+    """Memory-map an .npy file; one-line DataError when it is missing, truncated or not .npy."""
+    if not file.is_file():
+        raise DataError(f"{file}: missing")
+    try:
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{file}: unreadable as .npy (truncated or not an .npy file: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def expect_shape(file, array, shape):
+    """shape: a tuple with None for 'any'."""
+    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape))
+    if not ok:
+        wanted = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise DataError(f"{file}: shape {array.shape}, expected {wanted}")
+
+
+def check_finite(file, array):
+    """Scan a (possibly huge) memory-mapped float array in chunks for NaN / inf."""
+    if not np.issubdtype(array.dtype, np.floating):
+        raise DataError(f"{file}: dtype {array.dtype}, expected float16 or float32")
+    rows = max(1, CHUNK_BYTES // max(1, array[:1].nbytes))
+    for start in range(0, array.shape[0], rows):
+        chunk = np.asarray(array[start:start + rows])
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            clip = start + int(np.argwhere(bad)[0][0])
+            raise DataError(f"{file}: {int(bad.sum())} NaN/inf value(s), the first in clip {clip}")
+
+
+def read_split(path, name, meta):
+    folder = Path(path) / name
+    if not folder.is_dir():
+        raise DataError(f"{folder}: missing split directory")
+    classes, frames, dims = len(meta["classes"]), int(meta["frames"]), meta["dims"]
+    labels_file = folder / "labels.npy"
+    labels = load_npy(labels_file)
+    expect_shape(labels_file, labels, (None, classes))
+    n = labels.shape[0]
+    labels = np.asarray(labels)
+    binary = np.isin(labels, (0, 1))
+    if not binary.all():
+        raise DataError(f"{labels_file}: labels must be 0 or 1, found {labels[~binary][0]!r}")
+    labels = labels.astype(np.uint8)
+
+    arrays = {}
+    for modality in ("audio", "video"):
+        if modality in dims:
+            file = folder / f"{modality}.npy"
+            arrays[modality] = load_npy(file)
+            expect_shape(file, arrays[modality], (n, frames, dims[modality]))
+            check_finite(file, arrays[modality])
+
+    ids_file = folder / "clip_ids.txt"
+    if not ids_file.is_file():
+        raise DataError(f"{ids_file}: missing")
+    clip_ids = ids_file.read_text(encoding="utf-8").splitlines()
+    if len(clip_ids) != n:
+        raise DataError(f"{ids_file}: {len(clip_ids)} ids for {n} clips in labels.npy")
+
+    truth = {}
+    for kind in ("audible", "visible"):
+        file = folder / f"{kind}.npy"
+        if file.exists():
+            truth[kind] = load_npy(file)
+            expect_shape(file, truth[kind], (n, classes, frames))
+            truth[kind] = np.asarray(truth[kind], dtype=bool)
+            unlabelled = truth[kind].any(axis=2) & (labels == 0)
+            if unlabelled.any():
+                clip, c = np.argwhere(unlabelled)[0]
+                raise DataError(f"{file}: clip {clip} has {kind} frames of class "
+                                f"{meta['classes'][c]!r} but not its label")
+    if len(truth) == 1:
+        raise DataError(f"{folder}: has {next(iter(truth))}.npy but not its partner "
+                        "(frame-level ground truth needs both audible.npy and visible.npy)")
+    return ArraySplit(name, arrays["audio"], arrays.get("video"), labels, clip_ids,
+                      truth.get("audible"), truth.get("visible"))
+
+
+def open_dataset(path, classes=None):
+    """Open and validate the data set directory `path` (expected class names: optional)."""
+    meta = read_meta(path)
+    if classes is not None and list(classes) != list(meta["classes"]):
+        diff = next((i for i, (a, b) in enumerate(zip(classes, meta["classes"])) if a != b),
+                    min(len(classes), len(meta["classes"])))
+        raise DataError(f"{Path(path) / 'meta.json'}: classes differ from those expected "
+                        f"({len(meta['classes'])} vs {len(classes)} classes, first difference "
+                        f"at index {diff})")
+    splits = {name: read_split(path, name, meta) for name in SPLITS}
+    for name, split in splits.items():
+        if name in meta["splits"] and meta["splits"][name] != len(split):
+            raise DataError(f"{Path(path) / 'meta.json'}: says {meta['splits'][name]} {name} "
+                            f"clips, {name}/labels.npy has {len(split)}")
+    return Dataset(meta, splits, path=Path(path))
+
+
+# -- writing ---------------------------------------------------------------------------------
+class SplitWriter:
+    """The appenders of one split, opened on its first clips."""
+
+    def __init__(self, folder, classes, frames, dims, dtype, ground_truth):
+        folder.mkdir(parents=True)
+        self.ground_truth = ground_truth
+        self.files = {m: NpyAppender(folder / f"{m}.npy", (frames, d), dtype)
+                      for m, d in dims.items()}
+        self.files["labels"] = NpyAppender(folder / "labels.npy", (classes,), np.uint8)
+        if ground_truth:
+            for kind in ("audible", "visible"):
+                self.files[kind] = NpyAppender(folder / f"{kind}.npy", (classes, frames), bool)
+        self.ids = open(folder / "clip_ids.txt", "w", encoding="utf-8")
+        self.count = 0
+
+    def close(self):
+        for appender in self.files.values():
+            appender.close()
+        self.ids.close()
+
+
+class DatasetWriter:
+    """Stream clips into a new data set directory; it appears at `path` only on `close()`.
+
+        with DatasetWriter(out, classes, dims={"audio": 128, "video": 4096}) as writer:
+            writer.append("train", audio=a, video=v, labels=y, clip_ids=ids)   # any batch size
+            ...
+
+    Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool,
+    given for every append of a split or for none. A split never appended is written empty.
+    On an exception inside the `with`, nothing is left behind.
+    """
+
+    def __init__(self, path, classes, dims, frames=10, dtype="float16", provenance=None,
+                 overwrite=False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise DataError(f"{self.path}: already exists (refusing to overwrite a data set)")
+        self.classes, self.frames, self.dims = list(classes), int(frames), dict(dims)
+        self.dtype = np.dtype(dtype)
+        self.provenance = dict(provenance or {})
+        self.overwrite = overwrite
+        self.tmp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self.splits = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def append(self, split, audio, labels, clip_ids, video=None, audible=None, visible=None):
+        if split not in SPLITS:
+            raise DataError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+        given = {"audio": audio, "video": video}
+        arrays = {m: np.asarray(given[m]) for m in self.dims}
+        if video is not None and "video" not in self.dims:
+            raise DataError(f"{self.path}: video given but dims has no 'video'")
+        labels = np.asarray(labels)
+        b = labels.shape[0]
+        for m, x in arrays.items():
+            if x.shape != (b, self.frames, self.dims[m]):
+                raise DataError(f"{self.path}/{split}: {m} of shape {x.shape}, expected "
+                                f"({b}, {self.frames}, {self.dims[m]})")
+            if not np.isfinite(x).all():
+                raise DataError(f"{self.path}/{split}: {m} of clip "
+                                f"{clip_ids[int(np.argwhere(~np.isfinite(x))[0][0])]!r} "
+                                "has NaN/inf values")
+        if labels.shape != (b, len(self.classes)) or not np.isin(labels, (0, 1)).all():
+            raise DataError(f"{self.path}/{split}: labels must be ({b}, {len(self.classes)}) "
+                            f"in {{0, 1}}, got shape {labels.shape}")
+        clip_ids = [str(c) for c in clip_ids]
+        if len(clip_ids) != b or any("\n" in c or "\r" in c for c in clip_ids):
+            raise DataError(f"{self.path}/{split}: need {b} clip ids without line breaks")
+        ground_truth = audible is not None
+        if (visible is not None) != ground_truth:
+            raise DataError(f"{self.path}/{split}: give audible and visible together")
+        if split not in self.splits:
+            self.splits[split] = SplitWriter(self.tmp / split, len(self.classes), self.frames,
+                                             self.dims, self.dtype, ground_truth)
+        writer = self.splits[split]
+        if writer.ground_truth != ground_truth:
+            raise DataError(f"{self.path}/{split}: frame-level ground truth given for some "
+                            "appends and not others")
+        for m, x in arrays.items():
+            writer.files[m].append(x)
+        writer.files["labels"].append(labels)
+        if ground_truth:
+            writer.files["audible"].append(np.asarray(audible, bool))
+            writer.files["visible"].append(np.asarray(visible, bool))
+        writer.ids.write("".join(c + "\n" for c in clip_ids))
+        writer.count += b
+
+    def close(self):
+        """Finish every file, write meta.json, and move the directory into place."""
+        for name in SPLITS:
+            if name not in self.splits:
+                self.splits[name] = SplitWriter(self.tmp / name, len(self.classes), self.frames,
+                                                self.dims, self.dtype, False)
+        for writer in self.splits.values():
+            writer.close()
+        write_json(self.tmp / "meta.json", {
+            "format": FORMAT, "version": VERSION, "classes": self.classes,
+            "frame_hop_seconds": FRAME_HOP_SECONDS, "frames": self.frames, "dims": self.dims,
+            "dtype": self.dtype.name,
+            "splits": {name: w.count for name, w in self.splits.items()},
+            "ground_truth": {name: w.ground_truth for name, w in self.splits.items()},
+            "provenance": self.provenance})
+        old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
+        if self.path.exists() and self.overwrite:
+            os.replace(self.path, old)
+        os.replace(self.tmp, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self):
+        for writer in self.splits.values():
+            try:
+                writer.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
