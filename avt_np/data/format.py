@@ -11,8 +11,10 @@
         labels.npy              (N, C)          uint8 in {0, 1}, clip-level (weak) labels
         clip_ids.txt            N lines
         audible.npy, visible.npy (N, C, T) bool  frame-level ground truth (optional, per split)
+        lengths.npy             (N,) int16      real frames per clip when some were padded
+                                                (optional; absent means all T are real)
 
-Clips shorter than T frames are zero-padded by the writer's caller. `open_dataset` memory-maps
+Clips shorter than T frames are zero-padded by the writer's caller, who passes `lengths`. `open_dataset` memory-maps
 everything, validates it (shapes agree, labels binary, no NaN/inf, classes as expected) and
 raises DataError with one line naming the file and the problem. `DatasetWriter` streams clips
 into a hidden sibling directory and renames it into place only when complete, so a crash never
@@ -54,6 +56,7 @@ class Split:
         self.clip_ids = clip_ids        # list of N str
         self.audible = audible          # (N, C, T) bool or None
         self.visible = visible          # (N, C, T) bool or None
+        self.lengths = None             # (N,) real frames per clip, None when all are real
 
     def __len__(self):
         return self.labels.shape[0]
@@ -227,11 +230,19 @@ def read_split(path, name, meta):
                 clip, c = np.argwhere(unlabelled)[0]
                 raise DataError(f"{file}: clip {clip} has {kind} frames of class "
                                 f"{meta['classes'][c]!r} but not its label")
+    lengths = None
+    if (folder / "lengths.npy").exists():
+        lengths = np.asarray(load_npy(folder / "lengths.npy"))
+        expect_shape(folder / "lengths.npy", lengths, (n,))
+        if n and (lengths.min() < 0 or lengths.max() > frames):
+            raise DataError(f"{folder / 'lengths.npy'}: lengths must lie in 0..{frames}")
     if len(truth) == 1:
         raise DataError(f"{folder}: has {next(iter(truth))}.npy but not its partner "
                         "(frame-level ground truth needs both audible.npy and visible.npy)")
-    return ArraySplit(name, arrays["audio"], arrays.get("video"), labels, clip_ids,
-                      truth.get("audible"), truth.get("visible"))
+    split = ArraySplit(name, arrays["audio"], arrays.get("video"), labels, clip_ids,
+                       truth.get("audible"), truth.get("visible"))
+    split.lengths = lengths
+    return split
 
 
 def open_dataset(path, classes=None):
@@ -255,15 +266,17 @@ def open_dataset(path, classes=None):
 class SplitWriter:
     """The appenders of one split, opened on its first clips."""
 
-    def __init__(self, folder, classes, frames, dims, dtype, ground_truth):
+    def __init__(self, folder, classes, frames, dims, dtype, ground_truth, lengths):
         folder.mkdir(parents=True)
-        self.ground_truth = ground_truth
+        self.ground_truth, self.lengths = ground_truth, lengths
         self.files = {m: NpyAppender(folder / f"{m}.npy", (frames, d), dtype)
                       for m, d in dims.items()}
         self.files["labels"] = NpyAppender(folder / "labels.npy", (classes,), np.uint8)
         if ground_truth:
             for kind in ("audible", "visible"):
                 self.files[kind] = NpyAppender(folder / f"{kind}.npy", (classes, frames), bool)
+        if lengths:
+            self.files["lengths"] = NpyAppender(folder / "lengths.npy", (), np.int16)
         self.ids = open(folder / "clip_ids.txt", "w", encoding="utf-8")
         self.count = 0
 
@@ -280,8 +293,9 @@ class DatasetWriter:
             writer.append("train", audio=a, video=v, labels=y, clip_ids=ids)   # any batch size
             ...
 
-    Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool,
-    given for every append of a split or for none. A split never appended is written empty.
+    Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool and
+    lengths (B,) (real frames of zero-padded clips) are each given for every append of a split
+    or for none. A split never appended is written empty.
     On an exception inside the `with`, nothing is left behind.
     """
 
@@ -309,7 +323,8 @@ class DatasetWriter:
         else:
             self.abort()
 
-    def append(self, split, audio, labels, clip_ids, video=None, audible=None, visible=None):
+    def append(self, split, audio, labels, clip_ids, video=None, audible=None, visible=None,
+               lengths=None):
         if split not in SPLITS:
             raise DataError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
         given = {"audio": audio, "video": video}
@@ -335,12 +350,17 @@ class DatasetWriter:
         ground_truth = audible is not None
         if (visible is not None) != ground_truth:
             raise DataError(f"{self.path}/{split}: give audible and visible together")
+        if lengths is not None:
+            lengths = np.asarray(lengths)
+            if lengths.shape != (b,) or (b and (lengths.min() < 0 or lengths.max() > self.frames)):
+                raise DataError(f"{self.path}/{split}: lengths must be ({b},) in 0..{self.frames}")
         if split not in self.splits:
             self.splits[split] = SplitWriter(self.tmp / split, len(self.classes), self.frames,
-                                             self.dims, self.dtype, ground_truth)
+                                             self.dims, self.dtype, ground_truth,
+                                             lengths is not None)
         writer = self.splits[split]
-        if writer.ground_truth != ground_truth:
-            raise DataError(f"{self.path}/{split}: frame-level ground truth given for some "
+        if (writer.ground_truth, writer.lengths) != (ground_truth, lengths is not None):
+            raise DataError(f"{self.path}/{split}: ground truth or lengths given for some "
                             "appends and not others")
         for m, x in arrays.items():
             writer.files[m].append(x)
@@ -348,6 +368,8 @@ class DatasetWriter:
         if ground_truth:
             writer.files["audible"].append(np.asarray(audible, bool))
             writer.files["visible"].append(np.asarray(visible, bool))
+        if lengths is not None:
+            writer.files["lengths"].append(lengths)
         writer.ids.write("".join(c + "\n" for c in clip_ids))
         writer.count += b
 
@@ -356,7 +378,7 @@ class DatasetWriter:
         for name in SPLITS:
             if name not in self.splits:
                 self.splits[name] = SplitWriter(self.tmp / name, len(self.classes), self.frames,
-                                                self.dims, self.dtype, False)
+                                                self.dims, self.dtype, False, False)
         for writer in self.splits.values():
             writer.close()
         write_json(self.tmp / "meta.json", {
