@@ -144,6 +144,8 @@ def read_meta(path):
     missing = [k for k in ("format", "classes", "frames", "dims", "splits") if k not in meta]
     if missing:
         raise DataError(f"{file}: missing key(s) {', '.join(missing)}")
+    if meta["format"] == "avt_np-embedded":
+        return meta
     if meta["format"] != FORMAT:
         raise DataError(f"{file}: format is {meta['format']!r}, expected {FORMAT!r}")
     dims = meta["dims"]
@@ -248,12 +250,18 @@ def read_split(path, name, meta):
 def open_dataset(path, classes=None):
     """Open and validate the data set directory `path` (expected class names: optional)."""
     meta = read_meta(path)
+    if meta["format"] == "avt_np-embedded":          # a cached embedded set, e.g. from --data
+        from avt_np.data.synthetic import open_embedded
+        dataset = open_embedded(path)
+        meta = dataset.meta
     if classes is not None and list(classes) != list(meta["classes"]):
         diff = next((i for i, (a, b) in enumerate(zip(classes, meta["classes"])) if a != b),
                     min(len(classes), len(meta["classes"])))
         raise DataError(f"{Path(path) / 'meta.json'}: classes differ from those expected "
                         f"({len(meta['classes'])} vs {len(classes)} classes, first difference "
                         f"at index {diff})")
+    if meta["format"] == "avt_np-embedded":
+        return dataset
     splits = {name: read_split(path, name, meta) for name in SPLITS}
     for name, split in splits.items():
         if name in meta["splits"] and meta["splits"][name] != len(split):

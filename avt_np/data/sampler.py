@@ -1,0 +1,97 @@
+"""The balanced sampler of Sec. 3.2.2, after Xu et al. (Surrey-CVSSP system, DCASE 2017).
+
+Training data is strongly unbalanced (Car: 25,077 clips, Car alarm: 180). Drawing clips
+uniformly would show the model ~139 cars per car alarm. Instead, each batch is built by first
+sampling class labels non-uniformly and then fetching a clip of each sampled class, so that the
+most frequent class is presented at most `max_ratio` (5) times as often as the least frequent.
+
+How the presentation rate of each class is chosen (our reading of the scheme):
+- target rate of class c  ~  min(n_c / n_min, max_ratio)  (rarest class 1, frequent ones capped);
+- a clip fetched for class k also presents its other labels (a police-car clip often carries
+  "Car" too), so we solve for draw probabilities q (one per class) whose *presented* rates
+  q @ M match the target, M[k, c] = share of class-k clips that also carry label c
+  (multiplicative fixed-point iteration, like iterative proportional fitting);
+- every epoch draws exactly round(q * batches * batch_size) clips per class (so the rare classes
+  get their share in every epoch, not just on average), shuffled into batches; clips of a class
+  are taken without replacement from a fresh permutation, wrapping around for rare classes.
+Randomness comes from (seed, epoch) alone: a resumed run sees exactly the same batches.
+"""
+
+import numpy as np
+
+MARGIN = 0.9        # aim for 0.9 * max_ratio so co-occurrence noise keeps an epoch under the bound
+
+
+def presentation_targets(counts, max_ratio):
+    """Desired relative presentation rate per class (0 for classes without clips)."""
+    counts = np.asarray(counts, np.float64)
+    present = counts > 0
+    target = np.zeros_like(counts)
+    target[present] = np.minimum(counts[present] / counts[present].min(), MARGIN * max_ratio)
+    return target
+
+
+def draw_probabilities(labels, max_ratio, iterations=500):
+    """labels (N, C) in {0, 1} -> q (C,): probability that a batch slot is drawn for class c."""
+    labels = np.asarray(labels, np.float64)
+    counts = labels.sum(axis=0)
+    target = presentation_targets(counts, max_ratio)
+    present = counts > 0
+    cooccur = labels.T @ labels                                       # (C, C) clip counts
+    share = np.zeros_like(cooccur)
+    share[present] = cooccur[present] / counts[present, None]         # M[k, c]
+    q = target / target.sum()
+    for _ in range(iterations):
+        presented = q @ share                                         # (C,)
+        q = np.where(present, q * target / np.maximum(presented, 1e-300), 0.0)
+        q /= q.sum()
+    return q
+
+
+class BalancedSampler:
+    """Batches of clip indices with balanced class presentation.
+
+    labels: (N, C) in {0, 1}; `epoch(e)` -> int64 (batches_per_epoch, batch_size).
+    Classes with no clip at all cannot be presented; they are listed in `absent`.
+    """
+
+    def __init__(self, labels, batch_size=40, batches_per_epoch=300, max_ratio=5, seed=0):
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.shape[0] == 0:
+            raise ValueError(f"labels must be a non-empty (N, C) array, got shape {labels.shape}")
+        if max_ratio < 1:
+            raise ValueError(f"max_ratio must be >= 1, got {max_ratio}")
+        self.labels = labels
+        self.batch_size, self.batches_per_epoch = int(batch_size), int(batches_per_epoch)
+        self.max_ratio, self.seed = max_ratio, seed
+        self.members = [np.flatnonzero(labels[:, c]) for c in range(labels.shape[1])]
+        self.absent = [c for c, m in enumerate(self.members) if m.size == 0]
+        if len(self.absent) == labels.shape[1]:
+            raise ValueError("no clip carries any label")
+        self.q = draw_probabilities(labels, max_ratio)
+
+    def draws_per_class(self):
+        """Exactly how many batch slots each class gets per epoch (largest remainder)."""
+        total = self.batch_size * self.batches_per_epoch
+        exact = self.q * total
+        draws = np.floor(exact).astype(np.int64)
+        short = total - draws.sum()
+        draws[np.argsort(draws - exact)[:short]] += 1
+        return draws
+
+    def epoch(self, epoch):
+        rng = np.random.default_rng([self.seed, epoch])
+        draws = self.draws_per_class()
+        slot_class = rng.permutation(np.repeat(np.arange(draws.size), draws))   # (total,)
+        indices = np.empty(slot_class.size, np.int64)
+        for c, n in enumerate(draws):
+            if n:
+                members = self.members[c]
+                laps = -(-n // members.size)
+                picks = np.concatenate([rng.permutation(members) for _ in range(laps)])[:n]
+                indices[slot_class == c] = picks
+        return indices.reshape(self.batches_per_epoch, self.batch_size)
+
+    def presented(self, batches):
+        """Per-class presentations of a set of batches, every label of a clip counted."""
+        return self.labels[np.asarray(batches).ravel()].sum(axis=0)

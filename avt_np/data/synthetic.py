@@ -1,0 +1,337 @@
+"""The embedded default data set: DCASE-2017-Task-4-like audiovisual clips, generated locally.
+
+What is REAL (from the DCASE 2017 Task 4 label files, see avt_np/data/dcase2017.py):
+- the 17 class names and their order;
+- training label sets: 48,883 clips drawn without replacement from the 51,172 real training
+  clips' label sets, so class frequencies (Car 139x Car alarm), multi-label rates and
+  co-occurrences are the real ones;
+- validation / test: 465 of the 488 real "testing" clips and 1,050 of the 1,103 real
+  "evaluation" clips, each with its real labels AND its real strong-label event timing;
+- the durations of training events, drawn per class from the real strong-label durations.
+
+What is INVENTED (and is the point: the structure the paper's claims are about):
+- each clip is T = 10 frames of 0.96 s; a class is *audible* in a frame when one of its events
+  covers at least half of the frame (or half of the event, for events shorter than a frame);
+- audio frames: a clip-constant background + for every audible class its "sound" (a unit vector
+  in a 32-d latent space, times a per-event loudness) + frame noise; video frames likewise with
+  a per-class "look" where the class is *visible*;
+- sound-alike groups: the four sirens share most of their sound, and so do Car / Car passing
+  by / Bus / Truck (latent cosine 0.75 within a group), but each class has its own look, so
+  video tells them apart when audio struggles;
+- little visual evidence: Screaming, Car alarm, Reversing beeps and Civil defense siren are
+  visible in only 20% of their events (the alarm is inside a car, the siren on a pole);
+- uninformative videos: for 20% of clips the video shows something unrelated (no class visible,
+  an unrelated scene), as the paper found by inspecting the real set;
+- visual offset: what is visible is the audible interval shifted by a random offset
+  (normal, 1.5 s spread, clipped to +-3 s): a passing car is seen before or after it is heard;
+- features: the 32-d latents pushed through fixed random ReLU maps to 128-d ("VGGish") and
+  4096-d ("VGG16 fc7") non-negative, sparse embeddings.
+Results on this set illustrate mechanisms; they do not reproduce the paper's numbers.
+
+Storage: only latents (float16), labels and frame-level ground truth are cached (~90 MB);
+`Split.batch` materialises the 128-d / 4096-d embeddings on demand, so the 4 GB the real video
+embeddings would take are never written. The cache lives in $AVT_NP_CACHE (default
+~/.cache/avt_np) and is built on first use.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avt_np.data import dcase2017
+from avt_np.data.format import FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split
+from avt_np.io import write_json
+
+GENERATOR_VERSION = 1
+SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
+          "Civil defense siren")
+ROAD_VEHICLES = ("Car", "Car passing by", "Bus", "Truck")
+LITTLE_VISUAL = ("Screaming", "Car alarm", "Reversing beeps", "Civil defense siren")
+
+
+@dataclass
+class Recipe:
+    """Every invented number of the generator (stored in meta.json of each built set)."""
+    sizes: dict = field(default_factory=lambda: {"train": 48883, "validation": 465, "test": 1050})
+    frames: int = 10
+    latent: int = 32                     # latent dimensions per modality
+    dims: dict = field(default_factory=lambda: {"audio": 128, "video": 4096})
+    group_similarity: float = 0.75       # latent cosine of two sounds in one sound-alike group
+    loudness: tuple = (0.6, 1.4)         # per-event gain of a sound, uniform
+    sound_gain: float = 1.6              # length of a sound vector at loudness 1
+    look_gain: float = 1.6               # length of a look vector
+    audio_background: float = 1.0        # std of the clip-constant audio background, per dim
+    audio_noise: float = 0.8             # std of per-frame audio noise, per dim
+    video_background: float = 1.0
+    video_noise: float = 0.5
+    little_visual_rate: float = 0.2      # chance an event of a LITTLE_VISUAL class is visible
+    uninformative_video: float = 0.2     # share of clips whose video is unrelated to the sound
+    offset_spread: float = 1.5           # seconds, normal, clipped to +-offset_limit
+    offset_limit: float = 3.0
+    sparsity: dict = field(default_factory=lambda: {"audio": 0.5, "video": 0.75})
+
+
+def default_cache_dir():
+    return Path(os.environ.get("AVT_NP_CACHE", Path.home() / ".cache" / "avt_np"))
+
+
+# -- labels and event timing ---------------------------------------------------------------
+def training_label_sets(rng, n, stats, classes):
+    """(n, C) labels: n real training clips' label sets, drawn without replacement."""
+    sets = stats["training_label_sets"]
+    counts = np.array([s["clips"] for s in sets])
+    one_hot = np.zeros((len(sets), len(classes)), np.uint8)
+    for i, s in enumerate(sets):
+        one_hot[i, s["labels"]] = 1
+    which = np.repeat(np.arange(len(sets)), counts)               # one row per real clip
+    return one_hot[rng.choice(which, size=n, replace=False)]
+
+
+def draw_durations(rng, classes_of_events, stats, classes):
+    """A real strong-label duration (s) of the right class for every event."""
+    out = np.empty(len(classes_of_events))
+    for c, name in enumerate(classes):
+        mine = classes_of_events == c
+        if mine.any():
+            out[mine] = rng.choice(np.asarray(stats["event_durations"][name]), size=mine.sum())
+    return out
+
+
+def training_events(rng, labels, stats, classes):
+    """One event per (clip, label): duration from the class's real durations, onset uniform."""
+    clip, cls = np.nonzero(labels)
+    duration = np.minimum(draw_durations(rng, cls, stats, classes), 10.0)
+    onset = rng.uniform(0.0, 10.0 - duration)
+    return clip, cls, onset, onset + duration
+
+
+def real_events(rng, chosen, stats, classes):
+    """Labels and the real strong events of the chosen real clips.
+
+    A labelled class with no event (the annotator could not hear it) gets a drawn one, so that
+    every label of the embedded set is audible somewhere."""
+    labels = np.zeros((len(chosen), len(classes)), np.uint8)
+    clip, cls, onset, offset = [], [], [], []
+    for i, real in enumerate(chosen):
+        labels[i, real["labels"]] = 1
+        for c, on, off in real["events"]:
+            clip.append(i), cls.append(c), onset.append(on), offset.append(off)
+    clip, cls = np.array(clip, np.int64), np.array(cls, np.int64)
+    onset, offset = np.array(onset), np.array(offset)
+    heard = np.zeros_like(labels, bool)
+    heard[clip, cls] = True
+    missing_clip, missing_cls = np.nonzero(labels.astype(bool) & ~heard)
+    duration = draw_durations(rng, missing_cls, stats, classes)
+    start = rng.uniform(0.0, 10.0 - duration)
+    return (labels, np.concatenate([clip, missing_clip]), np.concatenate([cls, missing_cls]),
+            np.concatenate([onset, start]), np.concatenate([offset, start + duration]))
+
+
+def frames_covered(onset, offset, frames):
+    """(E,) intervals in seconds -> (E, T) bool: frame k = [0.96 k, 0.96 (k+1)) is covered when
+    the interval overlaps at least half of the frame, or half of the interval if it is shorter.
+    Intervals may lie partly or wholly outside the clip (shifted visual appearances)."""
+    start = FRAME_HOP_SECONDS * np.arange(frames)                  # (T,)
+    overlap = (np.minimum(offset[:, None], start + FRAME_HOP_SECONDS)
+               - np.maximum(onset[:, None], start))                 # (E, T)
+    need = np.minimum(0.5 * FRAME_HOP_SECONDS, 0.5 * (offset - onset))[:, None]
+    return overlap >= need - 1e-9
+
+
+def audible_frames(onset, offset, frames):
+    """Like frames_covered, but an event always has at least one audible frame (events that
+    fall in the last 0.4 s of a 10 s clip, beyond frame 9, get frame 9)."""
+    covered = frames_covered(onset, offset, frames)
+    nearest = np.clip(((onset + offset) / 2 / FRAME_HOP_SECONDS).astype(np.int64), 0, frames - 1)
+    covered[np.arange(len(onset)), nearest] |= ~covered.any(axis=1)
+    return covered
+
+
+# -- latent structure ------------------------------------------------------------------------
+def unit_rows(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def sounds_and_looks(rng, classes, recipe):
+    """(C, L) sound vectors (sound-alike groups share a common part) and (C, L) look vectors."""
+    own = unit_rows(rng.standard_normal((len(classes), recipe.latent)))
+    sounds = own.copy()
+    s = recipe.group_similarity
+    for group in (SIRENS, ROAD_VEHICLES):
+        common = unit_rows(rng.standard_normal(recipe.latent))
+        for name in group:
+            c = classes.index(name)
+            sounds[c] = unit_rows(np.sqrt(s) * common + np.sqrt(1 - s) * own[c])
+    looks = unit_rows(rng.standard_normal((len(classes), recipe.latent)))
+    return sounds, looks
+
+
+def relu_map(rng, latent, dim, sparsity, scale):
+    """A fixed random ReLU layer latent -> dim whose bias gives `sparsity` zeros for inputs of
+    per-dimension std `scale` (the pre-activation of each unit is then ~ N(0, scale^2))."""
+    from scipy.stats import norm
+    weights = rng.standard_normal((latent, dim)) / np.sqrt(latent)
+    bias = np.full(dim, -norm.ppf(sparsity) * scale)
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
+def generate_split(rng, name, labels, clip, cls, onset, offset, sounds, looks, classes, recipe):
+    """Latents (N, T, L) of both modalities plus audible / visible (N, C, T) of one split."""
+    n, t, C = labels.shape[0], recipe.frames, len(classes)
+    audible = np.zeros((n, C, t), bool)
+    heard = audible_frames(onset, offset, t)                          # (E, T)
+    np.logical_or.at(audible, (clip, cls), heard)
+
+    little = np.isin(cls, [classes.index(c) for c in LITTLE_VISUAL])
+    seen = ~little | (rng.random(len(cls)) < recipe.little_visual_rate)
+    informative = rng.random(n) >= recipe.uninformative_video          # (N,)
+    shift = np.clip(rng.normal(0.0, recipe.offset_spread, len(cls)),
+                    -recipe.offset_limit, recipe.offset_limit)
+    shown = frames_covered(onset + shift, offset + shift, t)
+    shown &= (seen & informative[clip])[:, None]
+    visible = np.zeros((n, C, t), bool)
+    np.logical_or.at(visible, (clip, cls), shown)
+
+    loudness = rng.uniform(*recipe.loudness, size=(n, C, 1))           # per clip and class
+    audio = (recipe.audio_background * rng.standard_normal((n, 1, recipe.latent))
+             + recipe.sound_gain * np.einsum("nct,cl->ntl", audible * loudness, sounds)
+             + recipe.audio_noise * rng.standard_normal((n, t, recipe.latent)))
+    video = (recipe.video_background * rng.standard_normal((n, 1, recipe.latent))
+             + recipe.look_gain * np.einsum("nct,cl->ntl", visible.astype(float), looks)
+             + recipe.video_noise * rng.standard_normal((n, t, recipe.latent)))
+    return {"audio_latent": audio.astype(np.float16), "video_latent": video.astype(np.float16),
+            "labels": labels, "audible": audible, "visible": visible,
+            "informative_video": informative}
+
+
+def generate(path, seed=0, recipe=None, progress=True):
+    """Build the embedded data set into the directory `path` (atomically)."""
+    recipe = recipe or Recipe()
+    rng = np.random.default_rng([GENERATOR_VERSION, seed])
+    stats, classes = dcase2017.load(), dcase2017.classes()
+    start = time.perf_counter()
+    sounds, looks = sounds_and_looks(rng, classes, recipe)
+    scale = {"audio": np.hypot(recipe.audio_background, recipe.audio_noise),
+             "video": np.hypot(recipe.video_background, recipe.video_noise)}
+    maps = {}
+    for m in ("audio", "video"):
+        maps[m + "_weights"], maps[m + "_bias"] = relu_map(
+            rng, recipe.latent, recipe.dims[m], recipe.sparsity[m], scale[m])
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.savez(tmp / "maps.npz", sounds=sounds, looks=looks, **maps)
+    real = {"validation": stats["validation_clips"], "test": stats["test_clips"]}
+    for name in SPLITS:
+        n = recipe.sizes[name]
+        if name == "train":
+            labels = training_label_sets(rng, n, stats, classes)
+            events = training_events(rng, labels, stats, classes)
+            sources = ["synthetic"] * n
+        else:
+            if n > len(real[name]):
+                raise DataError(f"{name}: {n} clips asked, only {len(real[name])} real ones exist")
+            chosen = [real[name][i] for i in np.sort(rng.choice(len(real[name]), n, replace=False))]
+            labels, *events = real_events(rng, chosen, stats, classes)
+            sources = [c["file"] for c in chosen]
+        arrays = generate_split(rng, name, labels, *events, sounds, looks, classes, recipe)
+        (tmp / name).mkdir()
+        for key, value in arrays.items():
+            np.save(tmp / name / f"{key}.npy", value)
+        ids = [f"{name}-{i:05d}" for i in range(n)]
+        (tmp / name / "clip_ids.txt").write_text("".join(i + "\n" for i in ids))
+        (tmp / name / "sources.txt").write_text("".join(s + "\n" for s in sources))
+        if progress:
+            print(f"embedded data: {name} {n} clips ({time.perf_counter() - start:.1f} s)",
+                  file=sys.stderr, flush=True)
+    write_json(tmp / "meta.json", {
+        "format": "avt_np-embedded", "generator_version": GENERATOR_VERSION, "seed": seed,
+        "classes": classes, "frame_hop_seconds": FRAME_HOP_SECONDS, "frames": recipe.frames,
+        "dims": recipe.dims, "splits": dict(recipe.sizes),
+        "ground_truth": {name: True for name in SPLITS}, "recipe": asdict(recipe),
+        "provenance": {"name": "embedded", "what": "synthetic features, real DCASE 2017 Task 4 "
+                       "label sets and event timing (see avt_np/data/synthetic.py)",
+                       "labels": dcase2017.ATTRIBUTION}})
+    try:
+        os.replace(tmp, path)
+    except OSError:                       # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+# -- reading -----------------------------------------------------------------------------------
+class SyntheticSplit(Split):
+    """A split whose embeddings are computed from cached latents when a batch asks for them."""
+
+    def __init__(self, folder, name, maps):
+        load = lambda key: np.load(folder / f"{key}.npy", mmap_mode="r")    # noqa: E731
+        super().__init__(name, np.asarray(load("labels")),
+                         (folder / "clip_ids.txt").read_text().splitlines(),
+                         np.asarray(load("audible")), np.asarray(load("visible")))
+        self.latents = {"audio": load("audio_latent"), "video": load("video_latent")}
+        self.informative_video = np.asarray(load("informative_video"))
+        self.sources = (folder / "sources.txt").read_text().splitlines()
+        self.maps = maps
+
+    def embed(self, modality, idx):
+        latent = np.asarray(self.latents[modality][idx], dtype=np.float32)    # (B, T, L)
+        out = latent @ self.maps[modality + "_weights"]                        # (B, T, D)
+        out += self.maps[modality + "_bias"]
+        return np.maximum(out, 0.0, out=out)
+
+    def audio_frames(self, idx):
+        return self.embed("audio", idx)
+
+    def video_frames(self, idx):
+        return self.embed("video", idx)
+
+
+def open_embedded(path):
+    path = Path(path)
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        with np.load(path / "maps.npz") as f:
+            maps = {k: f[k] for k in f.files}
+        splits = {name: SyntheticSplit(path / name, name, maps) for name in SPLITS}
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{path}: damaged embedded data set cache ({e}); delete the folder and "
+                        "it will be rebuilt") from None
+    return Dataset(meta, splits, path=path)
+
+
+def default_dataset(seed=0, cache=None):
+    """The embedded data set of `seed`, built into the cache on first use."""
+    path = Path(cache or default_cache_dir()) / f"embedded-v{GENERATOR_VERSION}-seed{seed}"
+    if not (path / "meta.json").is_file():
+        print(f"building the embedded default data set in {path} (first use only)",
+              file=sys.stderr, flush=True)
+        generate(path, seed)
+    return open_embedded(path)
+
+
+def materialize(dataset, out, chunk=500, overwrite=False):
+    """Write an embedded (or any) data set in the standard on-disk format."""
+    from avt_np.data.format import DatasetWriter
+    from avt_np.progress import Progress
+    provenance = dict(dataset.meta.get("provenance", {}), materialized_from=str(dataset.path))
+    with DatasetWriter(out, dataset.classes, dataset.dims, dataset.frames, "float16",
+                       provenance, overwrite=overwrite) as writer:
+        for name in SPLITS:
+            split = dataset[name]
+            progress = Progress(len(split), f"materialize {name}")
+            for s in range(0, len(split), chunk):
+                idx = np.arange(s, min(s + chunk, len(split)))
+                batch = split.batch(idx)
+                writer.append(name, audio=batch["audio"], video=batch["video"],
+                              labels=split.labels[idx], clip_ids=[split.clip_ids[i] for i in idx],
+                              audible=batch.get("audible"), visible=batch.get("visible"))
+                progress.update(idx[-1] + 1)
+    return Path(out)
