@@ -34,6 +34,7 @@ embeddings would take are never written. The cache lives in $AVT_NP_CACHE (defau
 ~/.cache/avt_np) and is built on first use.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -64,8 +65,8 @@ class Recipe:
     dims: dict = field(default_factory=lambda: {"audio": 128, "video": 4096})
     group_similarity: float = 0.75       # latent cosine of two sounds in one sound-alike group
     loudness: tuple = (0.6, 1.4)         # per-event gain of a sound, uniform
-    sound_gain: float = 1.6              # length of a sound vector at loudness 1
-    look_gain: float = 1.6               # length of a look vector
+    sound_gain: float = 3.0              # length of a sound vector at loudness 1
+    look_gain: float = 3.0               # length of a look vector
     audio_background: float = 1.0        # std of the clip-constant audio background, per dim
     audio_noise: float = 0.8             # std of per-frame audio noise, per dim
     video_background: float = 1.0
@@ -307,9 +308,15 @@ def open_embedded(path):
     return Dataset(meta, splits, path=path)
 
 
+def recipe_tag(recipe=None):
+    """Generator version + a hash of the recipe: a changed recipe never reuses an old cache."""
+    text = json.dumps([GENERATOR_VERSION, asdict(recipe or Recipe())], sort_keys=True)
+    return f"v{GENERATOR_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
 def default_dataset(seed=0, cache=None):
     """The embedded data set of `seed`, built into the cache on first use."""
-    path = Path(cache or default_cache_dir()) / f"embedded-v{GENERATOR_VERSION}-seed{seed}"
+    path = Path(cache or default_cache_dir()) / f"embedded-{recipe_tag()}-seed{seed}"
     if not (path / "meta.json").is_file():
         print(f"building the embedded default data set in {path} (first use only)",
               file=sys.stderr, flush=True)
