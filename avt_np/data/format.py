@@ -202,7 +202,7 @@ def read_split(path, name, meta):
     labels = np.asarray(labels)
     binary = np.isin(labels, (0, 1))
     if not binary.all():
-        raise DataError(f"{labels_file}: labels must be 0 or 1, found {labels[~binary][0]!r}")
+        raise DataError(f"{labels_file}: labels must be 0 or 1, found {labels[~binary][0].item()!r}")
     labels = labels.astype(np.uint8)
 
     arrays = {}

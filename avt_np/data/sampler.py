@@ -10,7 +10,7 @@ How the presentation rate of each class is chosen (our reading of the scheme):
 - a clip fetched for class k also presents its other labels (a police-car clip often carries
   "Car" too), so we solve for draw probabilities q (one per class) whose *presented* rates
   q @ M match the target, M[k, c] = share of class-k clips that also carry label c
-  (multiplicative fixed-point iteration, like iterative proportional fitting);
+  (a linear system, solved by non-negative least squares);
 - every epoch draws exactly round(q * batches * batch_size) clips per class (so the rare classes
   get their share in every epoch, not just on average), shuffled into batches; clips of a class
   are taken without replacement from a fresh permutation, wrapping around for rare classes.
@@ -18,6 +18,7 @@ Randomness comes from (seed, epoch) alone: a resumed run sees exactly the same b
 """
 
 import numpy as np
+from scipy.optimize import nnls
 
 MARGIN = 0.9        # aim for 0.9 * max_ratio so co-occurrence noise keeps an epoch under the bound
 
@@ -31,21 +32,19 @@ def presentation_targets(counts, max_ratio):
     return target
 
 
-def draw_probabilities(labels, max_ratio, iterations=500):
+def draw_probabilities(labels, max_ratio):
     """labels (N, C) in {0, 1} -> q (C,): probability that a batch slot is drawn for class c."""
     labels = np.asarray(labels, np.float64)
     counts = labels.sum(axis=0)
-    target = presentation_targets(counts, max_ratio)
     present = counts > 0
+    target = presentation_targets(counts, max_ratio)[present]
     cooccur = labels.T @ labels                                       # (C, C) clip counts
-    share = np.zeros_like(cooccur)
-    share[present] = cooccur[present] / counts[present, None]         # M[k, c]
-    q = target / target.sum()
-    for _ in range(iterations):
-        presented = q @ share                                         # (C,)
-        q = np.where(present, q * target / np.maximum(presented, 1e-300), 0.0)
-        q /= q.sum()
-    return q
+    share = cooccur[np.ix_(present, present)] / counts[present, None] # M[k, c]
+    # presented rates q @ M should equal the target: a linear system, solved with q >= 0
+    # (non-negative least squares; exact whenever the target is reachable at all)
+    q = np.zeros(labels.shape[1])
+    q[present] = nnls(share.T, target)[0]
+    return q / q.sum()
 
 
 class BalancedSampler:

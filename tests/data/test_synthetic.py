@@ -1,0 +1,147 @@
+"""The embedded default data set: determinism, real statistics, documented structure."""
+
+import numpy as np
+import pytest
+
+from avt_np.data import dcase2017, synthetic
+from avt_np.data.format import open_dataset
+from avt_np.data.synthetic import (LITTLE_VISUAL, ROAD_VEHICLES, SIRENS, Recipe, audible_frames,
+                                   frames_covered)
+
+
+CLASSES = dcase2017.classes()
+
+
+def real_training_counts():
+    counts = np.zeros(17)
+    for s in dcase2017.load()["training_label_sets"]:
+        counts[s["labels"]] += s["clips"]
+    return counts
+
+
+def test_shipped_statistics_are_the_published_ones():
+    stats = dcase2017.load()
+    assert len(CLASSES) == 17 and CLASSES[0] == "Train horn" and CLASSES[-1] == "Train"
+    counts = real_training_counts()
+    assert stats["training_clips"] == 51172 == sum(s["clips"] for s in stats["training_label_sets"])
+    assert counts[CLASSES.index("Car")] == 25077 and counts[CLASSES.index("Car alarm")] == 180
+    assert counts.sum() / 51172 == pytest.approx(1.097, abs=5e-4)      # labels per clip
+    assert len(stats["training_label_sets"]) == 128
+    assert (len(stats["validation_clips"]), len(stats["test_clips"])) == (488, 1103)
+    # 688 + 1706 strong rows, minus 36 + 150 "could not hear" markers
+    assert sum(len(d) for d in stats["event_durations"].values()) == 2208
+    assert "Apache" in stats["attribution"] and "CC BY 4.0" in stats["attribution"]
+
+
+def test_training_label_sets_follow_the_real_class_frequencies():
+    labels = synthetic.training_label_sets(np.random.default_rng(0), 48883, dcase2017.load(),
+                                           CLASSES)
+    real = real_training_counts()
+    expected = real * 48883 / 51172
+    # drawing 48,883 of 51,172 clips without replacement: hypergeometric spread per class
+    p = real / 51172
+    sd = np.sqrt(48883 * p * (1 - p) * (51172 - 48883) / (51172 - 1))
+    assert np.all(np.abs(labels.sum(axis=0) - expected) <= 5 * sd + 1)
+    assert labels.sum(axis=0).max() / labels.sum(axis=0).min() > 100      # the real imbalance
+
+
+def test_the_first_run_builds_the_default_set_and_a_second_run_reuses_it(default_cache, capsys):
+    folders = list(default_cache.iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("embedded-v1-")
+    stamp = (folders[0] / "meta.json").stat().st_mtime_ns
+    dataset = synthetic.default_dataset(cache=default_cache)
+    assert "building" not in capsys.readouterr().err
+    assert (folders[0] / "meta.json").stat().st_mtime_ns == stamp
+    assert [len(dataset[s]) for s in ("train", "validation", "test")] == [48883, 465, 1050]
+    size = sum(f.stat().st_size for f in folders[0].rglob("*") if f.is_file())
+    assert size < 200e6
+    # --data can name the cached folder too
+    assert len(open_dataset(folders[0])["test"]) == 1050
+
+
+def test_same_seed_gives_identical_arrays_and_another_seed_does_not(tmp_path, small_embedded):
+    SMALL = small_embedded.meta["splits"]
+    recipe = Recipe(sizes=dict(SMALL))
+    again = synthetic.open_embedded(synthetic.generate(tmp_path / "a", 3, recipe, progress=False))
+    other = synthetic.open_embedded(synthetic.generate(tmp_path / "b", 4, recipe, progress=False))
+    idx = np.arange(SMALL["test"])
+    for split in ("train", "validation", "test"):
+        x, y = small_embedded[split], again[split]
+        n = np.arange(len(x))
+        for key, value in x.batch(n).items():
+            np.testing.assert_array_equal(value, y.batch(n)[key])
+    assert not np.array_equal(small_embedded["test"].batch(idx)["audio"],
+                              other["test"].batch(idx)["audio"])
+
+
+def test_embeddings_look_like_relu_features(small_embedded):
+    batch = small_embedded["train"].batch(np.arange(100))
+    assert batch["audio"].shape == (100, 10, 128) and batch["video"].shape == (100, 10, 4096)
+    assert batch["audio"].dtype == batch["video"].dtype == np.float32
+    for modality, sparsity in Recipe().sparsity.items():
+        x = batch[modality]
+        assert x.min() == 0.0
+        assert abs((x == 0).mean() - sparsity) < 0.08
+
+
+def test_ground_truth_agrees_with_the_labels(small_embedded):
+    little = [CLASSES.index(c) for c in LITTLE_VISUAL]
+    for split in ("train", "validation", "test"):
+        s = small_embedded[split]
+        labels = s.labels.astype(bool)
+        np.testing.assert_array_equal(s.audible.any(axis=2), labels)   # every label heard, only labels
+        assert not (s.visible.any(axis=2) & ~labels).any()
+        assert not s.visible[~s.informative_video].any()               # unrelated videos show nothing
+    s = small_embedded["train"]
+    seen = s.visible.any(axis=2)
+    labelled = s.labels.astype(bool) & s.informative_video[:, None]
+    other = [c for c in range(17) if c not in little]
+    assert seen[:, little].sum() / labelled[:, little].sum() < 0.35
+    assert seen[:, other].sum() / labelled[:, other].sum() > 0.75
+
+
+def test_validation_and_test_carry_real_clips_and_their_real_timing(small_embedded):
+    real = {c["file"]: c for c in dcase2017.load()["validation_clips"]}
+    s = small_embedded["validation"]
+    assert len(set(s.sources)) == len(s) and set(s.sources) <= set(real)
+    for i, source in enumerate(s.sources):
+        clip = real[source]
+        np.testing.assert_array_equal(np.flatnonzero(s.labels[i]), clip["labels"])
+        for c, onset, offset in clip["events"]:
+            covered = frames_covered(np.array([onset]), np.array([offset]), 10)[0]
+            assert s.audible[i, c][covered].all()
+
+
+def test_frame_coverage_rule_on_hand_cases():
+    onset = np.array([0.917, 0.0, 9.8, 2.0, -5.0])
+    offset = np.array([2.029, 10.0, 10.0, 2.2, -1.0])
+    covered = frames_covered(onset, offset, 10)
+    # 0.917-2.029 s covers all of frame 1 but only 0.04 s of frame 0 and 0.11 s of frame 2
+    assert np.flatnonzero(covered[0]).tolist() == [1]
+    assert covered[1].all()
+    assert not covered[2].any()               # beyond the 10th frame (9.6 s)
+    assert np.flatnonzero(covered[3]).tolist() == [2]   # short event: half of it is in frame 2
+    assert not covered[4].any()               # shifted out of the clip
+    heard = audible_frames(onset[:4], offset[:4], 10)
+    assert heard[2].tolist() == [False] * 9 + [True]   # an event is always audible somewhere
+
+
+def test_sound_alike_groups_share_their_sound_but_not_their_look():
+    sounds, looks = synthetic.sounds_and_looks(np.random.default_rng(0), CLASSES, Recipe())
+    for group in (SIRENS, ROAD_VEHICLES):
+        idx = [CLASSES.index(c) for c in group]
+        cos_sound = sounds[idx] @ sounds[idx].T
+        cos_look = looks[idx] @ looks[idx].T
+        off = ~np.eye(len(idx), dtype=bool)
+        assert cos_sound[off].min() > 0.5
+        assert np.abs(cos_look[off]).max() < 0.6
+
+
+def test_materialize_writes_the_standard_format(tmp_path, small_embedded):
+    out = synthetic.materialize(small_embedded, tmp_path / "m", chunk=64)
+    dataset = open_dataset(out, CLASSES)
+    idx = np.arange(len(small_embedded["validation"]))
+    a, b = dataset["validation"].batch(idx), small_embedded["validation"].batch(idx)
+    np.testing.assert_allclose(a["video"], b["video"], rtol=1e-3, atol=1e-2)   # float16 on disk
+    np.testing.assert_array_equal(a["visible"], b["visible"])
+    assert dataset.meta["provenance"]["materialized_from"] == str(small_embedded.path)
