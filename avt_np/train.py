@@ -30,7 +30,7 @@ from avt_np.cli import ArgumentParser, UsageError, fail
 from avt_np.evaluate import predict, score_ensemble, snapshot_path
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
 from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
-from avt_np.nn import BinaryCrossEntropy, Dropout
+from avt_np.nn import ATTENTION_FUNCTIONS, POOLING, BinaryCrossEntropy, Dropout
 from avt_np.optim import Adam
 from avt_np.plot import training_curves
 from avt_np.progress import Progress
@@ -85,6 +85,8 @@ def settings_from(args, saved=None):
     """The run's settings: flags given on the command line, else the saved ones, else defaults.
     With a saved run (--resume), a flag that contradicts it is an error."""
     settings = {}
+    if args.data not in (None, EMBEDDED):
+        args.data = str(Path(args.data).resolve())      # a resumed run may start elsewhere
     for name, (default, _) in SETTINGS.items():
         given = getattr(args, name)
         if saved is not None:
@@ -94,6 +96,10 @@ def settings_from(args, saved=None):
             settings[name] = saved[name]
         else:
             settings[name] = default if given is None else given
+    for name, allowed in (("first", MODALITIES), ("second", MODALITIES), ("pooling", POOLING),
+                          ("attention", ATTENTION_FUNCTIONS)):
+        if settings[name] not in allowed:
+            raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
     for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
         if settings[name] < 1:
             raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: must be at least 1")
@@ -123,8 +129,7 @@ def open_data(data, config):
 
 
 def model_config(settings, dataset):
-    one = dataset["train"].batch(np.arange(1))
-    dims = {m: int(one[m].shape[-1]) for m in MODALITIES if m in one}
+    dims = {m: int(d) for m, d in dataset.dims.items() if m in MODALITIES}
     try:
         return ModelConfig(first=settings["first"], second=settings["second"],
                            pos_enc=parse_pos_enc(settings["pos_enc"]), pooling=settings["pooling"],
@@ -215,9 +220,15 @@ def run(argv=None):
     config = model_config(settings, dataset)
     from avt_np.data.sampler import BalancedSampler
     train = dataset["train"]
-    sampler = BalancedSampler(train.labels, batch_size=settings["batch_size"],
-                              batches_per_epoch=settings["batches_per_epoch"],
-                              max_ratio=settings["max_ratio"], seed=settings["seed"])
+    try:
+        sampler = BalancedSampler(train.labels, batch_size=settings["batch_size"],
+                                  batches_per_epoch=settings["batches_per_epoch"],
+                                  max_ratio=settings["max_ratio"], seed=settings["seed"])
+    except ValueError as e:
+        raise UsageError(f"--data {settings['data']}: train split: {e}") from None
+    if sampler.absent:
+        print(f"note: no training clip carries {', '.join(dataset.classes[c] for c in sampler.absent)};"
+              " those classes are never presented", file=sys.stderr)
     model = AudiovisualTransformer(config, seed=settings["seed"])
     adam = Adam(model)
     loss_fn = BinaryCrossEntropy()

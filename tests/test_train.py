@@ -1,0 +1,136 @@
+"""python -m avt_np.train and python -m avt_np.evaluate: a short real run, resume, bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avt_np import train
+from avt_np.data import synthetic
+from avt_np.data.format import DatasetWriter
+from avt_np.io import read_npz
+
+SHORT = ["--epochs", "3", "--batches-per-epoch", "3", "--batch-size", "8", "--ensemble", "2"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A small embedded set (120/30/40 clips) that --data accepts like any data set."""
+    path = tmp_path_factory.mktemp("data") / "embedded"
+    sizes = {"train": 120, "validation": 30, "test": 40}
+    synthetic.generate(path, seed=1, recipe=synthetic.Recipe(sizes=sizes), progress=False)
+    return str(path)
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_a_short_run_writes_every_file_and_evaluate_reproduces_its_score(tmp_path, data):
+    out = tmp_path / "run"
+    done = cli("avt_np.train", "--data", data, *SHORT, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("test micro-F1 ")
+    assert "epoch 3/3 batch 3/3" in done.stderr                    # progress on stderr
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert names == ["checkpoints/epoch_002.npz", "checkpoints/epoch_003.npz",
+                     "checkpoints/last.npz", "config.json", "curves.png", "log.csv",
+                     "metrics.json"]                                 # ensemble window of 2 kept
+    log = (out / "log.csv").read_text().splitlines()
+    assert log[0] == "epoch,train_loss,val_loss,val_micro_f1,seconds" and len(log) == 4
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ensemble_epochs"] == [2, 3] and metrics["epochs_trained"] == 3
+    assert 0.0 <= metrics["test_micro_f1"] <= 1.0 and len(metrics["per_class"]) == 17
+    assert Image.open(out / "curves.png").size[0] > 0
+    again = cli("avt_np.evaluate", str(out))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["test_micro_f1"] == metrics["test_micro_f1"]
+
+
+def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, data, monkeypatch):
+    common = ["--data", data, *SHORT, "--first", "audio", "--second", "video", "--pos-enc",
+              "audio,video", "--pooling", "max"]
+    straight = train.run(common + ["--out", str(tmp_path / "straight")])
+
+    real_epoch = train.train_epoch
+
+    def killed_in_epoch_3(model, adam, loss_fn, split, sampler, epoch, *rest):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return real_epoch(model, adam, loss_fn, split, sampler, epoch, *rest)
+
+    monkeypatch.setattr(train, "train_epoch", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(common + ["--out", str(tmp_path / "killed")])
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    monkeypatch.setattr(train, "train_epoch", real_epoch)
+    resumed = train.run(["--out", str(tmp_path / "killed"), "--resume"])
+
+    assert resumed["test_micro_f1"] == straight["test_micro_f1"]
+    assert resumed["val_micro_f1"] == straight["val_micro_f1"]
+    a = read_npz(tmp_path / "straight" / "checkpoints" / "last.npz")
+    b = read_npz(tmp_path / "killed" / "checkpoints" / "last.npz")
+    assert a.keys() == b.keys()
+    for key in a.keys() - {"history"}:                 # parameters and Adam state, bit for bit
+        np.testing.assert_array_equal(a[key], b[key])
+    untimed = lambda h: [{k: v for k, v in row.items() if k != "seconds"}   # noqa: E731
+                         for row in json.loads(str(h))]
+    assert untimed(a["history"]) == untimed(b["history"])
+
+
+@pytest.fixture(scope="module")
+def audio_only(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("audio") / "set"
+    source = synthetic.open_embedded(data)
+    with DatasetWriter(path, source.classes, {"audio": 128}) as writer:
+        for name in ("train", "validation", "test"):
+            split = source[name]
+            idx = np.arange(len(split))
+            writer.append(name, audio=split.batch(idx)["audio"], labels=split.labels,
+                          clip_ids=split.clip_ids)
+    return str(path)
+
+
+def test_audio_only_data_trains_an_audio_model(tmp_path, audio_only):
+    done = cli("avt_np.train", "--data", audio_only, "--first", "audio", "--second", "audio",
+               "--pos-enc", "none", "--epochs", "1", "--batches-per-epoch", "2",
+               "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pooling", "median"], "--pooling median"),
+    (["--attention", "relu"], "--attention relu"),
+    (["--first", "text"], "--first text"),
+    (["--pos-enc", "audio,smell"], "--pos-enc audio,smell"),
+    (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--epochs", "three"], "--epochs"),
+    (["--bogus"], "--bogus"),
+    (["--resume"], "--resume needs --out"),
+    (["--data", "/no/such/dir"], "/no/such/dir: not a directory"),
+])
+def test_bad_flags_give_one_line_and_exit_code_2(tmp_path, args, message):
+    done = cli("avt_np.train", *args, "--epochs", "1", cwd=tmp_path) if "--epochs" not in args \
+        else cli("avt_np.train", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_data_for_the_model_and_conflicting_resume_give_one_line(tmp_path, data, audio_only):
+    video = cli("avt_np.train", "--data", audio_only, "--out", str(tmp_path / "v"))
+    assert video.returncode == 2 and "has no video" in video.stderr
+    assert video.stderr.count("\n") == 1
+
+    out = str(tmp_path / "run")
+    assert cli("avt_np.train", "--data", data, "--epochs", "1", "--batches-per-epoch", "1",
+               "--out", out).returncode == 0
+    again = cli("avt_np.train", "--data", data, "--out", out)
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    conflict = cli("avt_np.train", "--out", out, "--resume", "--pooling", "max")
+    assert conflict.returncode == 2 and "--pooling max" in conflict.stderr
+    finished = cli("avt_np.train", "--out", out, "--resume")
+    assert finished.returncode == 0 and "already finished" in finished.stdout
