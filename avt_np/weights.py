@@ -13,7 +13,6 @@ No checksum is written down here that was not computed from a downloaded file: `
 prints the SHA-256 it computed; when manifest.json holds one, `fetch` compares against it.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -205,8 +204,8 @@ def fetch(names, force=False, out=sys.stdout):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m avt_np.weights", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    from avt_np.cli import ArgumentParser
+    p = ArgumentParser(prog="python -m avt_np.weights", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="show each expected file, its path and whether it is present")
     f = sub.add_parser("fetch", help="download files into the weights directory "

@@ -11,11 +11,13 @@ the run can be stopped and started again with the same command (finished clips a
 the work directory). Errors that concern the whole run are one line with exit code 2.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
+import avt_np
+from avt_np.cli import ArgumentParser
+from avt_np.data.format import DataError
 from avt_np.features import extract
 from avt_np.features.labels import (DCASE2017_CLASSES, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
@@ -24,9 +26,7 @@ from avt_np.weights import FC7, WeightsError, weight_path
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
-        prog="python -m avt_np.features", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m avt_np.features", description=__doc__)
     p.add_argument("--clips", required=True, metavar="DIR_OR_LIST",
                    help="folder of clip files, or a text file listing them (one path a line); "
                         "files sharing a stem form one clip (e.g. abc.wav + abc.mp4)")
@@ -36,6 +36,8 @@ def build_parser():
                         "from DCASE's file name (training/testing/evaluation), else train")
     p.add_argument("--out", required=True, metavar="DATA_DIR",
                    help="data set folder to write (read by python -m avt_np.train --data)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DATA_DIR if it exists (default: refuse)")
     p.add_argument("--audio-only", action="store_true",
                    help="no video features (default: audio and video)")
     p.add_argument("--frames-dir", metavar="DIR",
@@ -75,6 +77,10 @@ def build_parser():
 def run(args):
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    if Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"--out {args.out} already exists; pass --overwrite to replace it")
+    if args.classes and not Path(args.classes).is_file():
+        raise FileNotFoundError(f"--classes {args.classes}: no such file")
     classes = read_classes(args.classes) if args.classes else DCASE2017_CLASSES
     labels_by_split = {}
     for text in args.labels:
@@ -129,15 +135,19 @@ def run(args):
         raise RuntimeError(f"no clip could be extracted (see {work.errors})")
 
     provenance = dict(
-        settings, tool="python -m avt_np.features", command=" ".join(sys.argv),
+        settings, tool="python -m avt_np.features", avt_np_version=avt_np.__version__,
+        command=" ".join(sys.argv), source=str(Path(args.clips).resolve()),
+        labels=[str(parse_labels_arg(t)[1].resolve()) for t in args.labels],
         front_end="VGGish log-mel: 16 kHz mono (scipy resample_poly), 25 ms periodic Hann, "
                   "10 ms hop, FFT 512, |STFT|, 64 HTK mel bands 125-7500 Hz, log(mel+0.01), "
                   "96-frame examples",
         frame_times="t_k = 0.48 + 0.96 k s", vggish_findings=vggish.findings(),
         skipped={cid: msg for cid, msg in failures.items()},
-        extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)))
+        extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     counts = extract.write_dataset(args.out, matched, work, classes, args.frames, with_video,
-                                   dtype=args.dtype, provenance=provenance)
+                                   dtype=args.dtype, provenance=provenance,
+                                   overwrite=args.overwrite)
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
           + f" clips; {len(failures)} skipped (see {work.errors})", file=sys.stderr)
     return 0
@@ -147,7 +157,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (WeightsError, LabelError, FileNotFoundError, ValueError, RuntimeError) as e:
+    except (WeightsError, LabelError, DataError, OSError, ValueError, RuntimeError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2

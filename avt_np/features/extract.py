@@ -257,26 +257,44 @@ def extract_all(matched, extractor, work, progress=True):
     return failures
 
 
+def clip_length(valid):
+    """Real frames of a clip: the frames before its first invalid one (valid: (T,) bool)."""
+    valid = np.asarray(valid, bool)
+    return int(np.argmin(valid)) if not valid.all() else valid.size
+
+
 def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="float16",
-                  provenance=None, chunk=512):
-    """Write every cached clip through avt_np.data.format.DatasetWriter; returns clips per split."""
+                  provenance=None, overwrite=False, chunk=256):
+    """Write every cached clip through avt_np.data.format.DatasetWriter; returns clips per split.
+
+    The format marks padding by a per-clip length, not a mask: a clip's length is its run of
+    valid frames from the start, and every frame from there on is written as zeros (a frame
+    missing from one modality in the middle of a clip, e.g. a stale image in a frames folder,
+    ends the clip there). Splits without clips are written empty.
+    """
     from avt_np.data.format import DatasetWriter
 
+    dims = {"audio": 128, "video": 4096} if with_video else {"audio": 128}
     counts = {}
-    with DatasetWriter(out_dir, list(classes), frames=frames, audio_dim=128,
-                       video_dim=4096 if with_video else None, dtype=dtype,
-                       provenance=provenance) as writer:
+    with DatasetWriter(out_dir, list(classes), dims=dims, frames=frames, dtype=dtype,
+                       provenance=provenance, overwrite=overwrite) as writer:
         for split in SPLITS:
             items = [(c.clip_id, lab) for c, s, lab in matched if s == split and work.has(c.clip_id)]
             counts[split] = len(items)
             for start in range(0, len(items), chunk):
                 part = items[start:start + chunk]
                 cached = [work.load(cid) for cid, _ in part]
-                writer.append(split, [cid for cid, _ in part],
-                              np.stack([lab for _, lab in part]).astype(np.uint8),
-                              np.stack([c["audio"] for c in cached]),
-                              video=np.stack([c["video"] for c in cached]) if with_video else None,
-                              valid=np.stack([c["valid"] for c in cached]))
+                lengths = np.array([clip_length(c["valid"]) for c in cached], np.int16)
+                padding = np.arange(frames)[None, :] >= lengths[:, None]       # (B, T)
+                audio = np.stack([c["audio"] for c in cached])
+                audio[padding] = 0
+                video = None
+                if with_video:
+                    video = np.stack([c["video"] for c in cached])
+                    video[padding] = 0
+                writer.append(split, audio=audio,
+                              labels=np.stack([lab for _, lab in part]).astype(np.uint8),
+                              clip_ids=[cid for cid, _ in part], video=video, lengths=lengths)
     return counts
 
 
