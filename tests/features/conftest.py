@@ -24,14 +24,14 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which
 
 
 def frame_colour(k):
-    """RGB of frame k: red and green digits of k in base 8, blue fixed."""
-    return np.array([LEVELS[k % 8], LEVELS[(k // 8) % 8], 128], np.uint8)
+    """RGB of frame k (< 512): its three digits in base 8, as well-separated levels."""
+    return np.array([LEVELS[k % 8], LEVELS[(k // 8) % 8], LEVELS[(k // 64) % 8]], np.uint8)
 
 
 def frame_index(rgb):
     """Invert frame_colour from a (3,) mean colour (robust to codec noise of a few levels)."""
-    r, g = (int(np.argmin(np.abs(LEVELS - v))) for v in rgb[:2])
-    return r + 8 * g
+    r, g, b = (int(np.argmin(np.abs(LEVELS - v))) for v in rgb[:3])
+    return r + 8 * g + 64 * b
 
 
 def tone(freq, seconds, sr=SR, amp=0.3):
