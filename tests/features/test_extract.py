@@ -1,0 +1,131 @@
+"""Per-clip extraction: what a clip becomes, resuming after a kill, bad files skipped, the data set."""
+
+import numpy as np
+import pytest
+
+from avt_np.data.format import open_dataset
+from avt_np.features import audio as audio_fe
+from avt_np.features import extract
+from avt_np.features.extract import Clip, Extractor, WorkDir, extract_all, write_dataset
+from avt_np.features.vgg16 import VGG16
+from avt_np.features.vggish import VGGish
+from tests.features import standins
+from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
+
+CLASSES = ["a", "b", "c"]
+
+
+@pytest.fixture
+def models(weights):
+    return VGGish("vggish"), VGG16("vgg16_fc7")
+
+
+def audio_clips(folder, seconds=(3.0, 2.0, 4.0, 1.5)):
+    folder.mkdir(exist_ok=True)
+    return [Clip(f"c{i}", audio=write_wav(folder / f"c{i}.wav", s, 300.0 + 150 * i))
+            for i, s in enumerate(seconds)]
+
+
+class Counting:
+    """Wraps an Extractor; counts calls, and raises KeyboardInterrupt (a kill) on call `kill_at`."""
+
+    def __init__(self, inner, kill_at=None):
+        self.inner, self.kill_at, self.calls = inner, kill_at, []
+
+    def __call__(self, clip):
+        if len(self.calls) == self.kill_at:
+            raise KeyboardInterrupt
+        self.calls.append(clip.clip_id)
+        return self.inner(clip)
+
+
+def test_audio_frames_are_the_vggish_embeddings_of_the_front_ends_examples(tmp_path, models):
+    clip = audio_clips(tmp_path / "clips", (3.5,))[0]
+    out = Extractor(models[0], frames=5)(clip)
+    examples = audio_fe.waveform_to_examples(*audio_fe.read_audio(clip.audio))   # 3 examples
+    np.testing.assert_allclose(out["audio"][:3], standins.vggish_expected(examples), atol=1e-4)
+    assert (out["audio"][3:] == 0).all()
+    np.testing.assert_array_equal(out["valid"], [True, True, True, False, False])
+    assert "video" not in out
+
+
+@needs_ffmpeg
+def test_a_video_shorter_than_its_audio_ends_the_valid_frames(tmp_path, models):
+    wav = write_wav(tmp_path / "c.wav", 5.0)
+    mp4 = write_mp4(tmp_path / "c.mp4", 2.0)               # frames at 0.48 and 1.44 s only
+    out = Extractor(*models, frames=6)(Clip("c", audio=wav, video=mp4))
+    np.testing.assert_array_equal(out["valid"], [1, 1, 0, 0, 0, 0])
+    assert out["video"].shape == (6, 4096) and (out["video"][2:] == 0).all()
+    assert extract.clip_length(out["valid"]) == 2
+
+
+def test_a_killed_run_resumes_without_recomputing_finished_clips(tmp_path, models):
+    clips = audio_clips(tmp_path / "clips")
+    matched = [(c, "train", np.array([1, 0, 0], np.uint8)) for c in clips]
+    work = WorkDir(tmp_path / "work", {"frames": 4})
+    first = Counting(Extractor(models[0], frames=4), kill_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        extract_all(matched, first, work, progress=False)
+    assert first.calls == ["c0", "c1"] and [work.has(c.clip_id) for c in clips] == [1, 1, 0, 0]
+    assert not list(work.clips.glob("*.tmp.npz"))          # no half-written cache file
+    stamps = {c: work.file(c).stat().st_mtime_ns for c in ("c0", "c1")}
+
+    second = Counting(Extractor(models[0], frames=4))
+    assert extract_all(matched, second, work, progress=False) == {}
+    assert second.calls == ["c2", "c3"]
+    assert {c: work.file(c).stat().st_mtime_ns for c in ("c0", "c1")} == stamps
+    third = Counting(Extractor(models[0], frames=4))
+    extract_all(matched, third, WorkDir(tmp_path / "work", {"frames": 4}), progress=False)
+    assert third.calls == []
+
+
+def test_work_dir_made_with_other_settings_is_refused(tmp_path):
+    WorkDir(tmp_path / "w", {"frames": 10, "vggish_sha256": "x"})
+    with pytest.raises(ValueError, match="other settings \\(frames\\)"):
+        WorkDir(tmp_path / "w", {"frames": 8, "vggish_sha256": "x"})
+
+
+def test_a_bad_file_is_logged_and_skipped_and_the_rest_extracted(tmp_path, models):
+    clips = audio_clips(tmp_path / "clips", (2.0, 2.0))
+    junk = tmp_path / "clips" / "junk.wav"
+    junk.write_bytes(b"RIFF but not really")
+    short = write_wav(tmp_path / "clips" / "short.wav", 0.5)
+    clips += [Clip("junk", audio=junk), Clip("short", audio=short)]
+    matched = [(c, "train", np.zeros(3, np.uint8)) for c in clips]
+    work = WorkDir(tmp_path / "work", {})
+    failures = extract_all(matched, Extractor(models[0], frames=3), work, progress=False)
+    assert sorted(failures) == ["junk", "short"]
+    assert "cannot read audio" in failures["junk"] and "shorter than one" in failures["short"]
+    assert [work.has(c.clip_id) for c in clips] == [1, 1, 0, 0]
+    log = work.errors.read_text().splitlines()
+    assert len(log) == 2 and all(line.count("\t") == 2 for line in log)
+
+
+def test_written_data_set_opens_with_lengths_and_zero_padding(tmp_path, models):
+    clips = audio_clips(tmp_path / "clips", (3.0, 2.0, 4.0, 1.5))
+    splits = ["train", "train", "validation", "test"]
+    labels = np.eye(3, dtype=np.uint8)[[0, 1, 2, 0]]
+    matched = [(c, s, y) for c, s, y in zip(clips, splits, labels)]
+    work = WorkDir(tmp_path / "work", {})
+    extract_all(matched, Extractor(models[0], frames=4), work, progress=False)
+    counts = write_dataset(tmp_path / "data", matched, work, CLASSES, frames=4, with_video=False,
+                           dtype="float32", provenance={"source": "test"})
+    assert counts == {"train": 2, "validation": 1, "test": 1}
+    data = open_dataset(tmp_path / "data", classes=CLASSES)
+    assert not data.has_video and data.meta["provenance"] == {"source": "test"}
+    train = data["train"]
+    assert train.clip_ids == ["c0", "c1"]
+    np.testing.assert_array_equal(train.lengths, [3, 2])
+    np.testing.assert_array_equal(data["test"].lengths, [1])
+    np.testing.assert_array_equal(train.labels, labels[:2])
+    a = train.audio_frames(np.arange(2))
+    np.testing.assert_allclose(a[0, :3], work.load("c0")["audio"][:3], atol=1e-6)
+    assert (a[0, 3:] == 0).all() and (a[1, 2:] == 0).all()
+    with pytest.raises(Exception, match="already exists"):
+        write_dataset(tmp_path / "data", matched, work, CLASSES, 4, False)
+
+
+def test_clip_length_counts_valid_frames_up_to_the_first_gap():
+    assert extract.clip_length(np.array([1, 1, 1], bool)) == 3
+    assert extract.clip_length(np.array([1, 1, 0, 1], bool)) == 2
+    assert extract.clip_length(np.array([0, 1], bool)) == 0
