@@ -1,0 +1,150 @@
+"""`python -m avt_np.features` end to end: generated clips (wav + mp4) and stand-in weights ->
+a data set that open_dataset accepts and `python -m avt_np.train --data` trains on."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from avt_np.data.format import open_dataset
+from avt_np.features.__main__ import main
+from avt_np.features.labels import DCASE2017_CLASSES
+from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
+
+# clip id, split, labels, audio seconds, video seconds
+CLIPS = [
+    ("aaa_0.000_10.000", "train", ["Car", "Bus"], 10.0, 10.0),
+    ("bbb_10.000_20.000", "train", ["Train horn"], 4.0, 2.5),
+    ("ccc_0.000_10.000", "train", ["Car"], 3.0, 3.0),
+    ("ddd_30.000_40.000", "validation", ["Bus"], 3.0, 3.0),
+    ("eee_0.000_10.000", "test", ["Train horn", "Car"], 2.0, 2.0),
+]
+
+
+def label_rows(split):
+    return "".join(f"{cid}.wav\t0.000\t10.000\t{name}\n"
+                   for cid, s, names, _, _ in CLIPS if s == split for name in names)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """tmp_path with clips/ holding one wav per clip (plus a stray file) and the label CSVs."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i, (cid, _, _, a, _) in enumerate(CLIPS):
+        write_wav(clips / f"{cid}.wav", a, 200.0 + 300 * i)
+    (clips / "readme.txt").write_text("not a clip")
+    for split in ("train", "validation", "test"):
+        (tmp_path / f"{split}.csv").write_text(label_rows(split))
+    return tmp_path
+
+
+@pytest.fixture
+def folder(labelled):
+    """labelled plus an mp4 per clip (solid frames coloured by their index)."""
+    for cid, _, _, _, v in CLIPS:
+        write_mp4(labelled / "clips" / f"{cid}.mp4", v)
+    return labelled
+
+
+def flags(folder, out="data"):
+    return ["--clips", str(folder / "clips"), "--labels", f"train={folder / 'train.csv'}",
+            "--labels", f"validation={folder / 'validation.csv'}",
+            "--labels", f"test={folder / 'test.csv'}", "--out", str(folder / out)]
+
+
+def run(args, cwd, env_weights):
+    env = dict(os.environ, AVT_NP_WEIGHTS=str(env_weights))
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@needs_ffmpeg
+def test_generated_clips_become_a_data_set_the_training_cli_accepts(folder, weights):
+    done = run(["avt_np.features", *flags(folder)], folder, weights)
+    assert done.returncode == 0, done.stderr
+    data = open_dataset(folder / "data", classes=DCASE2017_CLASSES)
+    assert data.has_video and data.frames == 10
+    assert [len(data[s]) for s in ("train", "validation", "test")] == [3, 1, 1]
+    train = data["train"]
+    assert train.clip_ids == ["aaa_0.000_10.000", "bbb_10.000_20.000", "ccc_0.000_10.000"]
+    # bbb: 4 audio examples but video frames only at 0.48, 1.44, 2.40 s -> 3 real frames
+    np.testing.assert_array_equal(train.lengths, [10, 3, 3])
+    np.testing.assert_array_equal(np.flatnonzero(train.labels[0]),
+                                  sorted(DCASE2017_CLASSES.index(c) for c in ("Car", "Bus")))
+    b = train.batch(np.arange(3))
+    assert (b["video"][1, 3:] == 0).all() and (b["audio"][1, 3:] == 0).all()
+    assert (np.abs(b["video"][:, :3]).sum(-1) > 0).all()
+    prov = data.meta["provenance"]
+    assert prov["source"] == str((folder / "clips").resolve())
+    assert prov["vggish_sha256"] and prov["vgg16_output"] == "vgg0_dense1_relu_fwd"
+    assert prov["avt_np_version"] and prov["written_at"]
+
+    trained = run(["avt_np.train", "--data", str(folder / "data"), "--epochs", "1",
+                   "--batches-per-epoch", "2", "--out", str(folder / "run")], folder, weights)
+    assert trained.returncode == 0, trained.stderr
+    assert (folder / "run" / "metrics.json").is_file()
+
+    # the same command again, with --overwrite: every clip comes from the work dir
+    again = run(["avt_np.features", *flags(folder), "--overwrite"], folder, weights)
+    assert again.returncode == 0, again.stderr
+    assert "5 clips already done" in again.stderr
+
+
+def test_audio_only_extraction_needs_no_video(labelled, weights):
+    assert main([*flags(labelled), "--audio-only", "--frames", "4"]) == 0
+    data = open_dataset(labelled / "data")
+    assert not data.has_video and data.frames == 4
+    np.testing.assert_array_equal(data["train"].lengths, [4, 4, 3])
+
+
+def exit_code(argv):
+    """main(argv)'s exit code, whether it returns it or argparse raises SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def error_line(capsys):
+    """The run's one error line (progress lines before it are fine)."""
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--frames", "0"], "--frames must be at least 1"),
+    (["--labels", "nowhere.csv"], "--labels nowhere.csv: no such file"),
+    (["--classes", "nowhere.txt"], "--classes nowhere.txt: no such file"),
+    (["--frames", "ten"], "invalid int value"),
+    (["--vgg16-preprocess", "keras"], "invalid choice"),
+    (["--clips"], "expected one argument"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(labelled, weights, capsys, extra, message):
+    assert exit_code([*flags(labelled), "--audio-only", *extra]) == 2
+    assert message in error_line(capsys)
+
+
+def test_missing_weights_name_the_fetch_command(labelled, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AVT_NP_WEIGHTS", str(tmp_path / "empty"))
+    assert exit_code([*flags(labelled), "--audio-only"]) == 2
+    assert "python -m avt_np.weights fetch vggish" in error_line(capsys)
+
+
+def test_existing_output_and_unlabelled_folders_are_refused(labelled, weights, capsys):
+    (labelled / "data").mkdir()
+    assert exit_code(flags(labelled)) == 2
+    assert "already exists; pass --overwrite" in error_line(capsys)
+    (labelled / "other.csv").write_text("zzz.wav\t0\t10\tCar\n")
+    assert exit_code(["--clips", str(labelled / "clips"), "--labels", str(labelled / "other.csv"),
+                      "--out", str(labelled / "d2"), "--audio-only"]) == 2
+    assert "no clip file matches a labelled clip id" in error_line(capsys)
+
+
+def test_bad_label_file_names_its_line(labelled, weights, capsys):
+    (labelled / "train.csv").write_text("aaa_0.000_10.000.wav\t0\t10\tDog\n")
+    assert exit_code([*flags(labelled), "--audio-only"]) == 2
+    assert "train.csv:1: unknown class 'Dog'" in error_line(capsys)
