@@ -148,3 +148,18 @@ def test_bad_label_file_names_its_line(labelled, weights, capsys):
     (labelled / "train.csv").write_text("aaa_0.000_10.000.wav\t0\t10\tDog\n")
     assert exit_code([*flags(labelled), "--audio-only"]) == 2
     assert "train.csv:1: unknown class 'Dog'" in error_line(capsys)
+
+
+def test_frames_folder_and_wav_files_need_no_ffmpeg(labelled, weights, monkeypatch):
+    from PIL import Image
+    monkeypatch.setattr("shutil.which", lambda name: None)          # no ffmpeg, no ffprobe
+    for cid, _, _, _, v in CLIPS:
+        (labelled / "frames" / cid).mkdir(parents=True)
+        for k in range(int(v / 0.96 + 0.5)):
+            Image.new("RGB", (320, 240), (20 * k, 60, 90)).save(
+                labelled / "frames" / cid / f"{0.48 + 0.96 * k:.2f}.jpg")
+    assert main([*flags(labelled), "--frames-dir", str(labelled / "frames")]) == 0
+    data = open_dataset(labelled / "data")
+    assert data.has_video
+    np.testing.assert_array_equal(data["train"].lengths, [10, 3, 3])   # bbb: 2.5 s of images
+    assert data.meta["provenance"]["frames_dir"] == str(labelled / "frames")
