@@ -16,9 +16,14 @@ class Adam:
     """Adam over every parameter of `module`.
 
     The module's parameters are packed into one flat buffer (Module.flatten_parameters), so a
-    step is a dozen in-place NumPy calls over 2.5 M values, not a dozen per tensor. The moments
-    are flat too; `state_dict` names them by each parameter's full dotted name.
+    step is a dozen in-place NumPy calls per block of the flat buffers, not a dozen per tensor.
+    The moments are flat too; `state_dict` names them by each parameter's full dotted name.
     """
+
+    # Update in blocks of 2^16 values (256 KB per float32 array): the dozen passes of `update` then
+    # reuse a block while it is still in cache, instead of streaming every 10 MB buffer from
+    # memory a dozen times. Measured here: ~30% faster than one pass over the whole buffers.
+    BLOCK = 1 << 16
 
     def __init__(self, module, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         self.module = module
@@ -27,7 +32,7 @@ class Adam:
         self.params, self.grads = module.flatten_parameters()
         self.m = np.zeros_like(self.params)
         self.v = np.zeros_like(self.params)
-        self.scratch = np.empty_like(self.params)
+        self.scratch = np.empty(min(self.BLOCK, self.params.size), self.params.dtype)
 
     def zero_grad(self):
         """Reset every gradient: one fill of the flat buffer."""
@@ -36,9 +41,15 @@ class Adam:
     def step(self):
         """Update every parameter in place from its accumulated gradient."""
         self.t += 1
+        lr_t = self.lr * (1 - self.beta2 ** self.t) ** 0.5 / (1 - self.beta1 ** self.t)  # Python float
+        for start in range(0, self.params.size, self.BLOCK):
+            block = slice(start, start + self.BLOCK)
+            self.update(self.params[block], self.grads[block], self.m[block], self.v[block],
+                        self.scratch[:self.params[block].size], lr_t)
+
+    def update(self, p, g, m, v, tmp, lr_t):
+        """One Adam update of a block of parameters, in place; `tmp` is scratch space."""
         b1, b2 = self.beta1, self.beta2
-        lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)   # Python float
-        g, m, v, tmp = self.grads, self.m, self.v, self.scratch
         m *= b1
         m += np.multiply(g, 1 - b1, out=tmp)
         v *= b2
@@ -47,7 +58,7 @@ class Adam:
         np.sqrt(v, out=tmp)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        self.params -= np.multiply(tmp, lr_t, out=tmp)
+        p -= np.multiply(tmp, lr_t, out=tmp)
 
     def named_slices(self):
         """(full dotted name, slice of the flat buffers, shape) for every parameter."""

@@ -7,8 +7,9 @@ axis, the key axis: scores (..., T_k) -> weights (..., T_k).
 import numpy as np
 
 from avt_np.nn.dropout import Dropout
-from avt_np.nn.linear import Linear
+from avt_np.nn.linear import Linear, stacked_backward, stacked_forward
 from avt_np.nn.module import Module
+from avt_np.nn.reductions import row_sum
 
 
 def stable_sigmoid(x):
@@ -21,13 +22,15 @@ class Softmax(Module):
     """w_i = exp(x_i) / sum_j exp(x_j). Rows sum to 1."""
 
     def forward(self, x):
-        e = np.exp(x - x.max(-1, keepdims=True))     # shifting by the row max changes nothing but overflow
-        self.w = e / e.sum(-1, keepdims=True)
+        e = x - x.max(-1, keepdims=True)             # shifting by the row max changes nothing but overflow
+        np.exp(e, out=e)
+        e /= row_sum(e)                               # row sums as BLAS products (reductions.py)
+        self.w = e
         return self.w
 
     def backward(self, dw):
         # Jacobian diag(w) - w w^T applied to dw
-        return self.w * (dw - (dw * self.w).sum(-1, keepdims=True))
+        return self.w * (dw - row_sum(dw * self.w))
 
 
 class Sigmoid(Module):
@@ -50,13 +53,13 @@ class NormalizedSigmoid(Module):
 
     def forward(self, x):
         self.s = stable_sigmoid(x)                                          # (..., T_k)
-        self.denominator = self.s.sum(-1, keepdims=True) + x.dtype.type(self.eps)   # (..., 1)
+        self.denominator = row_sum(self.s) + x.dtype.type(self.eps)                 # (..., 1)
         self.w = self.s / self.denominator
         return self.w
 
     def backward(self, dw):
         # through the quotient: ds_k = (dw_k - sum_i dw_i w_i) / denominator; then through sigma
-        ds = (dw - (dw * self.w).sum(-1, keepdims=True)) / self.denominator
+        ds = (dw - row_sum(dw * self.w)) / self.denominator
         return ds * self.s * (1 - self.s)
 
 
@@ -91,7 +94,8 @@ class ScaledDotProductAttention(Module):
     def forward(self, q, k, v):
         self.q, self.k, self.v = q, k, v
         self.scale = q.shape[-1] ** -0.5                                    # Python float: no upcast
-        scores = (q @ k.swapaxes(-1, -2)) * self.scale                      # (B, H, T_q, T_k)
+        scores = q @ k.swapaxes(-1, -2)                                     # (B, H, T_q, T_k)
+        scores *= self.scale
         self.weights = self.function(scores)
         self.dropped = self.dropout(self.weights)
         return self.dropped @ v                                             # (B, H, T_q, d_v)
@@ -120,7 +124,8 @@ class MultiHeadAttention(Module):
     adds no number the paper does not give, and it reproduces the parameter counts in
     REFERENCE.md. d_head is a parameter.
     The per-head maps of all heads are stored side by side in one (D, heads * d_head) matrix
-    per role (q, k, v): identical maths, one matrix product instead of `heads`.
+    per role (q, k, v): identical maths, one matrix product instead of `heads`. Roles that read
+    the same input (q, k, v in self-attention; k, v in cross-attention) also share one product.
     """
 
     def __init__(self, dim, heads=3, d_head=128, attention="softmax", dropout=0.1,
@@ -141,29 +146,36 @@ class MultiHeadAttention(Module):
         return self.attention.weights
 
     def split_heads(self, x):
-        """(B, T, H * d) -> (B, H, T, d)"""
+        """(B, T, n H d) -> (B, n H, T, d). For n maps stacked side by side (stacked_forward),
+        np.split(..., n, axis=1) then gives one (B, H, T, d) view per map."""
         B, T, _ = x.shape
-        return x.reshape(B, T, self.heads, self.d_head).transpose(0, 2, 1, 3)
+        return x.reshape(B, T, -1, self.d_head).transpose(0, 2, 1, 3)
 
-    def merge_heads(self, x):
-        """(B, H, T, d) -> (B, T, H * d)"""
-        B, H, T, d = x.shape
-        return x.transpose(0, 2, 1, 3).reshape(B, T, H * d)
+    def merge_heads(self, *xs):
+        """n arrays (B, H, T, d) -> (B, T, n H d): the heads of each, the arrays side by side
+        (written into place with one copy each)."""
+        B, H, T, d = xs[0].shape
+        merged = np.empty((B, T, len(xs), H, d), xs[0].dtype)
+        for i, x in enumerate(xs):
+            merged[:, :, i] = x.transpose(0, 2, 1, 3)
+        return merged.reshape(B, T, len(xs) * H * d)
 
     def forward(self, x, memory=None):
         self.is_self_attention = memory is None
-        memory = x if memory is None else memory
-        q = self.split_heads(self.q(x))                                     # (B, H, T_q, d)
-        k = self.split_heads(self.k(memory))                                # (B, H, T_k, d)
-        v = self.split_heads(self.v(memory))                                # (B, H, T_k, d)
+        # Maps that read the same input run as one matrix product (stacked_forward).
+        if self.is_self_attention:
+            qkv = self.split_heads(stacked_forward((self.q, self.k, self.v), x))
+            q, k, v = np.split(qkv, 3, axis=1)                              # (B, H, T, d) each
+        else:
+            q = self.split_heads(self.q(x))                                 # (B, H, T_q, d)
+            k, v = np.split(self.split_heads(stacked_forward((self.k, self.v), memory)), 2, axis=1)
         heads = self.attention(q, k, v)                                     # (B, H, T_q, d)
         return self.out_dropout(self.out(self.merge_heads(heads)))         # (B, T_q, D)
 
     def backward(self, dy):                                                 # (B, T_q, D)
         dheads = self.split_heads(self.out.backward(self.out_dropout.backward(dy)))
         dq, dk, dv = self.attention.backward(dheads)
+        if self.is_self_attention:                  # x fed queries, keys and values
+            return stacked_backward((self.q, self.k, self.v), self.merge_heads(dq, dk, dv))
         dx = self.q.backward(self.merge_heads(dq))
-        dmemory = self.k.backward(self.merge_heads(dk)) + self.v.backward(self.merge_heads(dv))
-        if self.is_self_attention:
-            return dx + dmemory                     # x fed queries, keys and values
-        return dx, dmemory
+        return dx, stacked_backward((self.k, self.v), self.merge_heads(dk, dv))
