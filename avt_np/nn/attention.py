@@ -98,7 +98,11 @@ class ScaledDotProductAttention(Module):
         scores *= self.scale
         self.weights = self.function(scores)
         self.dropped = self.dropout(self.weights)
-        return self.dropped @ v                                             # (B, H, T_q, d_v)
+        # Stored as (B, T_q, H, d_v) and returned as a (B, H, T_q, d_v) view: merging the heads
+        # afterwards (MultiHeadAttention.merge_heads) is then a reshape, not a copy.
+        B, H, T_q, _ = q.shape
+        out = np.empty((B, T_q, H, v.shape[-1]), np.result_type(self.dropped, v))
+        return np.matmul(self.dropped, v, out=out.transpose(0, 2, 1, 3))   # (B, H, T_q, d_v)
 
     def backward(self, dout):                                               # (B, H, T_q, d_v)
         dv = self.dropped.swapaxes(-1, -2) @ dout                           # (B, H, T_k, d_v)
@@ -152,9 +156,12 @@ class MultiHeadAttention(Module):
         return x.reshape(B, T, -1, self.d_head).transpose(0, 2, 1, 3)
 
     def merge_heads(self, *xs):
-        """n arrays (B, H, T, d) -> (B, T, n H d): the heads of each, the arrays side by side
-        (written into place with one copy each)."""
+        """n arrays (B, H, T, d) -> (B, T, n H d): the heads of each, the arrays side by side.
+        One array laid out as (B, T, H, d) in memory (the attention output) merges without a copy;
+        several are written into place with one copy each."""
         B, H, T, d = xs[0].shape
+        if len(xs) == 1:
+            return xs[0].transpose(0, 2, 1, 3).reshape(B, T, H * d)
         merged = np.empty((B, T, len(xs), H, d), xs[0].dtype)
         for i, x in enumerate(xs):
             merged[:, :, i] = x.transpose(0, 2, 1, 3)
