@@ -5,7 +5,7 @@ from avt_np.nn.attention import (ATTENTION_FUNCTIONS, MultiHeadAttention, Normal
 from avt_np.nn.dropout import Dropout
 from avt_np.nn.feedforward import FeedForward
 from avt_np.nn.layernorm import LayerNorm
-from avt_np.nn.linear import Linear
+from avt_np.nn.linear import Linear, LinearStack
 from avt_np.nn.losses import BinaryCrossEntropy
 from avt_np.nn.module import Module
 from avt_np.nn.positional import SinusoidalPositionalEncoding, sinusoidal_table

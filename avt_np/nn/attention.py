@@ -7,7 +7,7 @@ axis, the key axis: scores (..., T_k) -> weights (..., T_k).
 import numpy as np
 
 from avt_np.nn.dropout import Dropout
-from avt_np.nn.linear import Linear, stacked_backward, stacked_forward
+from avt_np.nn.linear import Linear, LinearStack
 from avt_np.nn.module import Module
 from avt_np.nn.reductions import row_sum
 
@@ -140,6 +140,7 @@ class MultiHeadAttention(Module):
         self.q = Linear(dim, heads * d_head, rng, dtype)
         self.k = Linear(dim, heads * d_head, rng, dtype)
         self.v = Linear(dim, heads * d_head, rng, dtype)
+        self.qkv, self.kv = LinearStack(self.q, self.k, self.v), LinearStack(self.k, self.v)
         self.attention = ScaledDotProductAttention(attention, dropout, rng)
         self.out = Linear(heads * d_head, dim, rng, dtype)
         self.out_dropout = Dropout(dropout, rng)
@@ -150,7 +151,7 @@ class MultiHeadAttention(Module):
         return self.attention.weights
 
     def split_heads(self, x):
-        """(B, T, n H d) -> (B, n H, T, d). For n maps stacked side by side (stacked_forward),
+        """(B, T, n H d) -> (B, n H, T, d). For n maps stacked side by side (LinearStack),
         np.split(..., n, axis=1) then gives one (B, H, T, d) view per map."""
         B, T, _ = x.shape
         return x.reshape(B, T, -1, self.d_head).transpose(0, 2, 1, 3)
@@ -169,13 +170,12 @@ class MultiHeadAttention(Module):
 
     def forward(self, x, memory=None):
         self.is_self_attention = memory is None
-        # Maps that read the same input run as one matrix product (stacked_forward).
+        # Maps that read the same input run as one matrix product (LinearStack).
         if self.is_self_attention:
-            qkv = self.split_heads(stacked_forward((self.q, self.k, self.v), x))
-            q, k, v = np.split(qkv, 3, axis=1)                              # (B, H, T, d) each
+            q, k, v = np.split(self.split_heads(self.qkv(x)), 3, axis=1)    # (B, H, T, d) each
         else:
             q = self.split_heads(self.q(x))                                 # (B, H, T_q, d)
-            k, v = np.split(self.split_heads(stacked_forward((self.k, self.v), memory)), 2, axis=1)
+            k, v = np.split(self.split_heads(self.kv(memory)), 2, axis=1)   # (B, H, T_k, d)
         heads = self.attention(q, k, v)                                     # (B, H, T_q, d)
         return self.out_dropout(self.out(self.merge_heads(heads)))         # (B, T_q, D)
 
@@ -183,6 +183,5 @@ class MultiHeadAttention(Module):
         dheads = self.split_heads(self.out.backward(self.out_dropout.backward(dy)))
         dq, dk, dv = self.attention.backward(dheads)
         if self.is_self_attention:                  # x fed queries, keys and values
-            return stacked_backward((self.q, self.k, self.v), self.merge_heads(dq, dk, dv))
-        dx = self.q.backward(self.merge_heads(dq))
-        return dx, stacked_backward((self.k, self.v), self.merge_heads(dk, dv))
+            return self.qkv.backward(self.merge_heads(dq, dk, dv))
+        return self.q.backward(self.merge_heads(dq)), self.kv.backward(self.merge_heads(dk, dv))

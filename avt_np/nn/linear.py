@@ -44,35 +44,35 @@ class Linear(Module):
         return (dy2 @ W.T).reshape(self.x.shape)
 
 
-def stacked_forward(layers, x):
-    """The outputs of several Linear layers that read the same x, side by side, from ONE product.
+class LinearStack:
+    """Several Linear layers that read the same input, run as ONE matrix product with their
+    weights side by side. Not a Module: the parameters stay registered, and named, in the layers
+    themselves; a LinearStack only schedules their products.
 
     x: (..., D_in) -> (..., sum of D_out): the same numbers as np.concatenate([l(x) for l in
-    layers], -1), but x is multiplied once by the weights placed side by side. Attention's
-    q, k and v maps all read x: one (400, 128) @ (128, 1152) product is faster than three
-    (400, 128) @ (128, 384) ones, and backward needs one dx product instead of three.
+    layers], -1). Attention's q, k and v maps all read x: one (400, 128) @ (128, 1152) product
+    is faster than three (400, 128) @ (128, 384) ones, and backward needs one dx product
+    instead of three. backward adds each layer's dW and db (its columns of the stacked ones).
     """
-    W = np.concatenate([layer.params["W"] for layer in layers], axis=1)   # (D_in, sum D_out)
-    b = np.concatenate([layer.params["b"] for layer in layers])
-    for layer in layers:
-        layer.x = x                                     # the cache each layer's forward keeps
-    y = x.reshape(-1, W.shape[0]) @ W
-    y += b
-    return y.reshape(*x.shape[:-1], W.shape[1])
 
+    def __init__(self, *layers):
+        self.layers = layers
 
-def stacked_backward(layers, dy):
-    """Backward of stacked_forward: dy (..., sum of D_out) -> dx (..., D_in); adds each layer's
-    dW and db (its columns of the stacked gradients)."""
-    x = layers[0].x
-    x2 = x.reshape(-1, x.shape[-1])                                       # (M, D_in)
-    dy2 = dy.reshape(-1, dy.shape[-1])                                    # (M, sum D_out)
-    dW, db = x2.T @ dy2, column_sum(dy2)
-    start = 0
-    for layer in layers:
-        columns = slice(start, start + layer.params["W"].shape[1])
-        layer.grads["W"] += dW[:, columns]
-        layer.grads["b"] += db[columns]
-        start = columns.stop
-    W = np.concatenate([layer.params["W"] for layer in layers], axis=1)
-    return (dy2 @ W.T).reshape(x.shape)
+    def __call__(self, x):
+        self.x = x
+        self.W = np.concatenate([layer.params["W"] for layer in self.layers], axis=1)
+        y = x.reshape(-1, self.W.shape[0]) @ self.W                           # (M, sum D_out)
+        y += np.concatenate([layer.params["b"] for layer in self.layers])
+        return y.reshape(*x.shape[:-1], self.W.shape[1])
+
+    def backward(self, dy):                                                   # (..., sum D_out)
+        x2 = self.x.reshape(-1, self.W.shape[0])                              # (M, D_in)
+        dy2 = dy.reshape(-1, self.W.shape[1])                                 # (M, sum D_out)
+        dW, db = x2.T @ dy2, column_sum(dy2)
+        start = 0
+        for layer in self.layers:
+            columns = slice(start, start + layer.params["W"].shape[1])
+            layer.grads["W"] += dW[:, columns]
+            layer.grads["b"] += db[columns]
+            start = columns.stop
+        return (dy2 @ self.W.T).reshape(self.x.shape)

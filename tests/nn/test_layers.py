@@ -80,3 +80,21 @@ def test_sinusoidal_table_matches_vaswani():
     np.testing.assert_allclose(pe[7, 3], np.cos(7 / 10000 ** (2 / 8)))
     x = np.zeros((2, 5, 8), np.float32)
     np.testing.assert_allclose(nn.SinusoidalPositionalEncoding()(x)[1], pe[:5], rtol=1e-6)
+
+
+def test_linear_stack_matches_its_layers_run_one_by_one():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5))
+    dy = rng.standard_normal((2, 3, 4 + 6))
+    stacked = [nn.Linear(5, 4, rng, np.float64), nn.Linear(5, 6, rng, np.float64)]
+    separate = [nn.Linear(5, 4, rng, np.float64), nn.Linear(5, 6, rng, np.float64)]
+    for a, b in zip(stacked, separate):
+        b.load_state_dict(a.state_dict())
+    stack = nn.LinearStack(*stacked)
+    np.testing.assert_allclose(stack(x), np.concatenate([l(x) for l in separate], -1))
+    dx = stack.backward(dy)
+    expected = separate[0].backward(dy[..., :4]) + separate[1].backward(dy[..., 4:])
+    np.testing.assert_allclose(dx, expected)
+    for a, b in zip(stacked, separate):
+        for name in ("W", "b"):
+            np.testing.assert_allclose(a.grads[name], b.grads[name])
