@@ -23,8 +23,10 @@ class LayerNorm(Module):
         centred = x - row_mean(x)                                                # (..., D)
         var = row_mean(centred * centred)                                        # (..., 1)
         self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))               # (..., 1)
-        self.x_hat = centred * self.inv_std                                      # (..., D)
-        return self.params["g"] * self.x_hat + self.params["b"]
+        self.x_hat = np.multiply(centred, self.inv_std, out=centred)            # overwrites centred
+        y = self.x_hat * self.params["g"]
+        y += self.params["b"]                                                    # in place: no 3rd array
+        return y
 
     def backward(self, dy):                                                      # dy: (..., D)
         self.grads["g"] += column_sum(dy * self.x_hat)
