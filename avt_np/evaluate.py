@@ -53,7 +53,17 @@ def score_ensemble(model, run_dir, epochs, dataset, config, classes):
         "threshold": threshold,
         "ensemble_epochs": list(epochs),
         "per_class": per_class_scores(test_true, test_pred, classes),
+        "sync": sync_entry(model, dataset["test"], config, epochs[-1]),
     }
+
+
+# -- synchronization score (issue 7; avt_np/sync.py) -----------------------------------------
+def sync_entry(model, split, config, epoch):
+    """The cross-attention synchronization score of the model saved after `epoch` (the last of
+    the ensemble, already loaded in `model`) on `split`; {"skipped": why} for unimodal runs and
+    splits without frame-level ground truth."""
+    from avt_np.sync import model_sync_report
+    return {"epoch": epoch, **model_sync_report(model, split, config)}
 
 
 def load_run(run_dir):

@@ -1,0 +1,463 @@
+"""Cross-modal attention pictures in the layout of the paper's Figs. 4-7, and the
+synchronization score (avt_np/sync.py).
+
+    python -m avt_np.visualize RUN_DIR --clip 3                     # test clip 3, last block
+    python -m avt_np.visualize RUN_DIR --split validation --clip validation-00012 \\
+        --query-frame 4 --block -1 --out fig.png
+    python -m avt_np.visualize RUN_DIR --clip 3 --all-queries       # every query x key matrix
+    python -m avt_np.visualize RUN_DIR --sync-report                # the score, per block
+
+The model is the run's ensemble's last snapshot (checkpoints/epoch_XXX.npz of the last epoch in
+metrics.json "ensemble_epochs"), on the run's own data (config.json "data") unless --data says
+otherwise. Queries come from the decoder (the second modality), keys from the encoder (the
+first): for the paper's video/audio model an audio frame asks which video frames to read.
+
+The picture, top to bottom: the query strip and the key strip (one thumbnail per 0.96 s frame:
+the frame's embedding laid out as a small image, with a bar for its energy ||x||; no data set
+format carries log-mel examples yet, so there are no spectrogram thumbnails), the chosen query
+frame outlined in red; one heat-map row per head of the cross-attention weights of that query
+frame over the key frames (--all-queries: the full query x key matrix per head); the clip's
+labels with their audible / visible frames when the split has ground truth; on the right the
+predicted probabilities and a colour scale.
+
+From Python (lessons):
+
+    from avt_np import visualize
+    run = visualize.load(RUN_DIR)
+    view = visualize.clip_view(run, "test", 3)
+    image, layout = visualize.render(view, block=-1, query_frame=None)
+    image.save("fig.png")
+"""
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from avt_np import io
+from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np.sync import PRESENCE, cross_attention, model_sync_report, skip_reason
+
+FRAME_HOP_SECONDS = 0.96
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """A finished run with the model of its ensemble's last epoch loaded."""
+    path: Path
+    saved: dict            # config.json
+    config: object         # ModelConfig
+    model: object          # AudiovisualTransformer, weights of `epoch`
+    dataset: object
+    epoch: int
+    metrics: dict          # metrics.json
+
+
+def load(run_dir, data=None):
+    """Load a finished run: its config, the last ensemble snapshot and its data (or `data`)."""
+    from avt_np.evaluate import load_run, snapshot_path
+    from avt_np.model import AudiovisualTransformer
+    from avt_np.train import open_data
+
+    saved, config = load_run(run_dir)
+    metrics_path = Path(run_dir) / "metrics.json"
+    if not metrics_path.is_file():
+        raise UsageError(f"{metrics_path}: not found: the run has not finished")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+        epoch = int(metrics["ensemble_epochs"][-1])
+    except (ValueError, KeyError, IndexError, TypeError) as e:
+        raise UsageError(f"{metrics_path}: no ensemble_epochs ({e})") from None
+    snapshot = snapshot_path(run_dir, epoch)
+    if not snapshot.is_file():
+        raise UsageError(f"{snapshot}: snapshot of the last ensemble epoch missing")
+    model = AudiovisualTransformer(config)
+    model.load_state_dict(io.read_npz(snapshot))
+    dataset = open_data(data or saved["data"], config)
+    return Run(Path(run_dir), saved, config, model, dataset, epoch, metrics)
+
+
+@dataclass
+class ClipView:
+    """Everything one picture shows about one clip (frame axes: T_q query, T_k key frames)."""
+    clip_id: str
+    split: str
+    first: str                     # key modality (encoder)
+    second: str                    # query modality (decoder)
+    attention: str
+    pos_enc: tuple
+    classes: list
+    key_frames: np.ndarray         # (T_k, D_first) embeddings
+    query_frames: np.ndarray       # (T_q, D_second)
+    weights: list                  # per decoder block (H, T_q, T_k)
+    probabilities: np.ndarray      # (C,)
+    frame_probabilities: np.ndarray  # (T_q, C)
+    labels: np.ndarray             # (C,) 0/1
+    query_present: np.ndarray = None   # (C, T_q) bool, None without ground truth
+    key_present: np.ndarray = None     # (C, T_k) bool
+    run_name: str = ""
+
+    @property
+    def unimodal(self):
+        return self.first == self.second
+
+
+def clip_view(run, split_name, clip):
+    """The ClipView of `clip` (id or index) of split `split_name` of a loaded Run."""
+    from avt_np.data.format import DataError
+    if split_name not in run.dataset:
+        raise UsageError(f"--split {split_name}: no such split (expected train, validation or test)")
+    split = run.dataset[split_name]
+    try:
+        index = split.index_of(clip)
+    except DataError as e:
+        raise UsageError(f"--clip {clip}: {e}") from None
+    c = run.config
+    batch = split.batch(np.array([index]))
+    blocks, probs, frames = cross_attention(run.model, split, c, [index])
+    view = ClipView(clip_id=split.clip_ids[index], split=split_name, first=c.first,
+                    second=c.second, attention=c.attention, pos_enc=tuple(c.pos_enc),
+                    classes=list(run.dataset.classes), key_frames=batch[c.first][0],
+                    query_frames=batch[c.second][0], weights=[w[0] for w in blocks],
+                    probabilities=probs[0], frame_probabilities=frames[0],
+                    labels=split.labels[index], run_name=run.path.name)
+    if split.has_ground_truth:
+        view.query_present = np.asarray(batch[PRESENCE[c.second]][0], bool)
+        view.key_present = np.asarray(batch[PRESENCE[c.first]][0], bool)
+    return view
+
+
+def default_query_frame(view):
+    """A query frame worth looking at: among the frames where a labelled event is present in the
+    query modality, the one nearest their middle; without ground truth, the frame where the
+    most probable class has its highest frame probability."""
+    if view.query_present is not None and view.query_present.any():
+        frames = np.nonzero(view.query_present.any(0))[0]
+        return int(frames[np.argmin(np.abs(frames - frames.mean()))])
+    top = int(np.argmax(view.probabilities))
+    return int(np.argmax(view.frame_probabilities[:, top]))
+
+
+def query_frame_share(view, block, query_frame):
+    """For the events present at `query_frame` (ground truth needed) and also present in some
+    key frame: per head, the attention share on their key frames, and the chance level."""
+    if view.query_present is None:
+        return None
+    from avt_np.sync import sync_score
+    q_present = np.zeros_like(view.query_present)
+    q_present[:, query_frame] = view.query_present[:, query_frame]
+    score = sync_score(view.weights[block][None], q_present[None], view.key_present[None])
+    return score if score["pairs"] else None
+
+
+# -- drawing primitives ----------------------------------------------------------------------
+BLACK, GREY, WHITE, RED = (0, 0, 0), (150, 150, 150), (255, 255, 255), (220, 30, 30)
+AUDIBLE, VISIBLE = (31, 119, 180), (44, 160, 44)
+# a viridis-like colour scale: dark purple (0) -> blue -> green -> yellow (1)
+STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+                 float)
+
+
+def heat_colour(value):
+    """value in [0, 1] -> RGB tuple on the colour scale."""
+    x = float(np.clip(value, 0.0, 1.0)) * (len(STOPS) - 1)
+    i = min(int(x), len(STOPS) - 2)
+    return tuple(int(round(v)) for v in STOPS[i] + (x - i) * (STOPS[i + 1] - STOPS[i]))
+
+
+def grid_shape(n):
+    """The most square (rows, cols) with rows * cols = n, rows <= cols (128 -> 8 x 16)."""
+    rows = max(d for d in range(1, int(np.sqrt(n)) + 1) if n % d == 0)
+    return rows, n // rows
+
+
+def embedding_thumbnail(x, top, size):
+    """An embedding (D,) laid out as a grey image (black = 0, white = `top`), resized."""
+    rows, cols = grid_shape(x.size)
+    pixels = np.clip(255 * x.reshape(rows, cols) / max(top, 1e-12), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "L").resize(size, Image.NEAREST).convert("RGB")
+
+
+def centred_text(draw, box, text, fill=BLACK):
+    left, top, right, bottom = box
+    w, h = draw.textbbox((0, 0), text)[2:]
+    draw.text(((left + right - w) / 2, (top + bottom - h) / 2 - 1), text, fill=fill)
+
+
+def heat_cells(draw, left, top, values, vmax, cell, height, numbers=True):
+    """One row of coloured cells (values / vmax on the colour scale), values printed inside."""
+    for k, v in enumerate(values):
+        box = (left + k * cell, top, left + (k + 1) * cell - 1, top + height - 1)
+        colour = heat_colour(v / vmax if vmax > 0 else 0.0)
+        draw.rectangle(box, fill=colour)
+        if numbers:
+            light = sum(colour) < 380
+            centred_text(draw, box, f"{v:.2f}", WHITE if light else BLACK)
+
+
+# -- the picture -----------------------------------------------------------------------------
+CELL = 52               # width of one frame column
+LEFT = 170              # row labels
+RIGHT = 280             # probabilities, legend
+STRIP = 44              # thumbnail height
+ENERGY = 12             # energy bar height
+HEAD_ROW = 24           # one heat-map row (one query frame of one head)
+TRUTH_ROW = 16
+
+
+def render(view, block=-1, query_frame=None, all_queries=False):
+    """Draw one clip's cross-attention. -> (PIL image, layout), layout holding the boxes
+    (left, top, right, bottom) of "query_strip", "key_strip", "heads" (one per head: a row, or
+    a T_q-row matrix with all_queries), "truth" (one per class row) and "query_marker"."""
+    weights = view.weights[block]                                           # (H, T_q, T_k)
+    H, T_q, T_k = weights.shape
+    n_blocks = len(view.weights)
+    block_index = block % n_blocks
+    if query_frame is None:
+        query_frame = default_query_frame(view)
+    T = max(T_q, T_k)
+    truth_classes = [] if view.query_present is None else [
+        c for c in range(len(view.classes))
+        if view.labels[c] or view.query_present[c].any() or view.key_present[c].any()]
+    head_height = HEAD_ROW * T_q if all_queries else HEAD_ROW
+    header = 58
+    heights = [header, 18, STRIP + ENERGY + 20, STRIP + ENERGY + 20, 16,
+               H * (head_height + 6), 10,
+               (TRUTH_ROW * 2 + 4) * len(truth_classes) + 24 if view.query_present is not None
+               else 24, 40]
+    width, height = LEFT + T * CELL + RIGHT, sum(heights)
+    image = Image.new("RGB", (width, height), WHITE)
+    draw = ImageDraw.Draw(image)
+    layout = {"size": (width, height), "heads": [], "truth": []}
+    right_edge = LEFT + T * CELL
+
+    # title
+    pe = ",".join(view.pos_enc) or "none"
+    draw.text((8, 6), f"{view.run_name}  {view.split} clip {view.clip_id}   "
+              f"{view.first} first (keys) / {view.second} second (queries), {view.attention} "
+              f"attention, positional encodings {pe}", fill=BLACK)
+    draw.text((8, 22), f"cross-attention of decoder block {block_index + 1} of {n_blocks}, "
+              + ("every query frame (rows) x key frame (columns)" if all_queries else
+                 f"query frame {query_frame} ({FRAME_HOP_SECONDS * query_frame:.2f}-"
+                 f"{FRAME_HOP_SECONDS * (query_frame + 1):.2f} s) over the key frames"),
+              fill=BLACK)
+    if view.unimodal:
+        draw.text((8, 38), f"note: {view.first}/{view.second} run: the cross-attention exists "
+                  f"but is within one modality ({view.second} frames attend to {view.first} "
+                  f"frames)", fill=RED)
+    y = header
+
+    # time axis: frame centres in seconds
+    draw.text((8, y + 2), "frame centre (s)", fill=GREY)
+    for k in range(T):
+        centred_text(draw, (LEFT + k * CELL, y, LEFT + (k + 1) * CELL, y + 16),
+                     f"{FRAME_HOP_SECONDS * (k + 0.5):.2f}", GREY)
+    y += heights[1]
+
+    # strips
+    for name, frames, modality, role in (("query_strip", view.query_frames, view.second,
+                                          "query"),
+                                         ("key_strip", view.key_frames, view.first, "key")):
+        draw.text((8, y + 8), f"{role}: {modality}", fill=BLACK)
+        draw.text((8, y + 22), "embedding + energy", fill=GREY)
+        top_value = float(frames.max()) if frames.size else 1.0
+        energy = np.linalg.norm(frames, axis=1)
+        for k in range(len(frames)):
+            x0 = LEFT + k * CELL + 2
+            image.paste(embedding_thumbnail(frames[k], top_value, (CELL - 4, STRIP)), (x0, y))
+            bar = int(round((CELL - 4) * energy[k] / max(energy.max(), 1e-12)))
+            draw.rectangle((x0, y + STRIP + 3, x0 + bar, y + STRIP + ENERGY), fill=GREY)
+        layout[name] = (LEFT, y, LEFT + len(frames) * CELL, y + STRIP + ENERGY)
+        if role == "query" and not all_queries:
+            box = (LEFT + query_frame * CELL, y - 2, LEFT + (query_frame + 1) * CELL - 1,
+                   y + STRIP + ENERGY + 3)
+            draw.rectangle(box, outline=RED, width=3)
+            layout["query_marker"] = box
+        y += STRIP + ENERGY + 20
+
+    # heat maps
+    vmax = float(weights.max()) if all_queries else float(weights[:, query_frame].max())
+    draw.text((8, y), "attention weights", fill=BLACK)
+    y += 16
+    for h in range(H):
+        draw.text((8, y + 5), f"head {h + 1}", fill=BLACK)
+        rows = range(T_q) if all_queries else [query_frame]
+        for r, q in enumerate(rows):
+            heat_cells(draw, LEFT, y + r * HEAD_ROW, weights[h, q], vmax, CELL, HEAD_ROW - 1,
+                       numbers=True)
+            if all_queries:
+                draw.text((LEFT - 60, y + r * HEAD_ROW + 5),
+                          f"q{q} {FRAME_HOP_SECONDS * (q + 0.5):.2f}s",
+                          fill=RED if view.query_present is not None
+                          and view.query_present[:, q].any() else GREY)
+        layout["heads"].append((LEFT, y, LEFT + T_k * CELL, y + head_height))
+        y += head_height + 6
+    y += 10
+
+    # ground truth
+    if view.query_present is None:
+        draw.text((8, y + 4), f"the {view.split} split has no frame-level ground truth: no "
+                  "audible / visible intervals, no synchronization score", fill=GREY)
+        y += 24
+    else:
+        q_name, k_name = PRESENCE[view.second], PRESENCE[view.first]
+        draw.text((8, y + 4), "ground truth per labelled class", fill=BLACK)
+        y += 24
+        for c in truth_classes:
+            draw.text((8, y + 2), view.classes[c][:26], fill=BLACK)
+            for offset, present, colour, kind in ((0, view.query_present[c], *(
+                    (AUDIBLE, q_name) if view.second == "audio" else (VISIBLE, q_name))),
+                    (TRUTH_ROW, view.key_present[c], *(
+                        (AUDIBLE, k_name) if view.first == "audio" else (VISIBLE, k_name)))):
+                for k in np.nonzero(present)[0]:
+                    draw.rectangle((LEFT + k * CELL, y + offset + 2, LEFT + (k + 1) * CELL - 1,
+                                    y + offset + TRUTH_ROW - 2), fill=colour)
+                draw.text((LEFT - 52, y + offset + 2), kind, fill=colour)
+            draw.line((LEFT, y + 2 * TRUTH_ROW + 1, right_edge, y + 2 * TRUTH_ROW + 1), fill=GREY)
+            layout["truth"].append((LEFT, y, right_edge, y + 2 * TRUTH_ROW))
+            y += 2 * TRUTH_ROW + 4
+
+    # footer: the synchronization share of this query frame
+    if not all_queries and not view.unimodal:
+        share = query_frame_share(view, block, query_frame)
+        if share is not None:
+            text = (f"share of attention on the {k_name} frames of the events {q_name} here: "
+                    + ", ".join(f"head {h + 1} {s:.2f}" for h, s in
+                                enumerate(share["share_per_head"]))
+                    + f" (chance {share['chance']:.2f})")
+        elif view.query_present is not None:
+            text = (f"no event is {PRESENCE[view.second]} at this query frame and "
+                    f"{PRESENCE[view.first]} somewhere: no share to score")
+        else:
+            text = ""
+        draw.text((8, y + 8), text, fill=BLACK)
+
+    # right panel: predictions, labels, legend
+    x = right_edge + 16
+    draw.text((x, header), "predicted probability (* = label)", fill=BLACK)
+    order = [c for c in np.argsort(-view.probabilities)
+             if view.labels[c] or view.probabilities[c] >= 0.05][:12]
+    for i, c in enumerate(order):
+        yy = header + 16 + 14 * i
+        p = float(view.probabilities[c])
+        draw.rectangle((x, yy + 2, x + int(60 * p), yy + 11), fill=(200, 200, 200))
+        draw.text((x + 64, yy), f"{p:.2f} {'*' if view.labels[c] else ' '} {view.classes[c][:26]}",
+                  fill=BLACK if view.labels[c] else GREY)
+    ly = header + 16 + 14 * max(len(order), 1) + 16
+    draw.text((x, ly), f"colour scale (0 .. {vmax:.2f})", fill=BLACK)
+    for i in range(120):
+        draw.line((x + i, ly + 16, x + i, ly + 28), fill=heat_colour(i / 119))
+    draw.text((x, ly + 40), "red label: an event is present in this query frame" if all_queries
+              else "red box: query frame", fill=RED)
+    draw.text((x, ly + 54), "blue: audible, green: visible", fill=BLACK)
+    layout["legend"] = (x, ly, width, ly + 70)
+    return image, layout
+
+
+def save_png(image, path):
+    """Write a PIL image as PNG atomically."""
+    io.atomic_write(path, lambda f: image.save(f, format="PNG"))
+
+
+# -- the synchronization report ---------------------------------------------------------------
+def sync_for_run(run, split_name="test"):
+    """metrics.json's "sync" entry when it covers `split_name`, else computed now."""
+    stored = run.metrics.get("sync")
+    if stored is not None and stored.get("split") == split_name:
+        return stored
+    if split_name not in run.dataset:
+        raise UsageError(f"--split {split_name}: no such split (expected train, validation or test)")
+    return {"epoch": run.epoch, **model_sync_report(run.model, run.dataset[split_name], run.config)}
+
+
+def format_sync(report):
+    """The report as a few lines of text (one table row per decoder block)."""
+    if "skipped" in report:
+        return f"synchronization score skipped ({report['split']} split): {report['skipped']}"
+    lines = [f"synchronization score, {report['split']} split ({report['clips']} clips, "
+             f"model of epoch {report.get('epoch', '?')})",
+             f"  queries: {report['query']}; attention mass counted on: {report['key']}",
+             f"  {report['pairs']} (clip, class, query frame) pairs scored, "
+             f"{report['excluded_pairs']} excluded (event absent from every key frame)",
+             f"  chance (fraction of key frames where the event is present): "
+             f"{report['chance']:.3f}" if report["pairs"] else "  no pair to score",
+             "  block  share  gain   share per head        top-1  top-1 per head"]
+    if report["pairs"]:
+        for b in report["blocks"]:
+            gain = (b["share"] - report["chance"]) / max(1 - report["chance"], 1e-12)
+            lines.append(f"  {b['block'] + 1:>5}  {b['share']:.3f}  {gain:+.3f} "
+                         + " ".join(f"{s:.3f}" for s in b["share_per_head"]).ljust(20)
+                         + f"  {b['top1']:.3f}  " + " ".join(f"{s:.3f}" for s in b["top1_per_head"]))
+    return "\n".join(lines)
+
+
+# -- command line ------------------------------------------------------------------------------
+def build_parser():
+    parser = ArgumentParser(prog="python -m avt_np.visualize", description=__doc__)
+    parser.add_argument("run_dir", help="a finished run directory of python -m avt_np.train")
+    parser.add_argument("--split", default="test",
+                        help="split the clip comes from: train, validation or test [default: test]")
+    parser.add_argument("--clip", default="0",
+                        help="clip id (e.g. test-00012) or index in the split [default: 0]")
+    parser.add_argument("--query-frame", type=int, default=None,
+                        help="query frame to show (0-based; the second modality's frames) "
+                             "[default: the middle of the frames where a labelled event is "
+                             "present, or the most confident frame]")
+    parser.add_argument("--block", type=int, default=-1,
+                        help="decoder block whose cross-attention is drawn, 0-based, negative "
+                             "counts from the end [default: -1, the last, as in Sec. 4.2]")
+    parser.add_argument("--all-queries", action="store_true",
+                        help="draw the full query x key weight matrix of every head")
+    parser.add_argument("--out", help="PNG to write [default: RUN_DIR/attention-SPLIT-CLIP.png]")
+    parser.add_argument("--data", help="data set directory [default: the one the run used]")
+    parser.add_argument("--sync-report", action="store_true",
+                        help="print the synchronization score of the run (metrics.json, or "
+                             "computed on --split) instead of drawing")
+    return parser
+
+
+def run_cli(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.out is not None and not args.out.lower().endswith(".png"):
+        raise UsageError(f"--out {args.out}: expected a .png file name")
+    run = load(args.run_dir, args.data)
+    if args.sync_report:
+        report = sync_for_run(run, args.split)
+        print(format_sync(report))
+        return report
+    view = clip_view(run, args.split, args.clip)
+    n_blocks, (_, T_q, _) = len(view.weights), view.weights[0].shape
+    if not -n_blocks <= args.block < n_blocks:
+        raise UsageError(f"--block {args.block}: the model has {n_blocks} decoder blocks "
+                         f"(0..{n_blocks - 1}, or negative from the end)")
+    if args.query_frame is not None and not 0 <= args.query_frame < T_q:
+        raise UsageError(f"--query-frame {args.query_frame}: expected 0..{T_q - 1}")
+    reason = skip_reason(run.dataset[args.split], run.config)
+    if reason:
+        print(f"note: {reason}" + ("; drawing it anyway" if view.unimodal else
+                                   "; no synchronization score for this clip"), file=sys.stderr)
+    image, layout = render(view, args.block, args.query_frame, args.all_queries)
+    out = Path(args.out or Path(args.run_dir) / f"attention-{args.split}-{view.clip_id}"
+               f"{'-all' if args.all_queries else ''}.png")
+    try:
+        save_png(image, out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    print(out)
+    return out
+
+
+def main(argv=None):
+    try:
+        run_cli(argv)
+    except UsageError as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()
