@@ -10,6 +10,7 @@ cases take turns within each round):
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -85,6 +86,7 @@ def main(argv=None):
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
 
+    load, cores = os.getloadavg()[0], os.cpu_count()       # other jobs skew every number below
     rng = np.random.default_rng(0)
     video_audio = ModelConfig()
     audio_audio = ModelConfig(first="audio", second="audio", pos_enc=())
@@ -105,6 +107,8 @@ def main(argv=None):
         print(file=sys.stderr)
 
     peak = float(np.median(gflops))
+    print(f"load average before the run: {load:.1f} on {cores} cores"
+          + (" (busy machine: absolute times are not representative)" if load > 0.5 * cores else ""))
     print(f"numpy float32 matmul (1024^3): median {peak:.0f} GFLOP/s "
           f"(min {min(gflops):.0f}, max {max(gflops):.0f})")
     print(f"MultiHeadAttention fwd+bwd, batch {BATCH} x {FRAMES} frames, width 128, 3x128 heads: "
