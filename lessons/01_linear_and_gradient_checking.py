@@ -1,0 +1,185 @@
+# %% [markdown]
+# # Lesson 1: a linear layer, its backward pass, and how we know it is right
+#
+# What you learn here:
+# - the module protocol every avt_np layer follows: `forward` caches, `backward` adds parameter
+#   gradients into `self.grads` and returns the gradient of the input;
+# - the three gradients of y = x W + b, derived with shapes;
+# - finite differences: why the checker uses centred differences, a step near 1e-5 and float64
+#   (a picture of the error against the step size);
+# - `avt_np.gradcheck.gradcheck`: what it checks, how to read its table, and that it FAILS on
+#   broken layers.
+#
+# Run: python lessons/01_linear_and_gradient_checking.py   (a few seconds)
+
+# %%
+import numpy as np
+
+from avt_np import plot
+from avt_np.gradcheck import gradcheck
+from avt_np.nn import Linear
+
+out = plot.lesson_output("01_linear_and_gradient_checking")
+print(f"pictures go to {out}")
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Forward
+# The paper's model is a stack of affine maps (the "linear layers" of Sec. 3.2.6) with
+# attention, ReLU and normalisation in between. `Linear(d_in, d_out)` holds W: (d_in, d_out)
+# and b: (d_out,), initialised as TensorFlow does (Glorot uniform weights, zero bias).
+# It acts on the last axis, so a batch of clips x frames x features goes in as it is:
+#
+#     x: (B, T, d_in)  ->  y = x W + b: (B, T, d_out)
+
+# %%
+B, T, d_in, d_out = 2, 5, 4, 3
+layer = Linear(d_in, d_out, rng, dtype=np.float64)
+x = rng.standard_normal((B, T, d_in))
+y = layer(x)
+print(f"x {x.shape} -> y {y.shape}; W {layer.params['W'].shape}, b {layer.params['b'].shape}")
+print("parameters, by their full names:", [name for name, _, _ in layer.parameters()])
+
+# %% [markdown]
+# ## 2. Backward, derived
+# Training needs dL/dW and dL/db for some scalar loss L. The layer does not know L; it gets
+# dy = dL/dy, of the same shape as y, from whatever comes after it, and must return
+# dx = dL/dx for whatever came before. Write M = B * T and flatten x to X (M, d_in) and dy to
+# G (M, d_out). Element by element, y[m, o] = sum_i X[m, i] W[i, o] + b[o], so
+#
+#     dL/dW[i, o] = sum_m X[m, i] G[m, o]     ->  dW = X^T G        (d_in, M) @ (M, d_out)
+#     dL/db[o]    = sum_m G[m, o]             ->  db = G summed over rows           (d_out,)
+#     dL/dX[m, i] = sum_o G[m, o] W[i, o]     ->  dX = G W^T        (M, d_out) @ (d_out, d_in)
+#
+# Every row m (every frame of every clip) shares W, so W's gradient SUMS over rows. A check on
+# shapes catches most mistakes: dW must have W's shape, dx x's shape.
+# Below, the package's backward against these three formulas written with einsum.
+
+# %%
+dy = rng.standard_normal(y.shape)
+layer.zero_grad()
+dx = layer.backward(dy)
+by_hand = {
+    "W": np.einsum("bti,bto->io", x, dy),
+    "b": dy.sum(axis=(0, 1)),
+    "x": np.einsum("bto,io->bti", dy, layer.params["W"]),
+}
+for name, package in (("W", layer.grads["W"]), ("b", layer.grads["b"]), ("x", dx)):
+    print(f"d{name}: shape {package.shape}, max |package - formula| = "
+          f"{np.abs(package - by_hand[name]).max():.1e}")
+
+# %% [markdown]
+# Gradients are ADDED (`+=`) into `self.grads`: a layer used twice in one forward pass must
+# receive both contributions. The price: call `zero_grad()` before each step.
+
+# %%
+layer.backward(dy)
+print(f"after a second backward without zero_grad, dW doubled: "
+      f"{np.allclose(layer.grads['W'], 2 * by_hand['W'])}")
+layer.zero_grad()
+
+# %% [markdown]
+# ## 3. Finite differences, and why float64
+# A hand-written backward can be wrong in ways no shape check sees (a sign, a missing term).
+# The independent witness is the definition of the derivative. Reduce the output to one
+# number, f = sum(R * sin(y)) for a fixed random R (sin makes f curved, as a real loss is), so
+# dL/dy = R * cos(y). Then nudge one weight by +-h:
+#
+#     centred difference (f(w + h) - f(w - h)) / 2h = f'(w) + h^2 f'''(w) / 6 + rounding / h
+#
+# The truncation error shrinks like h^2, the rounding error (about machine eps * |f| / h)
+# grows as h shrinks. In float64 (eps 2.2e-16) the sweet spot is near h = 1e-5 with an error
+# around 1e-10 or below; in float32 (eps 1.2e-7) the best is 1e-6 to 1e-5, near h = 1e-2, and
+# at h = 1e-5 the difference is off by tenths of a percent: too coarse to tell a subtle bug from
+# noise. That is why checks run in float64. (The float32 step also has to be representable:
+# w + h rounds to a float32, which is why the code divides by the step actually taken.)
+
+# %%
+R = rng.standard_normal(y.shape)
+
+
+def f_of(module, inputs):
+    return float(np.sum(R * np.sin(module(inputs))))
+
+
+def difference_errors(dtype, steps):
+    module = Linear(d_in, d_out, np.random.default_rng(1), dtype=dtype)
+    xs = x.astype(dtype)
+    module.zero_grad()
+    module.backward((R * np.cos(module(xs))).astype(dtype))
+    exact = float(module.grads["W"][1, 2])                      # one entry's analytic gradient
+    W = module.params["W"]
+    w0 = W[1, 2].copy()
+    errors = []
+    for h in steps:
+        W[1, 2] = w0 + h
+        f_plus = f_of(module, xs)
+        W[1, 2] = w0 - h
+        f_minus = f_of(module, xs)
+        W[1, 2] = w0
+        numeric = (np.float64(f_plus) - np.float64(f_minus)) / (2 * (np.float64(w0 + h) - w0))
+        errors.append(abs(numeric - exact) / abs(exact))
+    return np.array(errors)
+
+
+steps = np.logspace(-12, 0, 37)
+errors = {"float64": difference_errors(np.float64, steps),
+          "float32": difference_errors(np.float32, steps)}
+for name, e in errors.items():
+    k = int(np.argmin(e))
+    at_1e5 = e[np.argmin(np.abs(np.log10(steps) + 5))]
+    print(f"{name}: smallest relative error {e[k]:.1e} at step h = {steps[k]:.0e}; "
+          f"at h = 1e-5: {at_1e5:.1e}")
+picture = plot.line_plot({name: (steps, e) for name, e in errors.items()},
+                         title="centred difference vs backward, one entry of W",
+                         x_label="step h", y_label="relative error", log_x=True, log_y=True)
+print("  ->", plot.save(picture, out, "finite_difference_error.png"))
+
+# %% [markdown]
+# ## 4. The gradient checker
+# `gradcheck(module, *inputs)` does all of this for every input and every parameter:
+# - copies the module to float64 (yours is untouched);
+# - uses f = sum(out * R) for a fixed random R (with R = 1 some gradients vanish exactly:
+#   lesson 3 shows LayerNorm's);
+# - checks every entry of small tensors and a few random dense directions of large ones;
+# - reports per tensor the error max|a - n| / (max|a| + max|n|), tolerance 1e-6.
+# Look at the "rel. error" column: around 1e-10 is a correct backward.
+
+# %%
+result = gradcheck(Linear(d_in, d_out, rng), x)
+print(result)
+assert result.ok
+
+# %% [markdown]
+# ## 5. The checker must fail on broken layers
+# A checker that never fails proves nothing. Two classic bugs, as subclasses that keep the
+# real forward and damage the real backward: the input gradient with the wrong sign, and the
+# bias gradient forgotten.
+
+# %%
+class WrongSign(Linear):
+    def backward(self, dy, input_grad=True):
+        return -super().backward(dy, input_grad)
+
+
+class ForgotBias(Linear):
+    def backward(self, dy, input_grad=True):
+        db_before = self.grads["b"].copy()
+        dx = super().backward(dy, input_grad)
+        self.grads["b"][...] = db_before                      # as if `db` was never added
+        return dx
+
+
+for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
+    result = gradcheck(broken, x)
+    print(f"{type(broken).__name__}: ok={result.ok}, failed tensors: {result.failed}")
+    assert not result.ok
+
+# %% [markdown]
+# ## Exercises
+# 1. Write the `Scale` layer of the README (y = x * w over the last axis) in a file
+#    `my_layers.py`, check it with `python -m avt_np.gradcheck my_layers.py:Scale --shape 4,10,16`,
+#    then replace `+=` by `=` in its backward: does the checker notice? (Hint: it calls backward
+#    once. Which test would catch it? Try a layer used twice.)
+# 2. Call `gradcheck(layer, x, eps=1e-2)` and `eps=1e-11`. Using the picture, predict which one
+#    fails for a curved function and why a linear layer passes with both.
