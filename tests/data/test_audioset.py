@@ -1,0 +1,338 @@
+"""The AudioSet -> DCASE 2017 Task 4 converter, on small fake releases written from the spec."""
+
+import csv
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avt_np.data import audioset, dcase2017, dcase2017_task4_clips as clip_table
+from avt_np.data.format import open_dataset
+
+try:
+    from tests.data import tfrecord_writer as tw
+except ImportError:                      # pytest run with tests/data itself on sys.path
+    import tfrecord_writer as tw
+
+DCASE_FOLDER = Path(__file__).resolve().parents[3] / "shared" / "dcase2017_task4"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def table():
+    return audioset.ClipTable()
+
+
+def pick(table, split, k):
+    """The first k DCASE clips of a split (real ids, real labels)."""
+    code = audioset.SPLITS.index(split)
+    return [i for i in range(len(table)) if table.split[i] == code][:k]
+
+
+def seconds(clip_id):
+    start, end = clip_id.rsplit("_", 2)[1:]
+    return float(start), float(end)
+
+
+def example(table, i, frames, **kw):
+    """The AudioSet record of DCASE clip i, with uint8 embeddings `frames` (n, 128)."""
+    start, end = seconds(table.clip_ids[i])
+    return tw.audioset_example(table.clip_ids[i].rsplit("_", 2)[0], start, end, [300, 7],
+                               frames, **kw)
+
+
+def other(k, n=10, seed=0):
+    """A clip that is not in DCASE 2017 Task 4."""
+    f = np.random.default_rng(seed).integers(0, 256, (n, 128), dtype=np.uint8)
+    return tw.audioset_example(f"notdcase{k:03d}", 30.0, 40.0, [0], f)
+
+
+def emb(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, (n, 128), dtype=np.uint8)
+
+
+@pytest.fixture
+def release(tmp_path, table):
+    """A fake release: 3 files, 6 DCASE clips among non-DCASE ones, 2 DCASE clips left out.
+
+    Returns (folder, {clip id: (uint8 embeddings, real frames)}, [clip ids left out])."""
+    tr, va, te = pick(table, "train", 4), pick(table, "validation", 2), pick(table, "test", 2)
+    clips = {tr[0]: emb(10, 1), tr[1]: emb(7, 2), tr[2]: emb(12, 3),     # 7: padded, 12: cut
+             va[0]: emb(10, 4), te[0]: emb(9, 5), te[1]: emb(10, 6)}
+    ytid, start = table.clip_ids[tr[0]].rsplit("_", 2)[:2]
+    wrong_start = tw.audioset_example(ytid, float(start) + 10, float(start) + 20, [1], emb(10, 9))
+    files = {
+        "bal_train/2c.tfrecord": [other(0), example(table, tr[0], clips[tr[0]]), wrong_start,
+                                  example(table, tr[1], clips[tr[1]]), other(1)],
+        "eval/2h.tfrecord": [example(table, va[0], clips[va[0]]), other(2),
+                             example(table, te[0], clips[te[0]], packed=False)],
+        "unbal_train/zz.tfrecord": [other(3), example(table, tr[2], clips[tr[2]]),
+                                    example(table, te[1], clips[te[1]])],
+    }
+    root = tmp_path / "audioset_v1_embeddings"
+    for name, payloads in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        tw.write_tfrecord(root / name, payloads)
+    expected = {table.clip_ids[i]: (f, min(len(f), 10)) for i, f in clips.items()}
+    return root, expected, [table.clip_ids[tr[3]], table.clip_ids[va[1]]]
+
+
+def convert(features, out, *extra):
+    return audioset.main(["--features", str(features), "--out", str(out), "--quiet", *extra])
+
+
+def error_lines(capsys):
+    return [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+
+
+def check_clips(dataset, expected):
+    """Every expected clip is in the data set with dequantised frames, zero padding, length."""
+    found = 0
+    for name in audioset.SPLITS:
+        split = dataset[name]
+        for j, cid in enumerate(split.clip_ids):
+            q, n = expected[cid]
+            x = split.batch([j])["audio"][0]
+            want = q[:n].astype(np.float32) * (4 / 255) + (4 / 512 - 2)
+            assert np.allclose(x[:n], want, atol=2e-3), cid          # float16 storage
+            assert not x[n:].any(), cid
+            assert split.lengths[j] == n
+            found += 1
+    assert found == len(expected)
+
+
+# -- the clip table ----------------------------------------------------------------------------
+
+def test_shipped_clip_table_has_every_dcase_clip_with_the_canonical_classes():
+    classes, clips = clip_table.load()
+    assert classes == dcase2017.classes()
+    sizes = {s: sum(c.split == s for c in clips) for s in audioset.SPLITS}
+    assert sizes == {"train": 51172, "validation": 488, "test": 1103}
+    assert len({(c.ytid, c.start) for c in clips}) == len(clips)   # the join key is unique
+    assert clip_table.parse_clip_id("a_b-c_55.200_65.200") == ("a_b-c", 55200)
+
+
+@pytest.mark.skipif(not DCASE_FOLDER.is_dir(), reason="organisers' label files not present")
+def test_clip_table_rebuilds_byte_for_byte_from_the_organisers_files(tmp_path):
+    out = tmp_path / "clips.csv.gz"
+    clip_table.write(clip_table.build(DCASE_FOLDER), out)
+    assert out.read_bytes() == clip_table.CLIPS_FILE.read_bytes()
+
+
+# -- converting ------------------------------------------------------------------------------
+
+def test_fake_release_converts_to_a_dataset_that_opens(release, tmp_path, capsys):
+    root, expected, left_out = release
+    assert convert(root, tmp_path / "data") == 0
+    assert error_lines(capsys) == []
+    dataset = open_dataset(tmp_path / "data", classes=dcase2017.classes())
+    assert {s: len(dataset[s]) for s in audioset.SPLITS} == {"train": 3, "validation": 1, "test": 2}
+    check_clips(dataset, expected)
+    table = audioset.ClipTable()
+    for name in audioset.SPLITS:                   # labels from the DCASE lists, not AudioSet's
+        for j, cid in enumerate(dataset[name].clip_ids):
+            assert (dataset[name].labels[j] == table.labels[table.clip_ids.index(cid)]).all()
+    meta = json.loads((tmp_path / "data" / "meta.json").read_text())
+    assert meta["provenance"]["not_found"]["train"] == 51172 - 3
+    assert meta["provenance"]["dequantize"].startswith("youtube8m")
+    not_found = (tmp_path / "data" / "not_found.csv").read_text().splitlines()
+    assert len(not_found) == 1 + 52763 - 6
+    assert any(line.startswith(f"train,{left_out[0]},not in the input") for line in not_found)
+
+
+@pytest.mark.parametrize("method, scale, offset", [("centered", 1 / 128, -1.0), ("raw", 1 / 255, 0.0)])
+def test_other_dequantisations_can_be_chosen(release, tmp_path, method, scale, offset):
+    root, expected, _ = release
+    convert(root, tmp_path / "data", "--dequantize", method, "--dtype", "float32")
+    split = open_dataset(tmp_path / "data")["validation"]
+    q, n = expected[split.clip_ids[0]]
+    assert np.allclose(split.batch([0])["audio"][0], q * scale + offset, atol=1e-6)
+
+
+def test_tar_gz_input_gives_the_same_dataset_as_the_folder(release, tmp_path):
+    root, expected, _ = release
+    archive = tmp_path / "features.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="audioset_v1_embeddings")
+    convert(root, tmp_path / "a")
+    convert(archive, tmp_path / "b")
+    a, b = open_dataset(tmp_path / "a"), open_dataset(tmp_path / "b")
+    for name in audioset.SPLITS:
+        assert a[name].clip_ids == b[name].clip_ids
+        assert np.array_equal(np.asarray(a[name].audio), np.asarray(b[name].audio))
+
+
+def test_truncated_tar_gz_reports_once_and_keeps_the_members_before_the_cut(release, tmp_path,
+                                                                          capsys, table):
+    root, expected, _ = release
+    archive = tmp_path / "features.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="audioset_v1_embeddings")
+    blob = archive.read_bytes()
+    cut = blob.index(b"unbal_train/zz.tfrecord") + 700    # inside the last member's data
+    archive.write_bytes(blob[:cut])
+    assert convert(archive, tmp_path / "data") == 0
+    errors = error_lines(capsys)
+    assert len(errors) >= 1 and "zz.tfrecord" in errors[0]
+    dataset = open_dataset(tmp_path / "data")
+    assert len(dataset["train"]) == 2 and len(dataset["validation"]) == 1
+
+
+# -- per-file errors: one line each, the other files still converted -----------------------------
+
+def bad_file(table, kind):
+    """Records of a file with one problem; returns (payloads, the DCASE clip it spoils or None)."""
+    i = pick(table, "train", 6)[5]
+    good = [other(10), other(11)]
+    if kind == "missing video_id":
+        return [good[0], tw.audioset_example("x", 0.0, 1.0, [0], emb(10, 0), drop=("video_id",)),
+                good[1]], None
+    if kind == "missing start_time_seconds":
+        return [example(table, i, emb(10, 0), drop=("start_time_seconds",))], None
+    if kind == "missing audio_embedding":
+        return [good[0], example(table, i, emb(10, 0), drop=("audio_embedding",))], i
+    if kind == "wrong embedding length":
+        frames = [bytes(128)] * 4 + [bytes(127)] + [bytes(128)] * 5
+        return [example(table, i, frames), good[0]], i
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing video_id", "missing context feature 'video_id'"),
+    ("missing start_time_seconds", "missing context feature 'start_time_seconds'"),
+    ("missing audio_embedding", "missing feature list 'audio_embedding'"),
+    ("wrong embedding length", "audio_embedding frame 4 has 127 bytes, expected 128"),
+])
+def test_bad_record_is_one_error_line_and_the_rest_is_converted(release, tmp_path, capsys, table,
+                                                                kind, message):
+    root, expected, _ = release
+    payloads, spoiled = bad_file(table, kind)
+    tw.write_tfrecord(root / "bal_train" / "3a.tfrecord", payloads)
+    assert convert(root, tmp_path / "data") == 0
+    errors = error_lines(capsys)
+    assert len(errors) == 1
+    assert "bal_train/3a.tfrecord: byte" in errors[0] and message in errors[0]
+    check_clips(open_dataset(tmp_path / "data"), expected)
+    if spoiled is not None:
+        with open(tmp_path / "data" / "not_found.csv", newline="") as f:
+            not_found = list(csv.reader(f))
+        assert ["train", table.clip_ids[spoiled], message] in not_found
+
+
+def framed(table):
+    i = pick(table, "train", 6)[5]
+    return [tw.frame(p) for p in (other(10), example(table, i, emb(10, 0)), other(11))], i
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("corrupt length", "length CRC mismatch"),
+    ("corrupt CRC", "data CRC mismatch"),
+    ("truncated file", "file ends inside a record"),
+])
+def test_framing_error_is_one_line_and_keeps_earlier_records(release, tmp_path, capsys, table,
+                                                            kind, message):
+    root, expected, _ = release
+    records, i = framed(table)
+    (q, n) = (emb(10, 0), 10)
+    if kind == "corrupt length":                    # the third record's length field
+        blob = records[0] + records[1] + bytes([records[2][0] ^ 1]) + records[2][1:]
+    elif kind == "corrupt CRC":
+        blob = records[0] + records[1] + records[2][:-1] + bytes([records[2][-1] ^ 1])
+    else:
+        blob = records[0] + records[1] + records[2][:30]
+    (root / "bal_train" / "3a.tfrecord").write_bytes(blob)
+    assert convert(root, tmp_path / "data") == 0
+    errors = error_lines(capsys)
+    assert len(errors) == 1
+    offset = len(records[0]) + len(records[1])
+    assert f"bal_train/3a.tfrecord: byte {offset}: {message}" in errors[0]
+    expected[table.clip_ids[i]] = (q, n)             # the DCASE clip before the damage is kept
+    check_clips(open_dataset(tmp_path / "data"), expected)
+
+
+# -- resuming ------------------------------------------------------------------------------------
+
+def count_conversions(monkeypatch, fail_at=None):
+    """Record which files convert_file reads; raise KeyboardInterrupt on call number fail_at."""
+    seen = []
+    real = audioset.convert_file
+
+    def spy(f, name, *args, **kw):
+        seen.append(name)
+        if fail_at is not None and len(seen) == fail_at:
+            raise KeyboardInterrupt
+        return real(f, name, *args, **kw)
+    monkeypatch.setattr(audioset, "convert_file", spy)
+    return seen
+
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_killed_run_resumes_without_redoing_finished_files(release, tmp_path, monkeypatch, as_tar):
+    root, expected, _ = release
+    features = root
+    if as_tar:
+        features = tmp_path / "features.tar.gz"
+        with tarfile.open(features, "w:gz") as tar:
+            tar.add(root, arcname="audioset_v1_embeddings")
+    out = tmp_path / "data"
+    first = count_conversions(monkeypatch, fail_at=3)
+    with pytest.raises(SystemExit) as stop:
+        convert(features, out)
+    assert stop.value.code == 2 and not out.exists()
+    assert len(first) == 3                            # two finished, the third interrupted
+    second = count_conversions(monkeypatch)
+    assert convert(features, out) == 0
+    assert second == [first[2]]                       # only the interrupted file again
+    check_clips(open_dataset(out), expected)
+    monkeypatch.undo()
+    convert(root, tmp_path / "fresh")
+    for name in audioset.SPLITS:                      # same as an uninterrupted run
+        assert open_dataset(out)[name].clip_ids == open_dataset(tmp_path / "fresh")[name].clip_ids
+
+
+def test_a_line_cut_by_a_kill_or_a_replaced_file_is_converted_again(release, tmp_path, monkeypatch):
+    root, expected, _ = release
+    convert(root, tmp_path / "data")
+    work = tmp_path / "data.work"
+    log = (work / "done.jsonl").read_text().splitlines()
+    (work / "done.jsonl").write_text("\n".join(log[:2]) + "\n" + log[2][:25])   # torn last line
+    tw.write_tfrecord(root / "bal_train" / "2c.tfrecord", [other(0)])          # new size
+    seen = count_conversions(monkeypatch)
+    convert(root, tmp_path / "again", "--work-dir", str(work))
+    assert sorted(seen) == ["bal_train/2c.tfrecord", "unbal_train/zz.tfrecord"]
+    assert len(open_dataset(tmp_path / "again")["train"]) == 1
+
+
+def test_work_dir_of_other_settings_and_existing_output_are_one_line_errors(release, tmp_path,
+                                                                          capsys):
+    root, _, _ = release
+    convert(root, tmp_path / "data")
+    with pytest.raises(SystemExit) as stop:
+        convert(root, tmp_path / "data")
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("already exists (pass --overwrite to replace it)")
+    with pytest.raises(SystemExit):
+        convert(root, tmp_path / "data", "--overwrite", "--frames", "5")
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings (frames)" in err
+    with pytest.raises(SystemExit):
+        convert(tmp_path / "nowhere", tmp_path / "x")
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+# -- training on the result ----------------------------------------------------------------------
+
+def test_training_cli_runs_on_the_converted_dataset(release, tmp_path):
+    root, _, _ = release
+    convert(root, tmp_path / "data")
+    run = subprocess.run(
+        [sys.executable, "-m", "avt_np.train", "--data", str(tmp_path / "data"), "--first",
+         "audio", "--second", "audio", "--pos-enc", "none", "--epochs", "1",
+         "--batches-per-epoch", "2", "--out", str(tmp_path / "run")],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "run" / "metrics.json").exists()
