@@ -231,9 +231,7 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
     for j in range(0, cols, step):
         x = left + (j + 0.5) * px_w
         if rotate_cols:
-            w, _ = _text_size(draw, col_labels[j])
-            _vertical_text(image, (int(x - text_h / 2), top + area_h + 4 + col_label_w - w),
-                           col_labels[j])
+            _vertical_text(image, (int(x - text_h / 2), top + area_h + 4), col_labels[j])
         else:
             w, _ = _text_size(draw, col_labels[j])
             draw.text((x - w / 2, top + area_h + 4), col_labels[j], fill=BLACK)
