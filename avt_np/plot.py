@@ -129,7 +129,7 @@ def _vertical_text(image, xy, text, fill=BLACK):
 
 
 def _format(v):
-    return f"{v:.3g}"
+    return f"{v:.4g}"
 
 
 def _thin(n, pixels_per_item, min_pixels):
@@ -273,7 +273,8 @@ def _nice_ticks(lo, hi, count=5):
         return [lo]
     raw = (hi - lo) / max(count - 1, 1)
     power = 10.0 ** np.floor(np.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * 0.999)
+    step = next(m * power for m in (1, 2, 5, 10, 20)
+                if np.floor(hi / (m * power)) - np.ceil(lo / (m * power)) + 1 <= count + 1)
     first = np.ceil(lo / step - 1e-9) * step
     values = np.arange(first, hi + step * 1e-6, step)
     return [0.0 if abs(v) < step * 1e-9 else float(v) for v in values]
@@ -397,7 +398,11 @@ def line_plot(series, title="", x_label="", y_label="", log_x=False, log_y=False
     mask = Image.fromarray(np.minimum(np.asarray(mask), np.asarray(inside)))
     image.paste(layer, (0, 0), mask)
     draw.rectangle((left, top, right, bottom), outline=BLACK)
-    for k, (name, _, _) in enumerate(curves):                # legend, top right
+    if curves:                                               # legend, top right, on white
+        widest = max(_text_size(draw, name)[0] for name, _, _ in curves)
+        draw.rectangle((right - widest - 34, top + 3, right - 3,
+                        top + 8 + (text_h + 5) * len(curves)), fill=WHITE, outline=GREY)
+    for k, (name, _, _) in enumerate(curves):
         w, _ = _text_size(draw, name)
         y = top + 6 + (text_h + 5) * k
         draw.rectangle((right - w - 30, y + text_h / 2 - 1, right - w - 14, y + text_h / 2 + 1),
