@@ -318,11 +318,12 @@ def scan(inputs, work, table, frames, check_crc=True, progress=True):
             converted += 1
             found += summary["clips"]
         if bar:
-            bar.update(min(bar.total, round(inputs.position() / 1e6)),
+            bar.update(min(bar.total - 1, round(inputs.position() / 1e6)),   # total: at the end
                        f"({converted + skipped} files, {converted} converted now, "
                        f"{found} DCASE clips found)")
-    if bar and bar.done < bar.total:
-        bar.update(bar.total, f"({converted + skipped} files, {found} DCASE clips found)")
+    if bar:
+        bar.update(bar.total, f"({converted + skipped} files, {converted} converted now, "
+                              f"{found} DCASE clips found)")
     if inputs.error:
         print(f"error: {inputs.error}", file=sys.stderr)
     return converted, skipped

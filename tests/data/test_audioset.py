@@ -105,6 +105,16 @@ def check_clips(dataset, expected):
     assert found == len(expected)
 
 
+def test_dequantisation_inverts_vggish_quantiser_and_float16_keeps_every_level():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 10000)
+    q = ((np.clip(x, -2, 2) + 2) * (255 / 4)).astype(np.uint8)     # VGGish's post-processor
+    back = audioset.dequantize(q)
+    assert np.abs(back - x).max() <= 4 / 255 / 2 + 1e-3           # half a bin, bias 4/512
+    levels = audioset.dequantize(np.arange(256, dtype=np.uint8))
+    assert np.unique(levels.astype(np.float16)).size == 256
+
+
 # -- the clip table ----------------------------------------------------------------------------
 
 def test_shipped_clip_table_has_every_dcase_clip_with_the_canonical_classes():
