@@ -140,7 +140,7 @@ def convert_file(f, name, table, frames, check_crc=True):
     """
     clips, rows, lengths, problems, failed = [], [], [], [], {}
     records = bad_records = cut = 0
-    error = None
+    error = retry = None
     try:
         for offset, payload in read_records(f, name, check_crc=check_crc):
             records += 1
@@ -164,17 +164,20 @@ def convert_file(f, name, table, frames, check_crc=True):
             cut += extra > 0
     except TFRecordError as e:
         error = str(e)
-    except ARCHIVE_ERRORS as e:                      # a tar member cut short, a disk error
-        error = f"{name}: read error after {records} records: {type(e).__name__}: {e}"
+    except ARCHIVE_ERRORS as e:       # a tar member cut short, a disk error: not the file's fault
+        retry = f"{name}: read error ({type(e).__name__}: {e}); not saved, read again next run"
     if bad_records > 1:
         problems[0] += f"; {bad_records - 1} more bad record(s) in this file"
     if error:
         problems.append(error + f" (file ends here; {records} record(s) before it kept)")
+    if retry:
+        problems.append(retry)
     arrays = {"clips": np.array(clips, np.int32),
               "embeddings": np.array(rows, np.uint8).reshape(-1, frames, EMBEDDING_BYTES),
               "lengths": np.array(lengths, np.int16)}
     summary = {"records": records, "clips": len(clips), "bad_records": bad_records,
-               "clips_cut": cut, "failed_clips": failed, "error": error, "problems": problems}
+               "clips_cut": cut, "failed_clips": failed, "error": error, "retry": bool(retry),
+               "problems": problems}
     return arrays, summary
 
 
@@ -289,17 +292,20 @@ class WorkDir:
             f.write(json.dumps(entry) + "\n")
             f.flush()
         self.done[source.name] = entry
-        if summary["problems"]:
-            with open(self.errors, "a", encoding="utf-8") as f:
-                for line in summary["problems"]:
-                    f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{line}\n")
+
+    def log_problems(self, lines):
+        with open(self.errors, "a", encoding="utf-8") as f:
+            for line in lines:
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{line}\n")
 
 
 def scan(inputs, work, table, frames, check_crc=True, progress=True):
-    """Convert every input file not already done. Returns (files converted, files skipped)."""
+    """Convert every input file not already done -> (converted, skipped, unread): counts of
+    files. An unread file (I/O error, archive cut short) is not marked done, so the next run
+    reads it again; a file whose content is damaged is done, with its error recorded."""
     from avt_np.progress import Progress
     bar = Progress(max(1, round(inputs.total / 1e6)), "audioset: MB read") if progress else None
-    converted = skipped = 0
+    converted = skipped = unread = 0
     found = sum(e["clips"] for e in work.done.values())
     for source in inputs:
         if work.is_done(source):
@@ -309,9 +315,14 @@ def scan(inputs, work, table, frames, check_crc=True, progress=True):
                 with source.open() as f:
                     arrays, summary = convert_file(f, source.name, table, frames, check_crc)
             except ARCHIVE_ERRORS as e:              # could not even open it
-                arrays, summary = convert_file_error(source.name, e, frames)
+                arrays, summary = None, {"retry": True, "clips": 0, "problems": [
+                    f"{source.name}: cannot open ({type(e).__name__}: {e}); read again next run"]}
             for line in summary["problems"]:
                 print(f"error: {line}", file=sys.stderr)
+            work.log_problems(summary["problems"])
+            if summary["retry"]:
+                unread += 1
+                continue
             codes = table.split[arrays["clips"]]
             work.save(source, arrays, summary,
                       {s: int((codes == k).sum()) for k, s in enumerate(SPLITS)})
@@ -326,16 +337,8 @@ def scan(inputs, work, table, frames, check_crc=True, progress=True):
                               f"{found} DCASE clips found)")
     if inputs.error:
         print(f"error: {inputs.error}", file=sys.stderr)
-    return converted, skipped
-
-
-def convert_file_error(name, e, frames):
-    error = f"{name}: cannot open ({type(e).__name__}: {e})"
-    arrays = {"clips": np.zeros(0, np.int32),
-              "embeddings": np.zeros((0, frames, EMBEDDING_BYTES), np.uint8),
-              "lengths": np.zeros(0, np.int16)}
-    return arrays, {"records": 0, "clips": 0, "bad_records": 0, "clips_cut": 0,
-                    "failed_clips": {}, "error": error, "problems": [error]}
+        work.log_problems([inputs.error])
+    return converted, skipped, unread
 
 
 # -- assembling the data set ------------------------------------------------------------------
@@ -437,7 +440,7 @@ def run(args):
         print(f"audioset: resuming, {len(work.done)} input file(s) already done in {work.path}",
               file=sys.stderr)
     start = time.perf_counter()
-    converted, skipped = scan(inputs, work, table, args.frames, check_crc=not args.no_crc,
+    converted, skipped, unread = scan(inputs, work, table, args.frames, check_crc=not args.no_crc,
                               progress=not args.quiet)
     errors = [e for e in work.done.values() if e["error"] or e["bad_records"]]
     scale, offset = DEQUANTIZE[args.dequantize]
@@ -449,7 +452,8 @@ def run(args):
         "labels": clip_table.NOTICE,
         "dequantize": f"{args.dequantize}: x = q * {scale!r} + {offset!r}",
         "date": time.strftime("%Y-%m-%d"), "input_files": len(work.done),
-        "input_files_with_errors": len(errors)}
+        "input_files_with_errors": len(errors), "input_files_unread": unread,
+        "archive_error": inputs.error}
     report = assemble(out, work, table, args.frames, args.dequantize, args.dtype, provenance,
                       overwrite=args.overwrite)
     print(f"audioset: {converted} file(s) converted, {skipped} already done, "
@@ -462,9 +466,14 @@ def run(args):
     if report["duplicates"]:
         print(f"audioset: {report['duplicates']} duplicate record(s) of DCASE clips ignored "
               "(the first one kept)", file=sys.stderr)
-    if errors or inputs.error:
-        print(f"audioset: {len(errors)} input file(s) had errors (above; also in {work.errors})"
-              + ("; the archive was cut short" if inputs.error else ""), file=sys.stderr)
+    if errors:
+        print(f"audioset: {len(errors)} input file(s) had damaged records (above; also in "
+              f"{work.errors})", file=sys.stderr)
+    if unread or inputs.error:
+        print(f"audioset: {unread} input file(s) could not be read"
+              + (" and the archive was cut short" if inputs.error else "")
+              + ": the data set lacks them; fix the input and run again with --overwrite "
+                "(files already done are not read again)", file=sys.stderr)
     return 0
 
 

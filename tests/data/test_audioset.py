@@ -176,8 +176,8 @@ def test_tar_gz_input_gives_the_same_dataset_as_the_folder(release, tmp_path):
         assert np.array_equal(np.asarray(a[name].audio), np.asarray(b[name].audio))
 
 
-def test_truncated_tar_gz_reports_once_and_keeps_the_members_before_the_cut(release, tmp_path,
-                                                                          capsys, table):
+def test_truncated_archive_keeps_the_members_before_the_cut_and_rereads_the_cut_one(
+        release, tmp_path, capsys, monkeypatch):
     root, expected, _ = release
     archive = tmp_path / "features.tar"
     with tarfile.open(archive, "w") as tar:
@@ -187,9 +187,17 @@ def test_truncated_tar_gz_reports_once_and_keeps_the_members_before_the_cut(rele
     archive.write_bytes(blob[:cut])
     assert convert(archive, tmp_path / "data") == 0
     errors = error_lines(capsys)
-    assert len(errors) >= 1 and "zz.tfrecord" in errors[0]
+    assert len(errors) == 2
+    assert "unbal_train/zz.tfrecord: read error" in errors[0] and "read again" in errors[0]
+    assert "features.tar: archive unreadable" in errors[1]
     dataset = open_dataset(tmp_path / "data")
     assert len(dataset["train"]) == 2 and len(dataset["validation"]) == 1
+    # the download completed: only the member that was cut short is read again
+    archive.write_bytes(blob)
+    seen = count_conversions(monkeypatch)
+    assert convert(archive, tmp_path / "data", "--overwrite") == 0
+    assert seen == ["audioset_v1_embeddings/unbal_train/zz.tfrecord"]
+    check_clips(open_dataset(tmp_path / "data"), expected)
 
 
 # -- per-file errors: one line each, the other files still converted -----------------------------
