@@ -152,7 +152,8 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
                  cells are too small to label every one
     vmin, vmax:  the values at the two ends of the colour scale (default: the data range; with
                  scale="diverging" the default is symmetric, -m..m with m = max|matrix|, so
-                 zero is white). A constant matrix gets a range of +-0.5 around its value.
+                 zero is white). An empty range (a constant matrix on the sequential
+                 scale, an all-zero one on the diverging scale) is widened to +-0.5.
     cell:        (width, height) of one cell in pixels, or one int for square cells (default:
                  as large as fits in max_size, at most 40, at least 1; larger matrices are
                  shrunk to max_size)
@@ -168,13 +169,16 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
         raise ValueError(f"heatmap needs a non-empty 2-D matrix, got shape {np.shape(matrix)}")
     rows, cols = m.shape
     finite = m[np.isfinite(m)]
+    if scale not in COLOUR_SCALES:
+        raise ValueError(f"unknown colour scale '{scale}': expected one of "
+                         f"{', '.join(COLOUR_SCALES)}")
     if scale == "diverging":
-        top = float(np.abs(finite).max()) if finite.size else 1.0
-        lo = -top if vmin is None else vmin
-        hi = top if vmax is None else vmax
+        extent = float(np.abs(finite).max()) if finite.size else 1.0
+        lo = -extent if vmin is None else vmin
+        hi = extent if vmax is None else vmax
     else:
-        lo = float(finite.min()) if vmin is None and finite.size else (0.0 if vmin is None else vmin)
-        hi = float(finite.max()) if vmax is None and finite.size else (1.0 if vmax is None else vmax)
+        lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+        hi = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
     if hi - lo <= 1e-300:
         lo, hi = lo - 0.5, hi + 0.5
     colours = colour_map((m - lo) / (hi - lo), scale)                 # (rows, cols, 3)
@@ -194,8 +198,8 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
     cells = cells.resize((area_w, area_h), Image.BOX if shrink else Image.NEAREST)
 
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    row_labels = [str(i) for i in range(rows)] if row_labels is None else [str(s) for s in row_labels]
-    col_labels = [str(j) for j in range(cols)] if col_labels is None else [str(s) for s in col_labels]
+    row_labels = [str(s) for s in (range(rows) if row_labels is None else row_labels)]
+    col_labels = [str(s) for s in (range(cols) if col_labels is None else col_labels)]
     if len(row_labels) != rows or len(col_labels) != cols:
         raise ValueError(f"{len(row_labels)} row labels and {len(col_labels)} column labels "
                          f"for a {rows} x {cols} matrix")
@@ -250,8 +254,8 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
                 text = f"{m[i, j]:.2f}"
                 w, _ = _text_size(draw, text)
                 fill = WHITE if int(colour.astype(int).sum()) < 380 else BLACK
-                draw.text((left + (j + 0.5) * px_w - w / 2, top + (d + 0.5) * px_h - text_h / 2 - 1),
-                          text, fill=fill)
+                xy = (left + (j + 0.5) * px_w - w / 2, top + (d + 0.5) * px_h - text_h / 2 - 1)
+                draw.text(xy, text, fill=fill)
 
     if colour_bar:
         bar_left, bar_top = left + area_w + 14, top
@@ -262,7 +266,8 @@ def heatmap(matrix, title="", x_label="", y_label="", row_labels=None, col_label
         for frac in (0.0, 0.5, 1.0):
             y = bar_top + (1 - frac) * (bar_h - 1)
             draw.line((bar_left + 12, y, bar_left + 16, y), fill=BLACK)
-            draw.text((bar_left + 19, y - text_h / 2 - 1), _format(lo + frac * (hi - lo)), fill=BLACK)
+            label = _format(lo + frac * (hi - lo))
+            draw.text((bar_left + 19, y - text_h / 2 - 1), label, fill=BLACK)
     image.info["plot_box"] = (left, top, left + area_w, top + area_h)
     return image
 

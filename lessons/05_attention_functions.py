@@ -92,9 +92,9 @@ print("  ->", plot.save(picture, out, "jacobians.png"))
 # %% [markdown]
 # ## 3. Normalised or not, in Jacobian terms
 # COLUMN sums, sum_i J[i, j] = d (sum_i w_i) / d x_j: how the total weight changes when one
-# score moves. Softmax: exactly 0. Normalized sigmoid: eps s_j (1 - s_j) / S^2, ~1e-9, as
-# good as 0. Sigmoid: s_j (1 - s_j) > 0: raising one score adds weight without taking any from
-# the other keys. That is what "normalises" means: the weights compete for a fixed budget.
+# score moves. Softmax: exactly 0. Normalized sigmoid: eps s_j (1 - s_j) / S^2, about 1e-10
+# here, as good as 0. Sigmoid: s_j (1 - s_j) > 0: raising one score adds weight without taking
+# any from the other keys. That is what "normalises" means: the weights compete for a fixed budget.
 #
 # ROW sums, J @ 1 = how the weights change when ALL scores shift by the same amount. Softmax:
 # exactly 0, it cannot see a shift. The normalized sigmoid can: shifting every score up pushes

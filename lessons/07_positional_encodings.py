@@ -63,7 +63,8 @@ for i, a in enumerate(angles):
 print(f"max |PE[t + {k}] - M_{k} PE[t]| over t: "
       f"{np.abs(table100[k:] - table100[:-k] @ M.T).max():.1e}")
 gram = table100[:40] @ table100[:40].T
-print(f"Gram matrix constant along diagonals: spread of diagonal 5 = {np.ptp(np.diag(gram, 5)):.1e}")
+print(f"Gram matrix constant along diagonals: spread of diagonal 5 = "
+      f"{np.ptp(np.diag(gram, 5)):.1e}")
 picture = plot.heatmap(gram, title="PE[t] . PE[s]", x_label="s", y_label="t", cell=8)
 print("  ->", plot.save(picture, out, "gram.png"))
 
@@ -109,8 +110,8 @@ for pos_enc in ((), ("audio",)):
     model = AudiovisualTransformer(ModelConfig(first="audio", second="audio", pos_enc=pos_enc),
                                    seed=0).eval()
     change = np.abs(model(clip, clip) - model(rolled, rolled)).max()
-    print(f"audio/audio, PE on {', '.join(pos_enc) or 'nothing':7s}: largest change of a class probability "
-          f"when the events move by 3 frames: {change:.1e}")
+    print(f"audio/audio, PE on {', '.join(pos_enc) or 'nothing':7s}: largest change of a class "
+          f"probability when the events move by 3 frames: {change:.1e}")
 
 # %% [markdown]
 # The same effect inside the model: a stationary sound (the same embedding in all 10 frames).

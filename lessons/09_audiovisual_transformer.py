@@ -61,7 +61,8 @@ p = model(video, audio)
 print(f"video {video.shape} + audio {audio.shape} -> clip probabilities {p.shape}, "
       f"frame probabilities {model.frame_probabilities.shape}, from {p.min():.2f} to {p.max():.2f}")
 print(f"cross-attention weights per decoder block: "
-      f"{[w.shape for w in model.cross_attention_weights()]}  (B, heads, audio frames, video frames)")
+      f"{[w.shape for w in model.cross_attention_weights()]}")
+print("  (B, heads, audio frames asking, video frames answering)")
 
 # %% [markdown]
 # ## 3. The output end, derived

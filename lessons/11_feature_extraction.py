@@ -65,7 +65,8 @@ print(f"{wav}: {samples.shape[0]} samples at {file_rate} Hz, {samples.shape[1]} 
 x = audio.resample_to_16k(audio.to_float_mono(samples), file_rate)
 log_mel = audio.log_mel_spectrogram(x)                                   # (frames, 64)
 examples = audio.waveform_to_examples(samples, file_rate)               # (10, 96, 64)
-print(f"frames: {audio.frame_count(x.size)} -> log-mel {log_mel.shape} -> examples {examples.shape}")
+print(f"frames: {audio.frame_count(x.size)} -> log-mel {log_mel.shape} "
+      f"-> examples {examples.shape}")
 print(f"silence floor log(0.01) = {np.log(0.01):.2f}; this clip from {log_mel.min():.2f} "
       f"to {log_mel.max():.2f}")
 
@@ -81,11 +82,13 @@ print(f"silence floor log(0.01) = {np.log(0.01):.2f}; this clip from {log_mel.mi
 weights = audio.mel_matrix()                                             # (257, 64)
 bin_hz = np.linspace(0, rate / 2, weights.shape[0])
 centres = bin_hz[weights.argmax(0)]
-print(f"band centres (Hz): first {centres[:3].round().tolist()}, last {centres[-3:].round().tolist()}")
+print(f"band centres (Hz): first {centres[:3].round().tolist()}, "
+      f"last {centres[-3:].round().tolist()}")
 print(f"FFT bins under a band: band 0 {np.count_nonzero(weights[:, 0])}, "
       f"band 63 {np.count_nonzero(weights[:, 63])}")
 bands = range(0, 64, 9)
-picture = plot.line_plot({f"band {b} (~{centres[b]:.0f} Hz)": (bin_hz, weights[:, b]) for b in bands},
+picture = plot.line_plot({f"band {b} (~{centres[b]:.0f} Hz)": (bin_hz, weights[:, b])
+                          for b in bands},
                          title="mel filterbank: every 9th of 64 bands", x_label="frequency (Hz)",
                          y_label="weight", size=(760, 360), markers=False,
                          y_range=(0, 1.6))
@@ -94,7 +97,8 @@ print("  ->", plot.save(picture, out, "mel_filterbank.png"))
 # %% [markdown]
 # ## 4. Which audio and which image make frame k
 # Example k holds STFT frames 96k ... 96k + 95, which read samples 15360k ... 15360k + 15599:
-# the audio from 0.96 k s to 0.96 k + 0.975 s (each frame reaches 15 ms past its hop). The video
+# the audio from 0.96 k s to 0.96 k + 0.975 s (the last 25 ms frame ends 15 ms after the 0.96 s
+# boundary, so neighbouring examples share 15 ms of samples). The video
 # frame for k is taken at the window's centre, 0.48 + 0.96 k s (Sec. 3.2.1; avt_np takes the
 # frame on screen at that time, index floor(t * fps)). The centre of the audio an example
 # actually reads is 7.5 ms later, at 0.4875 + 0.96 k s: well inside one video frame at 25-30 fps.
@@ -106,7 +110,8 @@ for k, tk in enumerate(times):
     start = k * audio.EXAMPLE_FRAMES * audio.HOP_SAMPLES / rate
     end = start + audio.MIN_SAMPLES / rate
     index = [int(np.floor(tk * fps + video.EPS)) for fps in (25.0, 30000 / 1001)]
-    print(f"{k:2d}   {start:6.3f} - {end:6.3f}         {tk:6.2f}              {index[0]:3d} / {index[1]:3d}")
+    print(f"{k:2d}   {start:6.3f} - {end:6.3f}         {tk:6.2f}"
+          f"              {index[0]:3d} / {index[1]:3d}")
 
 # %% [markdown]
 # The spectrogram of the whole clip, low bands at the bottom. White lines: the boundaries of

@@ -83,6 +83,8 @@ def test_heatmap_rejects_bad_input():
         plot.heatmap(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError):
         plot.heatmap(np.zeros((2, 3)), row_labels=["a"])
+    with pytest.raises(ValueError):
+        plot.heatmap(np.zeros((2, 3)), scale="rainbow")
 
 
 def test_line_plot_draws_each_series_in_its_colour_inside_the_axes():
