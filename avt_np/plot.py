@@ -323,7 +323,7 @@ def line_plot(series, title="", x_label="", y_label="", log_x=False, log_y=False
             lo, hi = np.log10(lo), np.log10(hi)
         if hi - lo < 1e-12:
             lo, hi = lo - 0.5, hi + 0.5
-        if fixed is None and not log:
+        if fixed is None:                                # a margin (in decades on a log axis)
             lo, hi = lo - 0.04 * (hi - lo), hi + 0.04 * (hi - lo)
         return lo, hi
 

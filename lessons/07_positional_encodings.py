@@ -130,8 +130,8 @@ for pos_enc in ((), ("audio",)):
     label = "with PE" if pos_enc else "without PE"
     print(f"{label:10s}: head 0 weights from {weights.min():.3f} to {weights.max():.3f}")
     pictures.append(plot.heatmap(weights, title=f"steady sound, {label}: encoder block 0, head 0",
-                                 x_label="key frame", y_label="query frame", vmin=0.0,
-                                 vmax=0.25, cell=20))
+                                 x_label="key frame", y_label="query frame", vmin=0.05,
+                                 vmax=0.15, cell=20))
 print("  ->", plot.save(plot.hstack(pictures), out, "steady_sound_attention.png"))
 
 # %% [markdown]
