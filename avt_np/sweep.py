@@ -26,15 +26,15 @@ from avt_np import io
 from avt_np.cli import ArgumentParser, UsageError, fail
 from avt_np.progress import Progress
 from avt_np.sweep_grid import parse_only, select
-from avt_np.sweep_runner import KEEP, run_dask, run_local
+from avt_np.sweep_runner import KEEP, connect_dask, run_dask, run_local
 from avt_np.sweep_table import write_tables
 from avt_np.train import EMBEDDED, SETTINGS
 
 PROTOCOL = ("epochs", "batches_per_epoch", "batch_size", "ensemble")
 # --quick: enough to show the table's format and exercise every configuration, not to learn much
-QUICK = {"epochs": 2, "batches_per_epoch": 3, "batch_size": 16, "ensemble": 1, "seeds": 1,
+QUICK = {"epochs": 1, "batches_per_epoch": 4, "batch_size": 16, "ensemble": 1, "seeds": 1,
          "keep": "none"}
-QUICK_SIZES = {"train": 240, "validation": 60, "test": 120}   # a small embedded set, SWEEP_DIR/data
+QUICK_SIZES = {"train": 200, "validation": 40, "test": 80}   # a small embedded set, SWEEP_DIR/data
 
 
 def build_parser():
@@ -165,6 +165,7 @@ def run(argv=None):
         for job, s in zip(jobs, states):
             print(f"{s}\t{job['name']}")
         return jobs, []
+    client = connect_dask(args.dask) if args.dask else None
     prepare_data(protocol, args.quick, selection)
     io.write_json(sweep_dir / "sweep.json", {"protocol": protocol})
 
@@ -189,11 +190,13 @@ def run(argv=None):
                   file=sys.stderr, flush=True)
 
     try:
-        if todo and args.dask:
-            run_dask(args.dask, todo, on_result)
+        if todo and client is not None:
+            run_dask(client, todo, on_result)
         elif todo:
-            run_local(todo, args.workers, on_result)
+            run_local(todo, args.workers, threads, on_result)
     finally:
+        if client is not None:
+            client.close()
         table = write_tables(sweep_dir, protocol)
     print(table, end="")
     failed = [r for r in results if r["status"] not in ("done", "finished")]

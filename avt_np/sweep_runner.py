@@ -1,19 +1,22 @@
-"""Running the runs of a sweep: one `python -m avt_np.train` process per run, a few at a time on
-this machine or as tasks on a Dask distributed cluster.
+"""Running the runs of a sweep: a few at a time in worker processes on this machine, or as
+tasks on a Dask distributed cluster.
 
-A job is a plain dict (picklable, JSON-able): the run directory, its log file, the train flags
-and the BLAS threads of the run's process. `run_job(job) -> result` is the whole unit of work,
-the same on a local thread pool and on a Dask worker:
+A job is a plain dict (picklable, JSON-able): the run directory, its log file, the train flags,
+the BLAS threads of the run and where it trains. `run_job(job) -> result` is the whole unit of
+work, the same in a local worker process and on a Dask worker:
 
 - a run whose metrics.json exists is finished and is not touched;
 - a run with a config.json was stopped midway: it continues with `avt_np.train --resume`;
 - otherwise it starts afresh (a directory without config.json holds nothing worth keeping);
-- the run's log file is locked (flock) by the run's process for as long as it lives, so a
-  second sweep on the same directory, or a rerun after the sweep itself was killed while a run
-  went on, skips the run instead of training it twice at once.
+- the run's log file is locked (flock) while the run trains, so a second sweep on the same
+  directory, or a rerun after the sweep was killed while a run went on, skips the run instead
+  of training it twice at once.
 
-Each run is its own process: BLAS threads are set before NumPy starts (REFERENCE.md, "Running
-many jobs"), memory is returned after every run, and a thread pool is enough to drive them.
+Local workers are long-lived processes that call `avt_np.train.run` in-process, one run at a
+time (a fresh `python -m avt_np.train` per run spends ~1 s importing SciPy and NumPy: half of a
+--quick run). Their BLAS threads are set in the environment before they start (REFERENCE.md,
+"Running many jobs"). On Dask each run is a child process instead: a Dask worker may run several
+tasks in threads of one process, which would share stdout and BLAS threads.
 """
 
 import fcntl
@@ -22,16 +25,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from multiprocessing import get_context
 from pathlib import Path
 
 from avt_np.cli import UsageError
 
 KEEP = ("all", "ensemble", "none")      # checkpoints left in a finished run directory
-_running = set()                        # Popen objects of this process's runs (for Ctrl-C)
-_running_lock = threading.Lock()
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def run_job(job):
@@ -43,40 +47,58 @@ def run_job(job):
     if (run_dir / "metrics.json").is_file():
         return dict(result, test_micro_f1=read_f1(run_dir))
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as f:
+    with open(log, "a", buffering=1) as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return dict(result, status="busy", message=f"{log} is locked by another process")
-        if (run_dir / "metrics.json").is_file():            # finished while we waited
+        if (run_dir / "metrics.json").is_file():            # finished while we looked
             return dict(result, test_micro_f1=read_f1(run_dir))
         resume = (run_dir / "config.json").is_file()
         if not resume:
             shutil.rmtree(run_dir, ignore_errors=True)       # e.g. a half-written config.json
-        argv = [sys.executable, "-m", "avt_np.train", *job["train_args"], "--out", str(run_dir)]
-        argv += ["--resume"] if resume else []
-        threads = str(job["threads"])
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
-                   MKL_NUM_THREADS=threads)
-        f.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv[1:])}\n".encode())
-        f.flush()
+        argv = [*job["train_args"], "--out", str(run_dir)] + (["--resume"] if resume else [])
+        print(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} avt_np.train {' '.join(argv)}", file=f)
         start = time.perf_counter()
-        # The child shares this open file (and so its lock): the lock lives as long as the run.
-        process = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
-        with _running_lock:
-            _running.add(process)
-        try:
-            code = process.wait()
-        finally:
-            with _running_lock:
-                _running.discard(process)
+        train = train_in_child if job["child_process"] else train_here
+        code = train(argv, f, job["threads"])
         result["seconds"] = time.perf_counter() - start
     if code != 0:
         status = "interrupted" if code in (130, -signal.SIGINT) else "failed"
         return dict(result, status=status, message=f"exit code {code}: {last_line(log)}")
     prune_checkpoints(run_dir, job["keep"])
     return dict(result, status="done", test_micro_f1=read_f1(run_dir))
+
+
+def train_here(argv, log, threads):
+    """avt_np.train.run(argv) in this process, its output into `log`; the exit code train's
+    command line would give. BLAS threads were set when this worker started."""
+    from avt_np import train
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C stops the run
+    try:
+        with redirect_stdout(log), redirect_stderr(log):
+            try:
+                train.run(argv)
+                return 0
+            except UsageError as e:
+                print(f"error: {e}", file=log)
+                return 2
+            except KeyboardInterrupt:
+                print("interrupted: finished epochs are saved", file=log)
+                return 130
+            except Exception:
+                traceback.print_exc(file=log)
+                return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def train_in_child(argv, log, threads):
+    """`python -m avt_np.train argv` with `threads` BLAS threads. The child shares the open log
+    file, and so its lock: the lock lives as long as the run, even if this process dies."""
+    env = dict(os.environ, **{name: str(threads) for name in THREAD_VARIABLES})
+    return subprocess.run([sys.executable, "-m", "avt_np.train", *argv], stdout=log,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
 
 
 def read_f1(run_dir):
@@ -100,49 +122,66 @@ def prune_checkpoints(run_dir, keep):
         shutil.rmtree(checkpoints, ignore_errors=True)
 
 
-def interrupt_running():
-    """Pass Ctrl-C on to the runs in progress (train saves finished epochs and exits)."""
-    with _running_lock:
-        for process in _running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-
-
 # -- executors: each calls on_result(result) as runs end ---------------------------------------
-def run_local(jobs, workers, on_result):
-    """At most `workers` runs at a time on this machine."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep")
-    futures = [pool.submit(run_job, job) for job in jobs]
+def ignore_sigint():
+    """Idle workers ignore Ctrl-C (the sweep passes it on to runs in progress)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_local(jobs, workers, threads, on_result):
+    """At most `workers` runs at a time in worker processes with `threads` BLAS threads each."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})   # read by the workers
+    try:                                                                     # as they start
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                   initializer=ignore_sigint)
+        futures = {pool.submit(run_job, dict(job, child_process=False)): job for job in jobs}
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.update({name: value})
     try:
         for future in as_completed(futures):
-            on_result(future.result())
-    except BaseException:                       # KeyboardInterrupt: stop cleanly, keep progress
+            try:
+                result = future.result()
+            except Exception as e:                 # a worker died (out of memory, killed)
+                result = {"name": futures[future]["name"], "status": "failed", "seconds": 0.0,
+                          "message": f"{type(e).__name__}: {e}"}
+            on_result(result)
+    except BaseException:                          # Ctrl-C: stop the runs, keep their epochs
         pool.shutdown(wait=False, cancel_futures=True)
-        interrupt_running()
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
         pool.shutdown(wait=True)
         raise
     pool.shutdown()
 
 
-def run_dask(address, jobs, on_result):
-    """The same jobs as tasks on the Dask distributed scheduler at `address`.
-
-    Workers run `run_job` and so write the run directories themselves: the sweep directory and
-    the data must be at the same path on the client and on every worker (one machine, or a
-    shared file system), and avt_np must be importable on the workers. The client only collects
-    the small results and writes the tables."""
+def connect_dask(address):
+    """A client of the Dask distributed scheduler at `address` (dask is an optional dependency)."""
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
     except ImportError:
         raise UsageError("--dask needs dask.distributed, which is optional: "
                          "pip install -r requirements-scaleout.txt") from None
     try:
-        client = Client(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as e:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
         raise UsageError(f"--dask {address}: cannot connect to a Dask scheduler ({e})") from None
-    with client:
-        futures = client.map(run_job, jobs, pure=False)
-        names = {future.key: job["name"] for future, job in zip(futures, jobs)}
+
+
+def run_dask(client, jobs, on_result):
+    """The same jobs as tasks on a Dask distributed cluster.
+
+    Workers run `run_job` and so write the run directories themselves: the sweep directory and
+    the data must be at the same path on the client and on every worker (one machine, or a
+    shared file system), and avt_np must be importable on the workers. The client only collects
+    the small results and writes the tables. Each run is a child process of its Dask worker
+    (BLAS threads from the job), so a worker's threads never share one run's stdout."""
+    from distributed import as_completed as dask_completed
+    futures = client.map(run_job, [dict(job, child_process=True) for job in jobs], pure=False)
+    names = {future.key: job["name"] for future, job in zip(futures, jobs)}
+    try:
         for future in dask_completed(futures):
             try:
                 result = future.result()
@@ -150,3 +189,6 @@ def run_dask(address, jobs, on_result):
                 result = {"name": names[future.key], "status": "failed", "seconds": 0.0,
                           "message": f"{type(e).__name__}: {e}"}
             on_result(result)
+    except BaseException:
+        client.cancel(futures)                  # runs already training finish on their workers
+        raise

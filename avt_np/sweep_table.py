@@ -65,7 +65,7 @@ def pos_enc_text(pos_enc):
 def markdown(summary, protocol):
     paper, notes = paper_table()
     ns = [entry["n"] for entry in summary.values()]
-    usual_n = max(set(ns), key=ns.count) if ns else 0
+    usual_n = max(set(ns), key=lambda n: (ns.count(n), n)) if ns else 0   # ties: the larger
     header = ["first", "second", "positional encodings"]
     for pooling, attention in COLUMNS:
         header += [f"{pooling} pooling, {attention}", "paper"]
