@@ -88,9 +88,9 @@ def markdown(summary, protocol):
 
 
 def protocol_text(protocol):
-    return (f"{protocol['epochs']} epochs max x {protocol['batches_per_epoch']} batches x "
-            f"{protocol['batch_size']} clips, ensemble of the last {protocol['ensemble']}, "
-            f"data {protocol['data']}")
+    return (f"at most {protocol['epochs']} epoch(s) of {protocol['batches_per_epoch']} batches "
+            f"of {protocol['batch_size']} clips, ensemble of the last {protocol['ensemble']} "
+            f"epoch(s), data {protocol['data']}")
 
 
 def csv_text(summary):
