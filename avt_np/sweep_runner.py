@@ -148,11 +148,13 @@ def run_local(jobs, workers, threads, on_result):
                           "message": f"{type(e).__name__}: {e}"}
             on_result(result)
     except BaseException:                          # Ctrl-C: stop the runs, keep their epochs
+        workers = list((pool._processes or {}).values())     # shutdown forgets them
         pool.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(pool, "_processes", {}).values()):
-            if process.is_alive():
+        for process in workers:                    # a Ctrl-C at a terminal reached them too;
+            if process.is_alive():                 # `kill -INT` of the sweep did not
                 os.kill(process.pid, signal.SIGINT)
-        pool.shutdown(wait=True)
+        for process in workers:
+            process.join()
         raise
     pool.shutdown()
 

@@ -159,6 +159,21 @@ def test_a_killed_sweep_finishes_only_the_missing_runs_when_rerun(tmp_path, data
     assert len(finished_runs(out)) == 6
 
 
+def test_ctrl_c_stops_the_runs_writes_the_tables_and_exits_130(tmp_path, data):
+    out = tmp_path / "s"
+    proc = subprocess.Popen([sys.executable, "-m", "avt_np.sweep", "--out", str(out), "--data",
+                             data, *SHORT, "--seeds", "1", "--only", "first=audio,second=audio"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not finished_runs(out) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)                 # to the sweep only: it stops its workers
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "runs" in (out / "table1.md").read_text() and len(finished_runs(out)) < 12
+
+
 # -- the tables --------------------------------------------------------------------------------
 def fake_run(out, cell, seed, f1):
     settings = {"first": cell.first, "second": cell.second, "pos_enc": cell.pos_enc,
