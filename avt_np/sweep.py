@@ -1,6 +1,6 @@
 """Reproduce the paper's Table 1: every configuration x every seed, resumable, local or on Dask.
 
-    python -m avt_np.sweep --quick --out /tmp/s                   # the whole table in a minute
+    python -m avt_np.sweep --quick --out /tmp/s                   # all 60 cells in ~25 s here
     python -m avt_np.sweep --out sweeps/t1 --seeds 25             # the paper's 1,500 runs
     python -m avt_np.sweep --out sweeps/t1 --only 'first=video,pooling=max' --seeds 3
     python -m avt_np.sweep --out sweeps/t1 --dask tcp://scheduler:8786
@@ -8,7 +8,7 @@
 The grid is Table 1's 60 cells (avt_np/sweep_grid.py): 10 rows (first / second modality and the
 modalities with positional encodings; the unimodal rows have encodings on their one modality or
 none) x 6 columns (mean / max pooling x softmax / sigmoid / normalized-sigmoid attention). Each
-run is `python -m avt_np.train` in its own directory, SWEEP_DIR/runs/NAME (the train CLI's
+run is avt_np.train in its own directory, SWEEP_DIR/runs/NAME (the train CLI's
 format), its output in SWEEP_DIR/logs/NAME.log. Runs with a metrics.json are skipped and
 half-finished ones resumed, so the same command after a kill finishes only what is missing.
 The protocol (epochs, batches, data) is fixed per SWEEP_DIR in sweep.json.
