@@ -3,6 +3,9 @@
     python -m avt_np.data synth                       build the embedded default set (cached)
     python -m avt_np.data synth --materialize DIR     ... and write it in the on-disk format
     python -m avt_np.data check DIR                   validate a data set and summarise it
+    python -m avt_np.data audioset --features DIR_OR_TAR --out DIR
+                                                      DCASE 2017 Task 4 from Google's released
+                                                      AudioSet embeddings (AUDIOSET.md)
 
 The embedded set is built on first use by `python -m avt_np.train` anyway; `synth` lets you
 build it ahead of time, with another seed, or into another cache directory.
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np.data import audioset
 from avt_np.data.format import SPLITS, DataError, open_dataset
 
 
@@ -61,6 +65,10 @@ def build_parser():
                    help="also write it in the on-disk format (about 4.4 GB, float16)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.set_defaults(run=synth)
+    p = commands.add_parser("audioset", help="DCASE 2017 Task 4 clips from the AudioSet "
+                            "embedding release (audio only; see avt_np/data/AUDIOSET.md)")
+    audioset.add_arguments(p)
+    p.set_defaults(run=audioset.run)
     p = commands.add_parser("check", help="validate a data set directory and summarise it")
     p.add_argument("dir")
     p.set_defaults(run=check)
@@ -70,12 +78,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except (DataError, UsageError) as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted (nothing half-written is left behind; run the command again)")
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -344,9 +344,16 @@ def test_work_dir_of_other_settings_and_existing_output_are_one_line_errors(rele
 
 # -- training on the result ----------------------------------------------------------------------
 
-def test_training_cli_runs_on_the_converted_dataset(release, tmp_path):
+def test_the_documented_commands_convert_and_train(release, tmp_path):
     root, _, _ = release
-    convert(root, tmp_path / "data")
+    made = subprocess.run([sys.executable, "-m", "avt_np.data", "audioset", "--features",
+                           str(root), "--out", str(tmp_path / "data")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+    again = subprocess.run([sys.executable, "-m", "avt_np.data", "audioset", "--features",
+                            str(root), "--out", str(tmp_path / "data")],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "already exists" in again.stderr
     run = subprocess.run(
         [sys.executable, "-m", "avt_np.train", "--data", str(tmp_path / "data"), "--first",
          "audio", "--second", "audio", "--pos-enc", "none", "--epochs", "1",
