@@ -13,7 +13,7 @@
 
 # %%
 import json
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from avt_np.data import synthetic
 from avt_np.evaluate import predict, snapshot_path
 from avt_np.metrics import best_global_threshold, ensemble_epochs, micro_f1, should_stop_early
 from avt_np.model import AudiovisualTransformer, ModelConfig
+from avt_np.plot import lesson_output
 
 # %% [markdown]
 # ## 1. Early stopping on made-up loss curves
@@ -60,14 +61,13 @@ print(f"best threshold {t:.3f} (midway between two probabilities) gives micro-F1
 # ensemble of the last 3. `train.run` is what `python -m avt_np.train` calls.
 
 # %%
-work = Path(os.environ.get("AVT_NP_LESSONS_OUT", "lesson_output")) / "13_training_protocol"
-work.mkdir(parents=True, exist_ok=True)
+work = lesson_output("13_training_protocol")
+print(f"\nthis lesson writes to {work}")
 data = Path(tempfile.mkdtemp()) / "small"
 synthetic.generate(data, seed=0, progress=False,
                    recipe=synthetic.Recipe(sizes={"train": 2000, "validation": 200, "test": 400}))
 run_dir = work / "run"
-if run_dir.exists():
-    import shutil
+if run_dir.exists():                       # a previous run of this lesson
     shutil.rmtree(run_dir)
 metrics = train.run(["--data", str(data), "--first", "audio", "--second", "audio",
                      "--pos-enc", "none", "--epochs", "6", "--batches-per-epoch", "40",
