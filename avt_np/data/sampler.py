@@ -18,7 +18,6 @@ Randomness comes from (seed, epoch) alone: a resumed run sees exactly the same b
 """
 
 import numpy as np
-from scipy.optimize import nnls
 
 MARGIN = 0.9        # aim for 0.9 * max_ratio so co-occurrence noise keeps an epoch under the bound
 
@@ -34,6 +33,7 @@ def presentation_targets(counts, max_ratio):
 
 def draw_probabilities(labels, max_ratio):
     """labels (N, C) in {0, 1} -> q (C,): probability that a batch slot is drawn for class c."""
+    from scipy.optimize import nnls          # imported here: scipy.optimize takes ~0.5 s to load
     labels = np.asarray(labels, np.float64)
     counts = labels.sum(axis=0)
     present = counts > 0
