@@ -1,5 +1,5 @@
 """Progress lines on stderr: redrawn in place on a terminal, one line every few seconds in a
-log file or CI (REFERENCE.md: no carriage returns where nobody sees them redrawn)."""
+log file or CI (no carriage returns where nobody sees them redrawn)."""
 
 import sys
 import time
