@@ -39,6 +39,7 @@ from PIL import Image, ImageDraw
 
 from avt_np import io
 from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np.plot import colour_map
 from avt_np.sync import PRESENCE, cross_attention, model_sync_report, skip_reason
 
 FRAME_HOP_SECONDS = 0.96
@@ -158,16 +159,9 @@ def query_frame_share(view, block, query_frame):
 # -- drawing primitives ----------------------------------------------------------------------
 BLACK, GREY, WHITE, RED = (0, 0, 0), (150, 150, 150), (255, 255, 255), (220, 30, 30)
 AUDIBLE, VISIBLE = (31, 119, 180), (44, 160, 44)
-# a viridis-like colour scale: dark purple (0) -> blue -> green -> yellow (1)
-STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
-                 float)
-
-
 def heat_colour(value):
-    """value in [0, 1] -> RGB tuple on the colour scale."""
-    x = float(np.clip(value, 0.0, 1.0)) * (len(STOPS) - 1)
-    i = min(int(x), len(STOPS) - 2)
-    return tuple(int(round(v)) for v in STOPS[i] + (x - i) * (STOPS[i + 1] - STOPS[i]))
+    """value in [0, 1] -> RGB tuple on the shared viridis-like scale of avt_np.plot."""
+    return tuple(int(c) for c in colour_map(value))
 
 
 def grid_shape(n):
