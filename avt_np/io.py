@@ -47,6 +47,19 @@ def write_npz(path, arrays):
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def settings_changed(path, settings):
+    """Guard a resumable work directory against a rerun with other settings.
+
+    The first call writes `settings` (a JSON-able dict) to `path`; later calls return the sorted
+    keys whose stored value differs from `settings` (an empty list when they agree)."""
+    path = Path(path)
+    if not path.exists():
+        write_json(path, settings)
+        return []
+    old = json.loads(path.read_text())
+    return sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+
+
 def read_npz(path):
     with np.load(path, allow_pickle=False) as data:
         return {name: data[name] for name in data.files}

@@ -56,7 +56,7 @@ from avt_np.data import dcase2017_task4_clips as clip_table
 from avt_np.data import protobuf as pb
 from avt_np.data.format import SPLITS, DataError, DatasetWriter
 from avt_np.data.tfrecord import TFRecordError, read_records
-from avt_np.io import write_json, write_npz, write_text
+from avt_np.io import settings_changed, write_npz, write_text
 
 EMBEDDING_BYTES = 128
 WORK_VERSION = 1
@@ -259,15 +259,10 @@ class WorkDir:
         self.parts.mkdir(parents=True, exist_ok=True)
         self.log = self.path / "done.jsonl"
         self.errors = self.path / "errors.log"
-        stored = self.path / "settings.json"
-        if stored.exists():
-            old = json.loads(stored.read_text())
-            if old != settings:
-                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-                raise DataError(f"{self.path}: work directory made with other settings "
-                                f"({', '.join(changed)}); delete it or pass another --work-dir")
-        else:
-            write_json(stored, settings)
+        changed = settings_changed(self.path / "settings.json", settings)
+        if changed:
+            raise DataError(f"{self.path}: work directory made with other settings "
+                            f"({', '.join(changed)}); delete it or pass another --work-dir")
         self.done = {}
         if self.log.exists():
             for line in self.log.read_text(encoding="utf-8").splitlines():

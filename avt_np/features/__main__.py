@@ -22,7 +22,7 @@ from avt_np.features import extract
 from avt_np.features.labels import (DCASE2017_CLASSES, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
 from avt_np.features.video import have_ffmpeg
-from avt_np.weights import FC7, WeightsError, weight_path
+from avt_np.weights import FC7, WeightsError, sha256_of, weight_path
 
 
 def build_parser():
@@ -113,9 +113,9 @@ def run(args):
                   style=args.vgg16_preprocess, threads=args.threads) if with_video else None
     pca = PCAQuantizer(args.pca) if args.pca else None
 
-    models = {"vggish": str(vggish.path), "vggish_sha256": extract.file_digest(vggish.path)}
+    models = {"vggish": str(vggish.path), "vggish_sha256": sha256_of(vggish.path)}
     if vgg16 is not None:
-        models.update(vgg16=str(vgg16.path), vgg16_sha256=extract.file_digest(vgg16.path),
+        models.update(vgg16=str(vgg16.path), vgg16_sha256=sha256_of(vgg16.path),
                       vgg16_output=vgg16.output_name, vgg16_preprocess=vgg16.style)
     if pca is not None:
         models.update(pca=str(args.pca), dequantize=args.dequantize)

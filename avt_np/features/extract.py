@@ -15,8 +15,6 @@ unreadable or too-short file, a broken video) is logged to `<work>/errors.log` a
 the data set is written once at the end.
 """
 
-import hashlib
-import json
 import sys
 import time
 import traceback
@@ -30,6 +28,7 @@ from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
 from avt_np.features.labels import SPLITS
 from avt_np.features.video import VideoError
+from avt_np.io import settings_changed
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
@@ -192,15 +191,10 @@ class WorkDir:
         self.clips.mkdir(parents=True, exist_ok=True)
         self.errors = self.path / "errors.log"
         settings = dict(settings, cache_version=CACHE_VERSION)
-        stored = self.path / "settings.json"
-        if stored.exists():
-            old = json.loads(stored.read_text())
-            if old != settings:
-                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-                raise ValueError(f"work dir {self.path} was made with other settings "
-                                 f"({', '.join(changed)}); use another --work-dir or delete it")
-        else:
-            stored.write_text(json.dumps(settings, indent=1, sort_keys=True))
+        changed = settings_changed(self.path / "settings.json", settings)
+        if changed:
+            raise ValueError(f"work dir {self.path} was made with other settings "
+                             f"({', '.join(changed)}); use another --work-dir or delete it")
 
     def file(self, clip_id):
         return self.clips / f"{clip_id}.npz"
@@ -298,10 +292,3 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
     return counts
 
 
-def file_digest(path, chunk=1 << 22):
-    """SHA-256 of a (model) file, for the data set's provenance."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
