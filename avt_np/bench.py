@@ -6,7 +6,9 @@ cases take turns within each round):
   - MultiHeadAttention forward + backward at batch 40, 10 frames, width 128 (3 heads x 128);
   - one training step (forward, BCE, backward, Adam) at batch 40, 10 frames, for the default
     video/audio model and for audio/audio, with its matmul FLOP count and the fraction of the
-    measured matmul throughput it reaches.
+    measured matmul throughput it reaches;
+  - the same step's matrix products alone, back to back (the floor the rest of the step adds
+    to), and Adam's update alone.
 """
 
 import argparse
@@ -23,18 +25,51 @@ from avt_np.optim import Adam
 BATCH, FRAMES = 40, 10
 
 
-def matmul_flops_per_step(config, batch=BATCH, frames=FRAMES):
-    """Matmul FLOPs of one training step: each forward product (2 M K N) costs the same again
-    twice in backward (gradient of each operand), except the input maps, whose input gradient
-    is not needed in training."""
+def step_matmuls(config, batch=BATCH, frames=FRAMES):
+    """Every matrix product of one training step, as (count, stack, M, K, N): `count` products of
+    `stack` stacked (M, K) @ (K, N) matrices. A linear map (M, K) -> N costs, in backward, the
+    same product again twice (dW: (K, M) @ (M, N); dx: (M, N) @ (N, K)), except the input maps,
+    whose input gradient is not needed in training. The attention products are stacked over
+    batch x heads: scores Q K^T and the weighted sum A V forward, four products backward."""
     M, d, H, dh, ff = batch * frames, config.d_model, config.heads, config.d_head, config.d_ff
-    inputs = 2 * M * (config.dims[config.first] + config.dims[config.second]) * d
-    attention = (3 * 2 * M * d * H * dh + 2 * M * H * dh * d          # q, k, v and output maps
-                 + 2 * 2 * batch * H * frames * frames * dh)          # scores and weighted sum
-    feedforward = 2 * 2 * M * d * ff
-    classifier = 2 * M * d * config.classes
-    body = config.blocks * (attention + feedforward) + config.blocks * (2 * attention + feedforward)
-    return 3 * (body + classifier) + 2 * inputs
+    BH, T = batch * H, frames
+    linear = []                                          # (M, K, N) of every linear map
+    attention_maps = [(M, d, 3 * H * dh), (M, H * dh, d)]                   # q, k, v as one; out
+    cross_maps = [(M, d, H * dh), (M, d, 2 * H * dh), (M, H * dh, d)]      # q; k, v as one; out
+    feedforward = [(M, d, ff), (M, ff, d)]
+    linear += config.blocks * (attention_maps + feedforward)                          # encoder
+    linear += config.blocks * (attention_maps + cross_maps + feedforward)             # decoder
+    linear += [(M, d, config.classes)]
+    products = []
+    for m, k, n in linear:
+        products += [(1, 1, m, k, n), (1, 1, k, m, n), (1, 1, m, n, k)]   # forward, dW, dx
+    for d_in in (config.dims[config.first], config.dims[config.second]):
+        products += [(1, 1, M, d_in, d), (1, 1, d_in, M, d)]               # forward, dW only
+    attentions = 3 * config.blocks                       # encoder self, decoder self and cross
+    products += [(attentions, BH, T, dh, T), (attentions, BH, T, T, dh)]   # scores, A V
+    products += [(2 * attentions, BH, T, T, dh),                           # dV, dQ (and dK below)
+                 (attentions, BH, T, dh, T),                               # dA = dout V^T
+                 (attentions, BH, T, T, dh)]                               # dK
+    return products
+
+
+def matmul_flops(products):
+    return sum(2 * count * stack * m * k * n for count, stack, m, k, n in products)
+
+
+def matmuls_case(products, rng):
+    """Run the step's products back to back on random contiguous operands: the floor that the
+    step's other work (element-wise layers, reductions, Adam) adds to."""
+    operands = []
+    for count, stack, m, k, n in products:
+        a = rng.standard_normal((stack, m, k), dtype=np.float32)
+        b = rng.standard_normal((stack, k, n), dtype=np.float32)
+        operands += count * [(a[0], b[0]) if stack == 1 else (a, b)]
+
+    def step():
+        for a, b in operands:
+            a @ b
+    return step
 
 
 def matmul_gflops(rng, n=1024):
@@ -58,7 +93,7 @@ def training_step_case(config, rng):
         bce(p, labels)
         model.backward(bce.backward()[0], input_grads=False)
         adam.step()
-    return step
+    return step, adam.step
 
 
 def mha_case(rng):
@@ -88,11 +123,12 @@ def main(argv=None):
 
     load, cores = os.getloadavg()[0], os.cpu_count()       # other jobs skew every number below
     rng = np.random.default_rng(0)
-    video_audio = ModelConfig()
-    audio_audio = ModelConfig(first="audio", second="audio", pos_enc=())
-    cases = {"mha fwd+bwd": mha_case(rng),
-             "step video/audio": training_step_case(video_audio, rng),
-             "step audio/audio": training_step_case(audio_audio, rng)}
+    configs = {"video/audio": ModelConfig(),
+               "audio/audio": ModelConfig(first="audio", second="audio", pos_enc=())}
+    cases = {"mha": mha_case(rng)}
+    for pair, config in configs.items():
+        cases[f"step {pair}"], cases[f"adam {pair}"] = training_step_case(config, rng)
+        cases[f"matmuls {pair}"] = matmuls_case(step_matmuls(config), rng)
     for fn in cases.values():                                   # warm up caches and allocator
         fn()
     times = {name: [] for name in cases}
@@ -107,19 +143,25 @@ def main(argv=None):
         print(file=sys.stderr)
 
     peak = float(np.median(gflops))
+    ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
     print(f"load average before the run: {load:.1f} on {cores} cores"
           + (" (busy machine: absolute times are not representative)" if load > 0.5 * cores else ""))
     print(f"numpy float32 matmul (1024^3): median {peak:.0f} GFLOP/s "
           f"(min {min(gflops):.0f}, max {max(gflops):.0f})")
     print(f"MultiHeadAttention fwd+bwd, batch {BATCH} x {FRAMES} frames, width 128, 3x128 heads: "
-          f"median {1e3 * np.median(times['mha fwd+bwd']):.2f} ms")
-    for name, config in (("step video/audio", video_audio), ("step audio/audio", audio_audio)):
-        flops = matmul_flops_per_step(config)
-        median = float(np.median(times[name]))
-        print(f"training step {name[5:]}: median {1e3 * median:.1f} ms "
-              f"(min {1e3 * min(times[name]):.1f}), {flops / 1e9:.3f} GFLOP, "
-              f"{flops / median / 1e9:.0f} GFLOP/s = {flops / median / 1e9 / peak:.0%} of matmul peak")
-
+          f"median {ms['mha']:.2f} ms")
+    for pair, config in configs.items():
+        products = step_matmuls(config)
+        gflop = matmul_flops(products) / 1e9
+        step, matmuls = ms[f"step {pair}"], ms[f"matmuls {pair}"]
+        ratio = np.median(np.divide(times[f"step {pair}"], times[f"matmuls {pair}"]))
+        print(f"training step {pair}: median {step:.1f} ms (min {1e3 * min(times[f'step {pair}']):.1f}), "
+              f"{gflop:.3f} GFLOP, {gflop / step * 1e3:.0f} GFLOP/s = "
+              f"{gflop / step * 1e3 / peak:.0%} of matmul peak")
+        print(f"  its {sum(p[0] for p in products)} matrix products alone, back to back: "
+              f"median {matmuls:.1f} ms ({gflop / matmuls * 1e3 / peak:.0%} of peak); "
+              f"the step takes {ratio:.2f}x that (median per-round ratio); "
+              f"Adam alone: median {ms[f'adam {pair}']:.1f} ms")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,49 @@
+"""The benchmark's bookkeeping (its timings are not tested: speed is measured, not asserted)."""
+
+import numpy as np
+
+from avt_np.bench import main, matmul_flops, step_matmuls
+from avt_np.model import AudiovisualTransformer, ModelConfig
+
+
+def test_step_flops_match_the_reference_count_of_the_papers_model():
+    # 5.755 and 4.942 GFLOP per step at batch 40 x 10 frames: the count for this model given
+    # in the project's reference notes (../shared/REFERENCE.md, "Timing on these machines").
+    assert matmul_flops(step_matmuls(ModelConfig())) == 5_754_777_600
+    audio_audio = ModelConfig(first="audio", second="audio", pos_enc=())
+    assert matmul_flops(step_matmuls(audio_audio)) == 4_942_131_200
+
+
+def test_step_flops_are_three_forward_passes_but_two_for_the_input_maps():
+    # Forward products counted by hand from the layer shapes of a small model; backward costs
+    # each twice again (dW and dx), the input maps once (dW only: their dx is never needed).
+    config = ModelConfig(d_model=8, d_head=4, heads=2, d_ff=6, blocks=1,
+                         dims={"audio": 5, "video": 7})
+    B, T = 3, 4
+    M = B * T
+    qkv, out = 2 * M * 8 * 3 * 2 * 4, 2 * M * 2 * 4 * 8
+    q, kv = 2 * M * 8 * 2 * 4, 2 * M * 8 * 2 * 2 * 4
+    scores_and_sum = 2 * 2 * B * 2 * T * T * 4
+    ff = 2 * (2 * M * 8 * 6)
+    encoder = qkv + scores_and_sum + out + ff
+    decoder = (qkv + scores_and_sum + out) + (q + kv + scores_and_sum + out) + ff
+    body = encoder + decoder
+    body += 2 * M * 8 * 17                                                  # classifier
+    inputs = 2 * M * 7 * 8 + 2 * M * 5 * 8
+    assert matmul_flops(step_matmuls(config, batch=B, frames=T)) == 3 * body + 2 * inputs
+    # and the model built from that config has exactly the maps counted above
+    model = AudiovisualTransformer(config)
+    sizes = sorted(p.shape for name, p, _ in model.parameters() if name.endswith(".W"))
+    # q, k, v and out (8 -> 2 heads x 4 and back) of three attentions, two feed-forwards, the
+    # input maps and the classifier
+    assert sizes == sorted(12 * [(8, 8)] + 2 * [(8, 6), (6, 8)] + [(7, 8), (5, 8), (8, 17)])
+
+
+def test_benchmark_runs_and_reports_every_figure(capsys):
+    main(["--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "GFLOP/s" in out and "MultiHeadAttention fwd+bwd" in out
+    for pair in ("video/audio", "audio/audio"):
+        assert f"training step {pair}: median" in out
+    assert out.count("160 matrix products alone") == 2
+    assert out.count("Adam alone") == 2
