@@ -1,0 +1,48 @@
+"""docs/sync_study.py, the script behind the README's attention study, on a tiny embedded set."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from avt_np.data import synthetic
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "sync_study.py"
+
+
+@pytest.fixture
+def sync_study(monkeypatch):
+    spec = importlib.util.spec_from_file_location("sync_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert len(module.CONFIGS) == 8
+    # two of the eight configurations, one per direction, keep the test short
+    monkeypatch.setattr(module, "CONFIGS", [module.CONFIGS[0], module.CONFIGS[-1]])
+    return module
+
+
+def test_study_trains_every_configuration_scores_it_and_skips_finished_runs(
+        tmp_path, sync_study, capsys):
+    data = tmp_path / "embedded"
+    synthetic.generate(data, seed=1, progress=False,
+                       recipe=synthetic.Recipe(sizes={"train": 60, "validation": 20, "test": 200}))
+    out = tmp_path / "study"
+    args = ["--out", str(out), "--seeds", "1", "--data", str(data),
+            "--epochs", "1", "--batches-per-epoch", "2", "--batch-size", "8"]
+    sync_study.main(args)
+    first = capsys.readouterr()
+    rows = [line for line in first.out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 2                                  # header + one row per configuration
+    assert rows[1].startswith("| audio / video | none | softmax | 1 |")
+    assert rows[2].startswith("| video / audio | video | softmax | 1 |")
+    for row in rows[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        chance, share, max_weight = float(cells[5]), float(cells[6]), float(cells[9])
+        assert 0 < chance < 1 and 0 <= share <= 1 and 0.1 <= max_weight <= 1
+    assert (out / "table.md").read_text().strip() == first.out.strip()
+    assert first.err.count(": done") == 2
+
+    sync_study.main(args)                                      # everything finished: no training
+    again = capsys.readouterr()
+    assert again.err.count(": finished earlier") == 2 and ": done" not in again.err
+    assert again.out == first.out
