@@ -5,6 +5,7 @@ A crash or a kill mid-write leaves either the old file or the new one, never hal
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,32 @@ def atomic_write(path, write):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def partial_dir(path):
+    """A new, empty directory `.NAME.partial-PID` beside `path`, to build the directory `path` in
+    and then rename it into place. Partial directories left by processes that no longer run (a
+    build killed mid-way: they can hold gigabytes) are removed first; those of running
+    processes are left alone."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{path.name}.partial-*"):
+        pid = old.name.rpartition("-")[2]
+        if pid.isdigit() and (int(pid) == os.getpid() or not process_running(int(pid))):
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
+    tmp.mkdir()
+    return tmp
+
+
+def process_running(pid):
+    try:
+        os.kill(pid, 0)                       # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:                   # exists, owned by someone else
+        return True
+    return True
 
 
 def current_umask():

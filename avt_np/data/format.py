@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.data.npy_appender import NpyAppender
-from avt_np.io import write_json
+from avt_np.io import partial_dir, write_json
 
 FORMAT = "avt_np-dataset"
 VERSION = 1
@@ -316,10 +316,7 @@ class DatasetWriter:
         self.dtype = np.dtype(dtype)
         self.provenance = dict(provenance or {})
         self.overwrite = overwrite
-        self.tmp = self.path.parent / f".{self.path.name}.partial-{os.getpid()}"
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        self.tmp = partial_dir(self.path)
         self.splits = {}
 
     def __enter__(self):

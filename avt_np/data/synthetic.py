@@ -47,7 +47,7 @@ import numpy as np
 
 from avt_np.data import dcase2017
 from avt_np.data.format import FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split
-from avt_np.io import write_json
+from avt_np.io import partial_dir, write_json
 
 GENERATOR_VERSION = 1
 SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
@@ -226,9 +226,7 @@ def generate(path, seed=0, recipe=None, progress=True):
             rng, recipe.latent, recipe.dims[m], recipe.sparsity[m], scale[m])
 
     path = Path(path)
-    tmp = path.parent / f".{path.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = partial_dir(path)
     np.savez(tmp / "maps.npz", sounds=sounds, looks=looks, **maps)
     real = {"validation": stats["validation_clips"], "test": stats["test_clips"]}
     for name in SPLITS:

@@ -189,3 +189,26 @@ def test_an_appended_npy_is_an_ordinary_npy_file(tmp_path):
     np.testing.assert_array_equal(loaded, rows)
     with pytest.raises(ValueError, match="expected"):
         NpyAppender(tmp_path / "y.npy", (2, 3), np.float16).append(np.zeros((1, 3, 2)))
+
+
+def test_a_new_build_removes_partial_directories_of_dead_processes_only(tmp_path):
+    # kill -9 during a build leaves .NAME.partial-PID behind (up to gigabytes of arrays)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        target = tmp_path / "data"
+        stale = tmp_path / f".data.partial-{int(dead.stdout)}"
+        running = tmp_path / f".data.partial-{alive.pid}"
+        other = tmp_path / f".other.partial-{int(dead.stdout)}"
+        for d in (stale, running, other):
+            d.mkdir()
+            (d / "audio.npy").write_bytes(b"half written")
+        with DatasetWriter(target, CLASSES, dims={"audio": 128}) as writer:
+            writer.append("train", audio=np.zeros((1, 10, 128)), labels=np.zeros((1, 3)),
+                          clip_ids=["a"])
+        assert target.is_dir() and not stale.exists()
+        assert running.exists() and other.exists()       # another live build; another data set
+    finally:
+        alive.kill()
+        alive.wait()
