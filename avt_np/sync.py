@@ -133,6 +133,7 @@ def cross_attention(model, split, config, indices, batch_size=100):
        probabilities (N, classes), frame probabilities (N, T_q, classes))
     """
     indices = np.asarray(indices, np.int64)
+    was_training = model.training
     model.eval()
     weights, probs, frames = [], [], []
     try:
@@ -142,7 +143,7 @@ def cross_attention(model, split, config, indices, batch_size=100):
             frames.append(model.frame_probabilities)
             weights.append([w.copy() for w in model.cross_attention_weights()])
     finally:
-        model.train()
+        model.train(was_training)                # leave the model in the mode it came in
     blocks = [np.concatenate([w[i] for w in weights]) for i in range(len(weights[0]))]
     return blocks, np.concatenate(probs), np.concatenate(frames)
 

@@ -21,6 +21,7 @@ over clips and dimensions (how much the keys differ from frame to frame).
 """
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -42,12 +43,11 @@ def run_name(first, second, pos_enc, attention, seed):
 
 
 def train(out, config, seed, threads, extra):
-    """One training run (resumed if half-finished); returns its name and exit code."""
+    """One training run (resumed if half-finished); returns its name, exit code and state."""
     name = run_name(*config, seed)
     run_dir = out / "runs" / name
     if (run_dir / "metrics.json").is_file():
-        print(f"{name}: finished earlier", file=sys.stderr, flush=True)
-        return name, 0
+        return name, 0, "finished earlier"
     first, second, pos_enc, attention = config
     command = [sys.executable, "-m", "avt_np.train", "--first", first, "--second", second,
                "--pos-enc", pos_enc, "--attention", attention, "--seed", str(seed),
@@ -58,9 +58,12 @@ def train(out, config, seed, threads, extra):
     (out / "logs").mkdir(parents=True, exist_ok=True)
     with open(out / "logs" / f"{name}.log", "a") as log:
         code = subprocess.run(command, stdout=log, stderr=log, env=env).returncode
-    print(f"{name}: {'done' if code == 0 else f'failed (exit {code}), see its log'}",
-          file=sys.stderr, flush=True)
-    return name, code
+    return name, code, "done" if code == 0 else f"failed (exit {code}), see its log"
+
+
+def report(line):
+    sys.stderr.write(line + "\n")             # one write: lines of parallel runs do not mix
+    sys.stderr.flush()
 
 
 def diagnostics(run_dir, clips=200):
@@ -125,8 +128,14 @@ def main(argv=None):
     if not args.table_only:
         threads = max(1, (os.cpu_count() or 1) // args.workers)
         jobs = [(config, seed) for seed in range(args.seeds) for config in CONFIGS]
+        finished = itertools.count(1)
+
+        def run(job):
+            name, code, state = train(out, *job, threads, extra)
+            report(f"[{next(finished)}/{len(jobs)}] {name}: {state}")
+            return name, code
         with ThreadPoolExecutor(args.workers) as pool:
-            codes = list(pool.map(lambda job: train(out, *job, threads, extra), jobs))
+            codes = list(pool.map(run, jobs))
         failed = [name for name, code in codes if code != 0]
         if failed:
             print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)

@@ -40,7 +40,7 @@ def test_study_trains_every_configuration_scores_it_and_skips_finished_runs(
         chance, share, max_weight = float(cells[5]), float(cells[6]), float(cells[9])
         assert 0 < chance < 1 and 0 <= share <= 1 and 0.1 <= max_weight <= 1
     assert (out / "table.md").read_text().strip() == first.out.strip()
-    assert first.err.count(": done") == 2
+    assert first.err.count(": done") == 2 and "[2/2] " in first.err
 
     sync_study.main(args)                                      # everything finished: no training
     again = capsys.readouterr()
