@@ -151,8 +151,7 @@ def timed(step, steps):
 
 def parameter_count(first, second):
     from avt_np.model import AudiovisualTransformer, ModelConfig
-    model = AudiovisualTransformer(ModelConfig(first=first, second=second, pos_enc=()))
-    return sum(param.size for _, param, _ in model.parameters())
+    return AudiovisualTransformer(ModelConfig(first=first, second=second, pos_enc=())).num_parameters()
 
 
 def main(argv=None):

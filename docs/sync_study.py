@@ -1,6 +1,6 @@
 """The README's attention study ("Does cross-modal attention find the event?"), re-runnable.
 
-    python docs/sync_study.py --out studies/sync --seeds 3 [--workers 2]
+    python docs/sync_study.py --out studies/sync [--seeds 5] [--workers 2]
 
 Trains the study's eight configurations (video first / audio second and the reverse; softmax,
 sigmoid and normalized-sigmoid attention without positional encodings, and softmax with
@@ -117,7 +117,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="studies/sync", help="study directory (studies/sync)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per configuration (3)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 per configuration (5)")
     parser.add_argument("--workers", type=int, default=2, help="runs at a time (2)")
     parser.add_argument("--table-only", action="store_true",
                         help="train nothing; print the table of the finished runs")

@@ -1,6 +1,9 @@
 """The benchmark's bookkeeping (its timings are not tested: speed is measured, not asserted)."""
 
-import numpy as np
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 from avt_np.bench import main, matmul_flops, step_matmuls
 from avt_np.model import AudiovisualTransformer, ModelConfig
@@ -47,3 +50,13 @@ def test_benchmark_runs_and_reports_every_figure(capsys):
         assert f"training step {pair}: median" in out
     assert out.count("160 matrix products alone") == 2
     assert out.count("Adam alone") == 2
+
+
+def test_pytorch_comparison_times_the_avt_np_step_in_its_own_process():
+    # benchmarks/pytorch_reference.py alternates processes; the avt_np side needs no PyTorch
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "pytorch_reference.py"
+    for pair in ("video/audio", "audio/audio"):
+        out = subprocess.run([sys.executable, str(script), "--engine", "numpy", "--pair", pair,
+                              "--steps", "1"], capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["seconds"] > 0 and result["parameters"] is None
