@@ -12,7 +12,8 @@ micro-F1 on test (Sec. 4.1).
 
 The run directory holds config.json, log.csv, checkpoints/ (epoch snapshots of the ensemble
 window, and last.npz with the optimizer state for --resume), curves.png and metrics.json.
-Every file is written atomically. Same seed, same machine -> the same metrics.json, resumed or not.
+Every file is written atomically. Same seed, same machine, same number of BLAS threads -> the
+same metrics.json, resumed or not (OpenBLAS rounds differently on one thread than on two).
 """
 
 import csv
