@@ -28,6 +28,7 @@ import numpy as np
 
 from avt_np import io
 from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np.data import dcase2017
 from avt_np.evaluate import predict, score_ensemble, snapshot_path
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
 from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
@@ -43,7 +44,8 @@ SETTINGS = {
     "first": ("video", "modality read by the encoder: audio or video (Table 1)"),
     "second": ("audio", "modality read by the decoder: audio or video (Table 1)"),
     "pos_enc": ("video", "modalities with sinusoidal positional encodings: none, audio, video "
-                         "or audio,video (Sec. 2.2.6)"),
+                         "or audio,video (Sec. 2.2.6); without the flag, video when the model "
+                         "reads video and none for audio/audio"),
     "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. 2.2.4)"),
     "attention": ("softmax", "attention function: softmax, sigmoid or normalized-sigmoid "
                              "(Sec. 2.2.5)"),
@@ -97,6 +99,9 @@ def settings_from(args, saved=None):
             settings[name] = saved[name]
         else:
             settings[name] = default if given is None else given
+    if saved is None and args.pos_enc is None and "video" not in (settings["first"],
+                                                                  settings["second"]):
+        settings["pos_enc"] = "none"        # the paper's best encodes video; audio/audio has none
     for name, allowed in (("first", MODALITIES), ("second", MODALITIES), ("pooling", POOLING),
                           ("attention", ATTENTION_FUNCTIONS)):
         if settings[name] not in allowed:
@@ -219,6 +224,10 @@ def run(argv=None):
     dataset = open_data(settings["data"], ModelConfig(
         first=settings["first"], second=settings["second"], pos_enc=()))
     config = model_config(settings, dataset)
+    if list(dataset.classes) != dcase2017.classes():
+        print(f"note: --data {settings['data']} has other classes than DCASE 2017 Task 4's 17 "
+              f"({len(dataset.classes)}: {', '.join(dataset.classes[:3])}, ...); the model is "
+              f"built for them", file=sys.stderr)
     from avt_np.data.sampler import BalancedSampler
     train = dataset["train"]
     try:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from avt_np import train
 from avt_np.data import synthetic
-from avt_np.data.format import DatasetWriter
+from avt_np.data.format import DatasetWriter, open_dataset
 from avt_np.io import read_npz
 
 SHORT = ["--epochs", "3", "--batches-per-epoch", "3", "--batch-size", "8", "--ensemble", "2"]
@@ -94,11 +94,38 @@ def audio_only(tmp_path_factory, data):
     return str(path)
 
 
-def test_audio_only_data_trains_an_audio_model(tmp_path, audio_only):
+def test_audio_only_data_trains_an_audio_model_without_naming_positional_encodings(
+        tmp_path, audio_only):
     done = cli("avt_np.train", "--data", audio_only, "--first", "audio", "--second", "audio",
-               "--pos-enc", "none", "--epochs", "1", "--batches-per-epoch", "2",
+               "--epochs", "1", "--batches-per-epoch", "2", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["settings"]["pos_enc"] == "none" and config["model"]["pos_enc"] == []
+    assert "other classes" not in done.stderr
+
+
+def test_positional_encodings_asked_for_on_audio_are_kept(tmp_path, audio_only):
+    done = cli("avt_np.train", "--data", audio_only, "--first", "audio", "--second", "audio",
+               "--pos-enc", "audio", "--epochs", "1", "--batches-per-epoch", "1",
                "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["pos_enc"] == ["audio"]
+
+
+def test_a_data_set_with_other_classes_trains_with_a_note(tmp_path, audio_only):
+    source = open_dataset(audio_only)
+    renamed = ["Lorry" if c == "Truck" else c for c in source.classes]
+    path = tmp_path / "renamed"
+    with DatasetWriter(path, renamed, {"audio": 128}) as writer:
+        for name in ("train", "validation", "test"):
+            split = source[name]
+            writer.append(name, audio=split.batch(np.arange(len(split)))["audio"],
+                          labels=split.labels, clip_ids=split.clip_ids)
+    done = cli("avt_np.train", "--data", str(path), "--first", "audio", "--second", "audio",
+               "--epochs", "1", "--batches-per-epoch", "1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert "other classes than DCASE 2017 Task 4's 17" in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [
