@@ -26,7 +26,7 @@ from avt_np import io
 from avt_np.cli import ArgumentParser, UsageError, fail
 from avt_np.progress import Progress
 from avt_np.sweep_grid import parse_only, select
-from avt_np.sweep_runner import KEEP, connect_dask, run_dask, run_local
+from avt_np.sweep_runner import KEEP, THREAD_VARIABLES, connect_dask, run_dask, run_local
 from avt_np.sweep_table import write_tables
 from avt_np.train import EMBEDDED, SETTINGS
 
@@ -57,8 +57,10 @@ def build_parser():
     parser.add_argument("--workers", type=int, default=2,
                         help="runs at a time on this machine [default: 2]")
     parser.add_argument("--threads", type=int,
-                        help="BLAS threads per run [default: cores // workers, at least 1; "
-                             "1 with --dask]")
+                        help="BLAS threads per run [default: OPENBLAS_NUM_THREADS, "
+                             "OMP_NUM_THREADS or MKL_NUM_THREADS when one is set in the "
+                             "environment (the first set, in that order), else cores // workers, "
+                             "at least 1; 1 with --dask]")
     parser.add_argument("--keep", choices=KEEP, help="checkpoints kept in a finished run: all, "
                         "ensemble (drop the optimizer state: evaluate / visualize still work) or "
                         "none [default: ensemble; none with --quick]")
@@ -86,7 +88,7 @@ def options(args):
                         ("threads", args.threads if args.threads is not None else 1)]:
         if value < 1:
             raise UsageError(f"--{name.replace('_', '-')} {value}: must be at least 1")
-    threads = args.threads or (1 if args.dask else max(1, (os.cpu_count() or 1) // args.workers))
+    threads = args.threads or default_threads(args.workers, args.dask)
     sweep_dir = Path(args.out or ("sweeps/quick" if args.quick else "sweeps/table1")).resolve()
     if args.data is not None:
         if not Path(args.data).is_dir():
@@ -97,8 +99,27 @@ def options(args):
     return sweep_dir, protocol, seeds, keep, threads
 
 
+def default_threads(workers, dask):
+    """BLAS threads per run without --threads: 1 on Dask; else a thread count the caller set in
+    the environment (OPENBLAS_NUM_THREADS=1 python -m avt_np.sweep means one thread per run);
+    else the cores shared among the workers."""
+    if dask:
+        return 1
+    for name in THREAD_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise UsageError(f"{name}={value}: expected a positive whole number of BLAS "
+                                 f"threads (or pass --threads)")
+            return int(value)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def check_protocol(sweep_dir, protocol):
     """A sweep directory holds runs of one protocol: sweep.json records it on first use."""
+    existing = next(p for p in (sweep_dir, *sweep_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--out {sweep_dir}: {existing} is a file, expected a directory")
     path = sweep_dir / "sweep.json"
     if path.is_file():
         import json

@@ -240,6 +240,42 @@ def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, args, message):
     assert "Traceback" not in done.stderr and not (tmp_path / "s").exists()
 
 
+def test_out_naming_a_file_is_one_line_and_exit_code_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "s"):
+        done = sweep("--out", str(out), "--quick")
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+        assert f"{tmp_path / 'notes.txt'} is a file, expected a directory" in done.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("environment, flags, threads", [
+    ({"OPENBLAS_NUM_THREADS": "1"}, ["--workers", "1"], 1),
+    ({"OMP_NUM_THREADS": "3"}, ["--workers", "1"], 3),
+    ({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "5"}, [], 2),
+    ({"OPENBLAS_NUM_THREADS": "1"}, ["--threads", "4"], 4),          # the flag wins
+    ({}, ["--workers", "1"], os.cpu_count() or 1),                  # cores // workers
+    ({"OPENBLAS_NUM_THREADS": "4"}, ["--dask", "tcp://x:1"], 1),
+])
+def test_threads_default_respects_blas_threads_set_in_the_environment(monkeypatch, environment,
+                                                                        flags, threads):
+    from avt_np import sweep as sweep_cli
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    args = sweep_cli.build_parser().parse_args(["--quick", *flags])
+    assert sweep_cli.options(args)[4] == threads
+
+
+def test_a_bad_blas_thread_variable_is_one_line_and_exit_code_2(tmp_path):
+    done = sweep("--out", str(tmp_path / "s"), "--quick", "--dry-run",
+                 env=dict(os.environ, OPENBLAS_NUM_THREADS="many"))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "OPENBLAS_NUM_THREADS=many: expected a positive whole number" in done.stderr
+
+
 def test_a_sweep_directory_keeps_its_protocol(tmp_path, data):
     out = tmp_path / "s"
     only = ["--only", "first=audio,second=audio,pos_enc=none,pooling=mean,attention=softmax"]
