@@ -40,6 +40,7 @@ class WeightFile:
     description: str
     sha256: str = None         # only ever a checksum computed from a real download
     derived_from: str = None   # made locally from another entry (no download)
+    min_bytes: int = None      # a sanity floor, far below the real size: smaller is a stub
     optional: bool = False
     notes: dict = field(default_factory=dict)
 
@@ -117,58 +118,147 @@ def sha256_of(path, chunk=1 << 20):
     return h.hexdigest()
 
 
-def download(url, dest, label=None, timeout=60):
-    """Stream url into dest (via dest.part, renamed when complete); return dest's SHA-256."""
+LFS_POINTER = b"version https://git-lfs"
+
+
+def check_payload(path, url, min_bytes=None):
+    """WeightsError if a downloaded file is an HTML page, a Git LFS pointer stub or far smaller
+    than the manifest's lower bound (a login page or a mirror's error page saved as .onnx)."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(LFS_POINTER):
+        raise WeightsError(f"{url}: got a {size}-byte Git LFS pointer, not the file "
+                           "(the host serves the LFS stub; try the next URL)")
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
+        raise WeightsError(f"{url}: got a {size}-byte HTML page, not the file "
+                           "(an error or login page)")
+    if min_bytes and size < min_bytes:
+        raise WeightsError(f"{url}: got {size} bytes, far fewer than the {min_bytes} at least "
+                           "expected (see weights/manifest.json)")
+
+
+def download(url, dest, label=None, timeout=60, min_bytes=None):
+    """Stream url into dest (via dest.part, renamed when complete and checked); return dest's
+    SHA-256. On any failure the .part file is removed and dest is left as it was."""
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     h = hashlib.sha256()
     req = urllib.request.Request(url, headers={"User-Agent": "avt_np-weights"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or 0)
-        bar = Progress(label or dest.name, total)
-        while block := resp.read(1 << 20):
-            out.write(block)
-            h.update(block)
-            bar.update(len(block))
-        bar.close()
-    if total and part.stat().st_size != total:
-        raise WeightsError(f"{url}: got {part.stat().st_size} bytes, expected {total}")
-    part.replace(dest)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0)
+            bar = Progress(label or dest.name, total)
+            while block := resp.read(1 << 20):
+                out.write(block)
+                h.update(block)
+                bar.update(len(block))
+            bar.close()
+        if total and part.stat().st_size != total:
+            raise WeightsError(f"{url}: got {part.stat().st_size} bytes, expected {total}")
+        check_payload(part, url, min_bytes)
+        part.replace(dest)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     return h.hexdigest()
 
 
 # -- graph surgery -----------------------------------------------------------------------------
-def expose_output(src, dst, tensor=FC7, width=4096):
+def load_onnx(path):
+    """onnx.ModelProto from a file, or WeightsError (one line) if it is not an ONNX model."""
+    import onnx
+    try:
+        return onnx.load(str(path))
+    except Exception as e:  # google.protobuf DecodeError, OSError, ...
+        raise WeightsError(f"{path}: not an ONNX model (onnx cannot parse it: "
+                           f"{_first_line(e)})") from None
+
+
+def _first_line(e):
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def free_batch(graph, name="N"):
+    """Make a fixed batch dimension symbolic: dim 0 of the first input, of every output and of
+    intermediate shapes that repeat it. The zoo's vgg16-7 declares batch 1 although its
+    operators (Conv, Flatten, Gemm) work for any batch. Returns the old batch (None if free)."""
+    first = graph.input[0].type.tensor_type.shape.dim
+    if not first or first[0].dim_param or first[0].dim_value <= 0:
+        return None
+    old = first[0].dim_value
+    for info in [graph.input[0], *graph.output, *graph.value_info]:
+        dims = info.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_param and dims[0].dim_value == old:
+            dims[0].dim_param = name               # setting dim_param clears dim_value
+    return old
+
+
+def runs_with_batch(path, batch=2):
+    """True if onnxruntime runs the file on `batch` zero inputs (all input dims but 0 fixed)."""
+    import numpy as np
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        (inp,) = session.get_inputs()
+        shape = [batch] + [int(d) for d in inp.shape[1:]]
+        outs = session.run(None, {inp.name: np.zeros(shape, np.float32)})
+        return all(np.asarray(o).shape[:1] == (batch,) for o in outs)
+    except Exception:
+        return False
+
+
+def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     """Copy an ONNX model, adding the internal tensor `tensor` to its graph outputs.
 
     The zoo's vgg16-7 only outputs the 1000 logits (vgg0_dense2_fwd); fc7 after its ReLU is
-    the internal tensor vgg0_dense1_relu_fwd. Its declared shape is [batch, width] with the
-    batch dimension copied from the model's input.
+    the internal tensor vgg0_dense1_relu_fwd. It is declared [batch, width]. vgg16-7 declares
+    batch 1, so with symbolic_batch a fixed batch becomes the symbol N (free_batch), checked by
+    running a batch of 2 in onnxruntime; if that fails the file keeps its fixed batch (the
+    runner then feeds it one frame at a time) and a note goes to stderr.
     """
     import onnx
     from onnx import TensorProto, helper
 
-    model = onnx.load(str(src))
+    model = load_onnx(src)
     graph = model.graph
-    if any(o.name == tensor for o in graph.output):
-        onnx.save(model, str(dst))
-        return dst
-    produced = {out for node in graph.node for out in node.output}
-    if tensor not in produced:
-        raise WeightsError(f"{src}: no tensor named {tensor!r} in the graph; is this the ONNX "
-                           "zoo's vgg16-7.onnx? (see weights/README.md)")
-    batch = graph.input[0].type.tensor_type.shape.dim[0]
-    batch = batch.dim_param or (batch.dim_value if batch.dim_value > 0 else "N")
-    graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, [batch, width]))
-    onnx.checker.check_model(model)
+    if not graph.input:
+        raise WeightsError(f"{src}: the graph has no input")
+    fixed = free_batch(graph) if symbolic_batch else None
+    if not any(o.name == tensor for o in graph.output):
+        produced = {out for node in graph.node for out in node.output}
+        if tensor not in produced:
+            raise WeightsError(f"{src}: no tensor named {tensor!r} in the graph; is this the ONNX "
+                               "zoo's vgg16-7.onnx? (see weights/README.md)")
+        batch = graph.input[0].type.tensor_type.shape.dim[0]
+        batch = batch.dim_param or (batch.dim_value if batch.dim_value > 0 else "N")
+        graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, [batch, width]))
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        raise WeightsError(f"{src}: the model with output {tensor} fails onnx's checker "
+                           f"({_first_line(e)})") from None
     tmp = Path(str(dst) + ".part")
-    onnx.save(model, str(tmp))
-    tmp.replace(dst)
+    try:
+        onnx.save(model, str(tmp))
+        if fixed is not None and not runs_with_batch(tmp):
+            print(f"note: {src} does not run with a free batch; {dst} keeps batch {fixed}",
+                  file=sys.stderr)
+            return expose_output(src, dst, tensor, width, symbolic_batch=False)
+        tmp.replace(dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return dst
 
 
-def fetch(names, force=False, out=sys.stdout):
-    """Download the named files (and make derived ones); print 'sha256  path' for each."""
+def fetch(names, force=False, out=None):
+    """Download the named files (and make derived ones); print 'sha256  path' for each to out
+    (default: the current sys.stdout)."""
+    out = out or sys.stdout
     failures = []
     for name in names:
         entry = FILES[name]
@@ -190,7 +280,7 @@ def fetch(names, force=False, out=sys.stdout):
             for url in entry.urls:
                 print(f"{name}: downloading {url}", file=sys.stderr)
                 try:
-                    digest = download(url, dest, label=name)
+                    digest = download(url, dest, label=name, min_bytes=entry.min_bytes)
                     break
                 except Exception as e:  # network errors of every kind: try the next URL
                     print(f"{name}: failed ({type(e).__name__}: {e})", file=sys.stderr)
@@ -245,8 +335,8 @@ def main(argv=None):
         elif args.cmd == "sha256":
             for path in args.files:
                 print(f"{sha256_of(require(path))}  {path}")
-    except WeightsError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (WeightsError, OSError) as e:
+        print(f"error: {_first_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -58,8 +58,12 @@ def vggish_expected(examples, relu=True):
     return np.maximum(out, 0) if relu else out
 
 
-def make_vgg16(path, batch=1, expose_fc7=False):
-    """Write a vgg16-7 stand-in; expose_fc7=True also lists vgg0_dense1_relu_fwd as an output."""
+def make_vgg16(path, batch=1, expose_fc7=False, reshape_to_batch=False):
+    """Write a vgg16-7 stand-in; expose_fc7=True also lists vgg0_dense1_relu_fwd as an output.
+
+    reshape_to_batch=True flattens with a Reshape to the constant shape [batch, 3] instead of
+    Flatten: a graph that truly runs only with its declared batch.
+    """
     w1 = np.zeros((3, 4096), np.float32)
     w1[:, :3] = np.eye(3)
     w1[:, 3:6] = -np.eye(3)
@@ -70,7 +74,8 @@ def make_vgg16(path, batch=1, expose_fc7=False):
     b2 = np.zeros(1000, np.float32)
     nodes = [
         helper.make_node("GlobalAveragePool", ["data"], ["pool"]),
-        helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
+        helper.make_node("Reshape", ["pool", "flat_shape"], ["flat"]) if reshape_to_batch
+        else helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "vgg0_dense1_weight", "vgg0_dense1_bias"], ["vgg0_dense1_fwd"]),
         helper.make_node("Relu", ["vgg0_dense1_fwd"], ["vgg0_dense1_relu_fwd"]),
         helper.make_node("Gemm", ["vgg0_dense1_relu_fwd", "vgg0_dense2_weight", "vgg0_dense2_bias"],
@@ -87,7 +92,9 @@ def make_vgg16(path, batch=1, expose_fc7=False):
         initializer=[numpy_helper.from_array(w1, "vgg0_dense1_weight"),
                      numpy_helper.from_array(b1, "vgg0_dense1_bias"),
                      numpy_helper.from_array(w2, "vgg0_dense2_weight"),
-                     numpy_helper.from_array(b2, "vgg0_dense2_bias")])
+                     numpy_helper.from_array(b2, "vgg0_dense2_bias")]
+        + ([numpy_helper.from_array(np.array([batch, 3], np.int64), "flat_shape")]
+           if reshape_to_batch else []))
     return _save(graph, path, opset=7)
 
 
