@@ -144,18 +144,29 @@ def read_meta(path):
     missing = [k for k in ("format", "classes", "frames", "dims", "splits") if k not in meta]
     if missing:
         raise DataError(f"{file}: missing key(s) {', '.join(missing)}")
-    if meta["format"] == "avt_np-embedded":
-        return meta
-    if meta["format"] != FORMAT:
+    if meta["format"] not in (FORMAT, "avt_np-embedded"):
         raise DataError(f"{file}: format is {meta['format']!r}, expected {FORMAT!r}")
     dims = meta["dims"]
-    if not (isinstance(dims, dict) and isinstance(dims.get("audio"), int)
-            and set(dims) <= {"audio", "video"}):
-        raise DataError(f"{file}: dims must be {{\"audio\": int[, \"video\": int]}}, got {dims}")
+    if not (isinstance(dims, dict) and "audio" in dims and set(dims) <= {"audio", "video"}
+            and all(positive_int(d) for d in dims.values())):
+        raise DataError(f"{file}: dims must be {{\"audio\": int[, \"video\": int]}} with "
+                        f"positive integers, got {dims}")
+    if not positive_int(meta["frames"]):
+        raise DataError(f"{file}: frames must be a positive integer, got {meta['frames']!r}")
     if not (isinstance(meta["classes"], list) and meta["classes"]
             and all(isinstance(c, str) for c in meta["classes"])):
         raise DataError(f"{file}: classes must be a non-empty list of names")
+    splits = meta["splits"]
+    if not (isinstance(splits, dict) and set(splits) <= set(SPLITS)
+            and all(type(n) is int and n >= 0 for n in splits.values())):
+        raise DataError(f"{file}: splits must be {{name: clips}} with names among "
+                        f"{', '.join(SPLITS)} and counts >= 0, got {splits!r}")
     return meta
+
+
+def positive_int(x):
+    """True for a JSON integer > 0 (not a bool, a float or a string)."""
+    return type(x) is int and x > 0
 
 
 def load_npy(file):
@@ -190,6 +201,25 @@ def check_finite(file, array):
             raise DataError(f"{file}: {int(bad.sum())} NaN/inf value(s), the first in clip {clip}")
 
 
+def read_lines(file):
+    """The lines of a UTF-8 text file; one-line DataError when it is missing or not UTF-8."""
+    if not file.is_file():
+        raise DataError(f"{file}: missing")
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{file}: not UTF-8 text (byte {e.start})") from None
+
+
+def check_labels(file, labels):
+    """(N, C) labels -> uint8; DataError unless every value is 0 or 1."""
+    labels = np.asarray(labels)
+    binary = np.isin(labels, (0, 1))
+    if not binary.all():
+        raise DataError(f"{file}: labels must be 0 or 1, found {labels[~binary][0].item()!r}")
+    return labels.astype(np.uint8)
+
+
 def read_split(path, name, meta):
     folder = Path(path) / name
     if not folder.is_dir():
@@ -199,11 +229,7 @@ def read_split(path, name, meta):
     labels = load_npy(labels_file)
     expect_shape(labels_file, labels, (None, classes))
     n = labels.shape[0]
-    labels = np.asarray(labels)
-    binary = np.isin(labels, (0, 1))
-    if not binary.all():
-        raise DataError(f"{labels_file}: labels must be 0 or 1, found {labels[~binary][0].item()!r}")
-    labels = labels.astype(np.uint8)
+    labels = check_labels(labels_file, labels)
 
     arrays = {}
     for modality in ("audio", "video"):
@@ -214,9 +240,7 @@ def read_split(path, name, meta):
             check_finite(file, arrays[modality])
 
     ids_file = folder / "clip_ids.txt"
-    if not ids_file.is_file():
-        raise DataError(f"{ids_file}: missing")
-    clip_ids = ids_file.read_text(encoding="utf-8").splitlines()
+    clip_ids = read_lines(ids_file)
     if len(clip_ids) != n:
         raise DataError(f"{ids_file}: {len(clip_ids)} ids for {n} clips in labels.npy")
 
@@ -236,6 +260,8 @@ def read_split(path, name, meta):
     if (folder / "lengths.npy").exists():
         lengths = np.asarray(load_npy(folder / "lengths.npy"))
         expect_shape(folder / "lengths.npy", lengths, (n,))
+        if not np.issubdtype(lengths.dtype, np.integer):
+            raise DataError(f"{folder / 'lengths.npy'}: dtype {lengths.dtype}, expected integers")
         if n and (lengths.min() < 0 or lengths.max() > frames):
             raise DataError(f"{folder / 'lengths.npy'}: lengths must lie in 0..{frames}")
     if len(truth) == 1:
@@ -333,7 +359,7 @@ class DatasetWriter:
         if split not in SPLITS:
             raise DataError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
         given = {"audio": audio, "video": video}
-        arrays = {m: np.asarray(given[m]) for m in self.dims}
+        arrays = {m: np.asarray(given[m]) for m in self.dims}       # checked, then stored cast
         if video is not None and "video" not in self.dims:
             raise DataError(f"{self.path}: video given but dims has no 'video'")
         labels = np.asarray(labels)
@@ -342,10 +368,15 @@ class DatasetWriter:
             if x.shape != (b, self.frames, self.dims[m]):
                 raise DataError(f"{self.path}/{split}: {m} of shape {x.shape}, expected "
                                 f"({b}, {self.frames}, {self.dims[m]})")
-            if not np.isfinite(x).all():
-                raise DataError(f"{self.path}/{split}: {m} of clip "
-                                f"{clip_ids[int(np.argwhere(~np.isfinite(x))[0][0])]!r} "
-                                "has NaN/inf values")
+            # checked after the cast: 1e5 is finite but overflows float16 (max 65504) to inf
+            with np.errstate(over="ignore", invalid="ignore"):
+                stored = np.asarray(x, dtype=self.dtype)
+            if not np.isfinite(stored).all():
+                clip = clip_ids[int(np.argwhere(~np.isfinite(stored))[0][0])]
+                raise DataError(f"{self.path}/{split}: {m} of clip {clip!r} has NaN/inf values "
+                                f"as {self.dtype.name} (finite {self.dtype.name} lies within "
+                                f"+-{float(np.finfo(self.dtype).max):g})")
+            arrays[m] = stored
         if labels.shape != (b, len(self.classes)) or not np.isin(labels, (0, 1)).all():
             raise DataError(f"{self.path}/{split}: labels must be ({b}, {len(self.classes)}) "
                             f"in {{0, 1}}, got shape {labels.shape}")

@@ -85,6 +85,10 @@ def test_a_failed_write_leaves_nothing_and_an_existing_set_is_not_overwritten(tm
     (dict(audio=np.zeros((2, T, 5))), r"audio of shape \(2, 5, 5\), expected \(2, 5, 4\)"),
     (dict(audio=np.full((2, T, 4), np.nan)), "NaN/inf"),
     (dict(labels=np.full((2, 3), 2)), r"labels must be \(2, 3\) in \{0, 1\}"),
+    # finite as float64, inf once stored as float16 (max 65504): caught before it is written
+    (dict(audio=np.where(np.arange(2)[:, None, None] == 1, 1e5, np.ones((2, T, 4)))),
+     r"audio of clip 'clip1' has NaN/inf values as float16 \(finite float16 lies within "
+     r"\+-65504\)"),
     (dict(clip_ids=["a"]), "need 2 clip ids"),
     (dict(visible=None), "give audible and visible together"),
 ])
@@ -136,6 +140,23 @@ CASES = {
                             "train/audible.npy: clip 0 has audible frames of class"),
     "count in meta": (lambda p: edit_meta(p, splits={"train": 8, "validation": 3, "test": 4}),
                       "meta.json: says 8 train clips"),
+    "frames as text": (lambda p: edit_meta(p, frames="ten"),
+                       "meta.json: frames must be a positive integer, got 'ten'"),
+    "frames zero": (lambda p: edit_meta(p, frames=0), "meta.json: frames must be a positive"),
+    "video dim as text": (lambda p: edit_meta(p, dims={"audio": 4, "video": "6"}),
+                          "meta.json: dims must be .* positive integers"),
+    "audio dim negative": (lambda p: edit_meta(p, dims={"audio": -4, "video": 6}),
+                           "meta.json: dims must be"),
+    "splits as a list": (lambda p: edit_meta(p, splits=[7, 3, 4]),
+                         r"meta.json: splits must be \{name: clips\}"),
+    "split count as float": (lambda p: edit_meta(p, splits={"train": 7.0, "validation": 3,
+                                                            "test": 4}), "meta.json: splits must"),
+    "ids not utf-8": (lambda p: (p / "train" / "clip_ids.txt").write_bytes(b"a\xff\n" * 7),
+                      "train/clip_ids.txt: not UTF-8 text"),
+    "float lengths": (lambda p: save_like(p / "train" / "lengths.npy", np.full(7, 3.5)),
+                      "train/lengths.npy: dtype float64, expected integers"),
+    "lengths too long": (lambda p: save_like(p / "train" / "lengths.npy", np.full(7, T + 1)),
+                         "train/lengths.npy: lengths must lie in 0..5"),
 }
 
 
