@@ -46,7 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.data import dcase2017
-from avt_np.data.format import FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split
+from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split,
+                                check_finite, check_labels, expect_shape, load_npy, read_lines,
+                                read_meta)
 from avt_np.io import partial_dir, write_json
 
 GENERATOR_VERSION = 1
@@ -268,16 +270,34 @@ def generate(path, seed=0, recipe=None, progress=True):
 
 # -- reading -----------------------------------------------------------------------------------
 class SyntheticSplit(Split):
-    """A split whose embeddings are computed from cached latents when a batch asks for them."""
+    """A split whose embeddings are computed from cached latents when a batch asks for them.
 
-    def __init__(self, folder, name, maps):
-        load = lambda key: np.load(folder / f"{key}.npy", mmap_mode="r")    # noqa: E731
-        super().__init__(name, np.asarray(load("labels")),
-                         (folder / "clip_ids.txt").read_text().splitlines(),
-                         np.asarray(load("audible")), np.asarray(load("visible")))
-        self.latents = {"audio": load("audio_latent"), "video": load("video_latent")}
-        self.informative_video = np.asarray(load("informative_video"))
-        self.sources = (folder / "sources.txt").read_text().splitlines()
+    Every file is checked on opening against meta.json (shapes, binary labels, finite latents),
+    so a damaged cache fails at once in one line instead of training on NaN."""
+
+    def __init__(self, folder, name, maps, meta):
+        n, C, T = meta["splits"][name], len(meta["classes"]), meta["frames"]
+        L = maps["audio_weights"].shape[0]
+        files = {key: folder / f"{key}.npy" for key in
+                 ("labels", "audible", "visible", "audio_latent", "video_latent",
+                  "informative_video")}
+        arrays = {key: load_npy(file) for key, file in files.items()}
+        for key, shape in (("labels", (n, C)), ("audible", (n, C, T)), ("visible", (n, C, T)),
+                           ("audio_latent", (n, T, L)), ("video_latent", (n, T, L)),
+                           ("informative_video", (n,))):
+            expect_shape(files[key], arrays[key], shape)
+        for key in ("audio_latent", "video_latent"):
+            check_finite(files[key], arrays[key])                 # ~31 MB each for train
+        super().__init__(name, check_labels(files["labels"], arrays["labels"]),
+                         read_lines(folder / "clip_ids.txt"),
+                         np.asarray(arrays["audible"], bool), np.asarray(arrays["visible"], bool))
+        self.latents = {"audio": arrays["audio_latent"], "video": arrays["video_latent"]}
+        self.informative_video = np.asarray(arrays["informative_video"], bool)
+        self.sources = read_lines(folder / "sources.txt")
+        for file, lines in ((folder / "clip_ids.txt", self.clip_ids),
+                            (folder / "sources.txt", self.sources)):
+            if len(lines) != n:
+                raise DataError(f"{file}: {len(lines)} lines for {n} clips")
         self.maps = maps
 
     def embed(self, modality, idx):
@@ -294,15 +314,28 @@ class SyntheticSplit(Split):
 
 
 def open_embedded(path):
+    """Open a cached embedded set; one-line DataError naming the damaged file, if any."""
     path = Path(path)
+    meta = read_meta(path)
+    if meta["format"] != "avt_np-embedded" or set(meta["splits"]) != set(SPLITS):
+        raise DataError(f"{path / 'meta.json'}: not an embedded data set (format "
+                        f"{meta['format']!r}, splits {sorted(meta['splits'])})")
     try:
-        meta = json.loads((path / "meta.json").read_text())
         with np.load(path / "maps.npz") as f:
             maps = {k: f[k] for k in f.files}
-        splits = {name: SyntheticSplit(path / name, name, maps) for name in SPLITS}
+        for m in meta["dims"]:
+            expect_shape(path / "maps.npz", maps[m + "_weights"], (None, meta["dims"][m]))
+            expect_shape(path / "maps.npz", maps[m + "_bias"], (meta["dims"][m],))
+            check_finite(path / "maps.npz", maps[m + "_weights"])
+            check_finite(path / "maps.npz", maps[m + "_bias"])
     except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path}: damaged embedded data set cache ({e}); delete the folder and "
-                        "it will be rebuilt") from None
+        raise DataError(f"{path / 'maps.npz'}: unreadable ({e}); delete {path} and it will be "
+                        "rebuilt") from None
+    try:
+        splits = {name: SyntheticSplit(path / name, name, maps, meta) for name in SPLITS}
+    except DataError as e:
+        raise DataError(f"{e} (a damaged embedded cache: delete {path} and it will be "
+                        "rebuilt)") from None
     return Dataset(meta, splits, path=path)
 
 

@@ -1,10 +1,12 @@
 """The embedded default data set: determinism, real statistics, documented structure."""
 
+import shutil
+
 import numpy as np
 import pytest
 
 from avt_np.data import dcase2017, synthetic
-from avt_np.data.format import open_dataset
+from avt_np.data.format import DataError, open_dataset
 from avt_np.data.synthetic import (LITTLE_VISUAL, ROAD_VEHICLES, SIRENS, Recipe, audible_frames,
                                    frames_covered)
 
@@ -33,9 +35,9 @@ def test_shipped_statistics_are_the_published_ones():
     assert "Apache" in stats["attribution"] and "CC BY 4.0" in stats["attribution"]
 
 
-def test_training_label_sets_follow_the_real_class_frequencies():
-    labels = synthetic.training_label_sets(np.random.default_rng(0), 48883, dcase2017.load(),
-                                           CLASSES)
+def test_the_default_training_set_follows_the_real_class_frequencies(default_cache):
+    labels = synthetic.default_dataset(cache=default_cache)["train"].labels   # what train uses
+    assert labels.shape == (48883, 17)
     real = real_training_counts()
     expected = real * 48883 / 51172
     # drawing 48,883 of 51,172 clips without replacement: hypergeometric spread per class
@@ -145,3 +147,46 @@ def test_materialize_writes_the_standard_format(tmp_path, small_embedded):
     np.testing.assert_allclose(a["video"], b["video"], rtol=1e-3, atol=1e-2)   # float16 on disk
     np.testing.assert_array_equal(a["visible"], b["visible"])
     assert dataset.meta["provenance"]["materialized_from"] == str(small_embedded.path)
+
+
+def damage_latent(folder):
+    latent = np.load(folder / "train" / "video_latent.npy")
+    latent[17, 3, 5] = np.nan
+    np.save(folder / "train" / "video_latent.npy", latent)
+
+
+def damage_labels(folder, change):
+    labels = np.load(folder / "train" / "labels.npy")
+    np.save(folder / "train" / "labels.npy", change(labels))
+
+
+def set_label_to_two(labels):
+    labels[5, 2] = 2
+    return labels
+
+
+# a cached embedded set damaged on disk must fail on opening, not train on NaN
+EMBEDDED_DAMAGE = {
+    "labels cut": (lambda p: damage_labels(p, lambda y: y[:100]),
+                   r"train/labels.npy: shape \(100, 17\), expected \(300, 17\)"),
+    "label of 2": (lambda p: damage_labels(p, set_label_to_two),
+                   "train/labels.npy: labels must be 0 or 1, found 2"),
+    "nan latent": (damage_latent, "train/video_latent.npy: 1 NaN/inf value.*first in clip 17"),
+    "ground truth cut": (lambda p: np.save(p / "test" / "audible.npy",
+                                           np.load(p / "test" / "audible.npy")[:, :, :9]),
+                         r"test/audible.npy: shape \(60, 17, 9\), expected \(60, 17, 10\)"),
+    "ids missing a line": (lambda p: (p / "validation" / "clip_ids.txt").write_text("a\n"),
+                           "validation/clip_ids.txt: 1 lines for 40 clips"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EMBEDDED_DAMAGE))
+def test_a_damaged_embedded_cache_fails_on_opening_in_one_line(tmp_path, small_embedded, case):
+    folder = tmp_path / "embedded"
+    shutil.copytree(small_embedded.path, folder)
+    damage, message = EMBEDDED_DAMAGE[case]
+    damage(folder)
+    for opener in (synthetic.open_embedded, open_dataset):       # default set and --data DIR
+        with pytest.raises(DataError, match=message) as error:
+            opener(folder)
+        assert "\n" not in str(error.value) and "delete" in str(error.value)
