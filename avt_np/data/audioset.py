@@ -34,15 +34,16 @@ uint8, which truncates: byte q stands for the interval [-2 + 4q/255, -2 + 4(q+1)
     raw        x = q / 255                   bytes scaled to [0, 1]
 
 Errors stay per file: a corrupt length, a CRC mismatch or a truncated file (TFRecordError) ends
-that file, keeping the records before it; a record with a missing field or an embedding that is
-not 128 bytes is skipped. Each costs one line on stderr (and `errors.log` in the work
-directory), and every other file is still converted. A file that cannot be read at all (an I/O
+that file, keeping the records before it; a record with a missing field, a start time that is
+not a finite number or an embedding that is not 128 bytes is skipped. Each costs one line on
+stderr (and `errors.log` in the work directory), and every other file is still converted. A file that cannot be read at all (an I/O
 error, a tar archive cut short) is not marked done, so the next run reads it again.
 """
 
 import csv
 import io
 import json
+import math
 import sys
 import tarfile
 import time
@@ -108,6 +109,8 @@ def clip_key(context):
         ytid = vid.values[0].decode("ascii")
     except UnicodeDecodeError:
         raise RecordError(f"video_id {vid.values[0][:20]!r} is not ASCII") from None
+    if not math.isfinite(start.values[0]):
+        raise RecordError(f"start_time_seconds is {start.values[0]}, expected a finite number")
     return ytid, int(round(start.values[0] * 1000))
 
 
@@ -133,8 +136,9 @@ def clip_embeddings(payload, frames):
     return rows, min(len(features), frames), max(len(features) - frames, 0)
 
 
-def convert_file(f, name, table, frames, check_crc=True):
-    """Read one TFRecord file -> (arrays for the DCASE clips in it, summary dict, problems).
+def convert_file(f, name, table, frames, check_crc=True, size=None):
+    """Read one TFRecord file of `size` bytes (None: unknown) -> (arrays for the DCASE clips in
+    it, summary dict, problems).
 
     arrays: {"clips": (n,) int32 table indices, "embeddings": (n, frames, 128) uint8,
     "lengths": (n,) int16}. problems: one-line messages, the file's framing error (if any) last.
@@ -143,7 +147,7 @@ def convert_file(f, name, table, frames, check_crc=True):
     records = bad_records = cut = 0
     error = retry = None
     try:
-        for offset, payload in read_records(f, name, check_crc=check_crc):
+        for offset, payload in read_records(f, name, check_crc=check_crc, size=size):
             records += 1
             i = None
             try:
@@ -309,7 +313,8 @@ def scan(inputs, work, table, frames, check_crc=True, progress=True):
         else:
             try:
                 with source.open() as f:
-                    arrays, summary = convert_file(f, source.name, table, frames, check_crc)
+                    arrays, summary = convert_file(f, source.name, table, frames, check_crc,
+                                                   size=source.size)
             except ARCHIVE_ERRORS as e:              # could not even open it
                 arrays, summary = None, {"retry": True, "clips": 0, "problems": [
                     f"{source.name}: cannot open ({type(e).__name__}: {e}); read again next run"]}

@@ -28,6 +28,8 @@ applied per set bit of the chunk's distance), and XOR each message's chunks. Man
 checked in one batch, so the per-record Python cost is a few slices. See `crc32c_batch`.
 """
 
+import io
+import os
 import struct
 
 import numpy as np
@@ -176,18 +178,34 @@ def _stored_crcs(data, offsets):
     return np.ascontiguousarray(_gather(data, offsets, 4)).view("<u4").ravel()
 
 
-def read_records(f, name="<stream>", check_crc=True, block=BLOCK):
+def bytes_left(f):
+    """Bytes from f's position to its end, for a real file or a BytesIO; None otherwise."""
+    try:
+        return os.fstat(f.fileno()).st_size - f.tell()
+    except (AttributeError, OSError, ValueError):
+        pass
+    if isinstance(f, io.BytesIO):
+        return f.getbuffer().nbytes - f.tell()
+    return None
+
+
+def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
     """Yield (offset, payload bytes) for each record of an open binary file, in order.
 
     f: any object with .read(n) (a file, a tarfile member, a BytesIO); it is read forward only,
     about `block` bytes at a time, so memory stays bounded by one block plus the largest record.
+    size: the bytes left in f (a tar member's size); found from f itself when None and f is a
+    real file or a BytesIO. A length field announcing more than the file holds is an error at
+    once, CRC checks on or off, so a corrupt length never asks for 2**62 bytes.
     Records are CRC-checked in batches; every record yielded has passed its checks. At the first
     corrupt or truncated record, the records before it are yielded, then TFRecordError is raised.
     """
+    size = bytes_left(f) if size is None else size
     buf, base, need, eof = b"", 0, block, False     # base: file offset of buf[0]
     while True:
         if not eof:
-            more = f.read(max(block, need))
+            # with the size unknown, read a long record in pieces: its length may be corrupt
+            more = f.read(max(block, need if size is not None else min(need, 16 * block)))
             eof = not more
             buf = buf + more if buf else more
         data = np.frombuffer(buf, np.uint8)
@@ -202,13 +220,14 @@ def read_records(f, name="<stream>", check_crc=True, block=BLOCK):
             pos += 16 + length
         if pos + 12 <= end:                                # a record that is not all here yet
             (length,) = struct.unpack_from("<Q", buf, pos)
+            follow = end - pos - 12 if eof or size is None else size - (base + pos) - 12
             if check_crc and mask(_crc32c_rows(_gather(data, [pos], 8)))[0] \
                     != _stored_crcs(data, [pos + 8])[0]:
                 error = (pos, f"length CRC mismatch (the length field reads {length}): "
                               "corrupt record header")
-            elif eof:
+            elif eof or (size is not None and length + 4 > follow):
                 error = (pos, f"file ends inside a record: its header announces {length} bytes "
-                              f"of data + 4 of CRC, {end - pos - 12} bytes follow")
+                              f"of data + 4 of CRC, {follow} bytes follow")
             need = 16 + length - (end - pos)
         elif eof and pos < end:
             error = (pos, f"file ends inside a record header ({end - pos} of 12 bytes)")

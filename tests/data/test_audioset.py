@@ -216,6 +216,10 @@ def bad_file(table, kind):
     if kind == "wrong embedding length":
         frames = [bytes(128)] * 4 + [bytes(127)] + [bytes(128)] * 5
         return [example(table, i, frames), good[0]], i
+    if kind in ("nan start time", "infinite start time"):      # CRC-valid, content wrong
+        start = float("nan") if kind == "nan start time" else float("inf")
+        return [good[0], tw.audioset_example("abcdefghijk", start, 10.0, [0], emb(10, 0)),
+                good[1]], None
     raise ValueError(kind)
 
 
@@ -224,6 +228,8 @@ def bad_file(table, kind):
     ("missing start_time_seconds", "missing context feature 'start_time_seconds'"),
     ("missing audio_embedding", "missing feature list 'audio_embedding'"),
     ("wrong embedding length", "audio_embedding frame 4 has 127 bytes, expected 128"),
+    ("nan start time", "start_time_seconds is nan, expected a finite number"),
+    ("infinite start time", "start_time_seconds is inf, expected a finite number"),
 ])
 def test_bad_record_is_one_error_line_and_the_rest_is_converted(release, tmp_path, capsys, table,
                                                                 kind, message):
@@ -239,6 +245,25 @@ def test_bad_record_is_one_error_line_and_the_rest_is_converted(release, tmp_pat
         with open(tmp_path / "data" / "not_found.csv", newline="") as f:
             not_found = list(csv.reader(f))
         assert ["train", table.clip_ids[spoiled], message] in not_found
+
+
+def test_a_huge_corrupt_length_in_a_tar_member_is_one_line_even_without_crc_checks(
+        release, tmp_path, capsys, table):
+    root, expected, _ = release
+    records, _ = framed(table)
+    huge = bytearray(records[2])
+    huge[7] = 0x3F                                   # length ~ 2**62, header CRC now wrong
+    (root / "bal_train" / "3a.tfrecord").write_bytes(records[0] + bytes(huge))
+    features = tmp_path / "features.tar.gz"
+    with tarfile.open(features, "w:gz") as tar:      # a tar member: size from the archive
+        tar.add(root, arcname="audioset_v1_embeddings")
+    assert convert(features, tmp_path / "data", "--no-crc") == 0
+    errors = error_lines(capsys)
+    assert len(errors) == 1
+    length = int.from_bytes(huge[:8], "little")
+    assert (f"bal_train/3a.tfrecord: byte {len(records[0])}: file ends inside a record: its "
+            f"header announces {length} bytes") in errors[0]
+    check_clips(open_dataset(tmp_path / "data"), expected)
 
 
 def framed(table):

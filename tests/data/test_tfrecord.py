@@ -96,6 +96,39 @@ def test_huge_corrupt_length_fails_at_once_without_reading_on():
         records(blob)
 
 
+class ReadOnly:
+    """A stream that can only be read (like a tar member in streaming mode): size unknown."""
+
+    def __init__(self, blob):
+        self.f = io.BytesIO(blob)
+
+    def read(self, n):
+        assert n <= 1 << 30, f"asked for {n} bytes"
+        return self.f.read(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+@pytest.mark.parametrize("source", ["bytes", "file", "stream", "size given"])
+def test_huge_corrupt_length_without_crc_checks_is_one_error_not_a_huge_read(tmp_path, source):
+    r = three_records()
+    blob = r[0] + corrupt(r[1], 7, 0x3F) + r[2]         # length ~ 2**62 at byte 56
+    (tmp_path / "f.tfrecord").write_bytes(blob)
+    f = {"bytes": lambda: io.BytesIO(blob), "file": lambda: open(tmp_path / "f.tfrecord", "rb"),
+         "stream": lambda: ReadOnly(blob), "size given": lambda: ReadOnly(blob)}[source]()
+    size = len(blob) if source == "size given" else None
+    kept = []
+    with f, pytest.raises(TFRecordError, match=r"^f\.tfrecord: byte 56: file ends inside a "
+                                                r"record: its header announces 4\d+ bytes"):
+        for _, p in read_records(f, "f.tfrecord", check_crc=False, block=64, size=size):
+            kept.append(p)
+    assert kept == [b"a" * 40]
+
+
 def test_corrupt_data_crc_is_reported():
     r = three_records()
     blob = r[0] + r[1] + corrupt(r[2], 12 + 5)           # a payload byte of the third record
