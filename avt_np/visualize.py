@@ -9,7 +9,9 @@ synchronization score (avt_np/sync.py).
 
 The model is the run's ensemble's last snapshot (checkpoints/epoch_XXX.npz of the last epoch in
 metrics.json "ensemble_epochs"), on the run's own data (config.json "data") unless --data says
-otherwise. Queries come from the decoder (the second modality), keys from the encoder (the
+otherwise. --sync-report reads the score from metrics.json when it was computed on the asked
+split of the run's own data (no snapshot needed: runs trained with --keep none work); on other
+data or another split it runs that snapshot. Queries come from the decoder (the second modality), keys from the encoder (the
 first): for the paper's video/audio model an audio frame asks which video frames to read.
 
 The picture, top to bottom: the query strip and the key strip (one thumbnail per 0.96 s frame:
@@ -18,7 +20,9 @@ format carries log-mel examples yet, so there are no spectrogram thumbnails), th
 frame outlined in red; one heat-map row per head of the cross-attention weights of that query
 frame over the key frames (--all-queries: the full query x key matrix per head); the clip's
 labels with their audible / visible frames when the split has ground truth; on the right the
-predicted probabilities and a colour scale.
+predicted probabilities and the colour scale. The scale is fixed, 0..1, for every attention
+function (softmax and normalized-sigmoid rows sum to 1, sigmoid weights lie in (0, 1)), with
+the uniform weight 1/T_k marked for the normalised ones: uniform attention looks cold, not hot.
 
 From Python (lessons):
 
@@ -31,6 +35,7 @@ From Python (lessons):
 
 import json
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,14 +62,13 @@ class Run:
     dataset: object
     epoch: int
     metrics: dict          # metrics.json
+    data: str = None       # the --data given, None for the run's own
 
 
-def load(run_dir, data=None):
-    """Load a finished run: its config, the last ensemble snapshot and its data (or `data`)."""
-    from avt_np.evaluate import load_run, snapshot_path
-    from avt_np.model import AudiovisualTransformer
-    from avt_np.train import open_data
-
+def read_run(run_dir):
+    """(config.json contents, ModelConfig, metrics.json contents, last ensemble epoch) of a
+    finished run, without loading its model."""
+    from avt_np.evaluate import load_run
     saved, config = load_run(run_dir)
     metrics_path = Path(run_dir) / "metrics.json"
     if not metrics_path.is_file():
@@ -74,13 +78,35 @@ def load(run_dir, data=None):
         epoch = int(metrics["ensemble_epochs"][-1])
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise UsageError(f"{metrics_path}: no ensemble_epochs ({e})") from None
+    return saved, config, metrics, epoch
+
+
+def load_model(run_dir, config, epoch, needed_for="the model"):
+    """The AudiovisualTransformer saved after `epoch`; one-line errors for a missing or
+    unreadable (e.g. truncated) snapshot."""
+    from avt_np.evaluate import snapshot_path
+    from avt_np.model import AudiovisualTransformer
     snapshot = snapshot_path(run_dir, epoch)
     if not snapshot.is_file():
-        raise UsageError(f"{snapshot}: snapshot of the last ensemble epoch missing")
+        raise UsageError(f"{snapshot}: snapshot of the last ensemble epoch missing; needed for "
+                         f"{needed_for} (a run trained with --keep none keeps no snapshot)")
     model = AudiovisualTransformer(config)
-    model.load_state_dict(io.read_npz(snapshot))
+    try:
+        model.load_state_dict(io.read_npz(snapshot))
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"{snapshot}: unreadable snapshot (truncated, or not a checkpoint of "
+                         f"this model: {reason})") from None
+    return model
+
+
+def load(run_dir, data=None):
+    """Load a finished run: its config, the last ensemble snapshot and its data (or `data`)."""
+    from avt_np.train import open_data
+    saved, config, metrics, epoch = read_run(run_dir)
+    model = load_model(run_dir, config, epoch)
     dataset = open_data(data or saved["data"], config)
-    return Run(Path(run_dir), saved, config, model, dataset, epoch, metrics)
+    return Run(Path(run_dir), saved, config, model, dataset, epoch, metrics, data)
 
 
 @dataclass
@@ -183,6 +209,17 @@ def centred_text(draw, box, text, fill=BLACK):
     draw.text(((left + right - w) / 2, (top + bottom - h) / 2 - 1), text, fill=fill)
 
 
+def wrapped(draw, text, width):
+    """`text` cut at spaces into lines no wider than `width` pixels (a longer word stays whole)."""
+    lines = []
+    for word in text.split():
+        if lines and draw.textbbox((0, 0), f"{lines[-1]} {word}")[2] <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
 def heat_cells(draw, left, top, values, vmax, cell, height, numbers=True):
     """One row of coloured cells (values / vmax on the colour scale), values printed inside."""
     for k, v in enumerate(values):
@@ -196,7 +233,7 @@ def heat_cells(draw, left, top, values, vmax, cell, height, numbers=True):
 
 # -- the picture -----------------------------------------------------------------------------
 CELL = 52               # width of one frame column
-LEFT = 170              # row labels
+LEFT = 180              # row labels
 RIGHT = 280             # probabilities, legend
 STRIP = 44              # thumbnail height
 ENERGY = 12             # energy bar height
@@ -207,7 +244,9 @@ TRUTH_ROW = 16
 def render(view, block=-1, query_frame=None, all_queries=False):
     """Draw one clip's cross-attention. -> (PIL image, layout), layout holding the boxes
     (left, top, right, bottom) of "query_strip", "key_strip", "heads" (one per head: a row, or
-    a T_q-row matrix with all_queries), "truth" (one per class row) and "query_marker"."""
+    a T_q-row matrix with all_queries), "truth" (one per class row), "query_marker" and
+    "legend"; "uniform_tick" (x of the 1/T_k mark, normalised attention functions) and
+    "truth_rows" (the labels of a class's two ground-truth rows)."""
     weights = view.weights[block]                                           # (H, T_q, T_k)
     H, T_q, T_k = weights.shape
     n_blocks = len(view.weights)
@@ -224,7 +263,9 @@ def render(view, block=-1, query_frame=None, all_queries=False):
                H * (head_height + 6), 10,
                (TRUTH_ROW * 2 + 4) * len(truth_classes) + 24 if view.query_present is not None
                else 24, 40]
-    width, height = LEFT + T * CELL + RIGHT, sum(heights)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    longest = max(probe.textbbox((0, 0), f"0.00 * {c}")[2] for c in view.classes)
+    width, height = LEFT + T * CELL + max(RIGHT, 16 + 64 + longest + 8), sum(heights)
     image = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(image)
     layout = {"size": (width, height), "heads": [], "truth": []}
@@ -274,8 +315,9 @@ def render(view, block=-1, query_frame=None, all_queries=False):
             layout["query_marker"] = box
         y += STRIP + ENERGY + 20
 
-    # heat maps
-    vmax = float(weights.max()) if all_queries else float(weights[:, query_frame].max())
+    # heat maps: a fixed 0..1 scale for every attention function (softmax and normalized
+    # sigmoid rows sum to 1, sigmoid weights lie in (0, 1)), so uniform attention looks cold
+    vmax = 1.0
     draw.text((8, y), "attention weights", fill=BLACK)
     y += 16
     for h in range(H):
@@ -300,18 +342,26 @@ def render(view, block=-1, query_frame=None, all_queries=False):
         y += 24
     else:
         q_name, k_name = PRESENCE[view.second], PRESENCE[view.first]
+        rows = [(0, view.query_present, f"query {q_name}", AUDIBLE if q_name == "audible"
+                 else VISIBLE),
+                (TRUTH_ROW, view.key_present, f"key {k_name}", AUDIBLE if k_name == "audible"
+                 else VISIBLE)]
+        kind_width = max(draw.textbbox((0, 0), kind)[2] for _, _, kind, _ in rows)
+        layout["truth_rows"] = [kind for _, _, kind, _ in rows]
         draw.text((8, y + 4), "ground truth per labelled class", fill=BLACK)
         y += 24
         for c in truth_classes:
-            draw.text((8, y + 2), view.classes[c][:26], fill=BLACK)
-            for offset, present, colour, kind in ((0, view.query_present[c], *(
-                    (AUDIBLE, q_name) if view.second == "audio" else (VISIBLE, q_name))),
-                    (TRUTH_ROW, view.key_present[c], *(
-                        (AUDIBLE, k_name) if view.first == "audio" else (VISIBLE, k_name)))):
-                for k in np.nonzero(present)[0]:
+            lines = wrapped(draw, view.classes[c], LEFT - 6 - kind_width - 8 - 8)
+            if len(lines) > 2:
+                lines = [lines[0], " ".join(lines[1:])]
+            for i, line in enumerate(lines):
+                draw.text((8, y + 2 + i * TRUTH_ROW), line, fill=BLACK)
+            for offset, present, kind, colour in rows:
+                for k in np.nonzero(present[c])[0]:
                     draw.rectangle((LEFT + k * CELL, y + offset + 2, LEFT + (k + 1) * CELL - 1,
                                     y + offset + TRUTH_ROW - 2), fill=colour)
-                draw.text((LEFT - 52, y + offset + 2), kind, fill=colour)
+                draw.text((LEFT - 6 - draw.textbbox((0, 0), kind)[2], y + offset + 2), kind,
+                          fill=colour)
             draw.line((LEFT, y + 2 * TRUTH_ROW + 1, right_edge, y + 2 * TRUTH_ROW + 1), fill=GREY)
             layout["truth"].append((LEFT, y, right_edge, y + 2 * TRUTH_ROW))
             y += 2 * TRUTH_ROW + 4
@@ -340,16 +390,24 @@ def render(view, block=-1, query_frame=None, all_queries=False):
         yy = header + 16 + 14 * i
         p = float(view.probabilities[c])
         draw.rectangle((x, yy + 2, x + int(60 * p), yy + 11), fill=(200, 200, 200))
-        draw.text((x + 64, yy), f"{p:.2f} {'*' if view.labels[c] else ' '} {view.classes[c][:26]}",
+        draw.text((x + 64, yy), f"{p:.2f} {'*' if view.labels[c] else ' '} {view.classes[c]}",
                   fill=BLACK if view.labels[c] else GREY)
     ly = header + 16 + 14 * max(len(order), 1) + 16
-    draw.text((x, ly), f"colour scale (0 .. {vmax:.2f})", fill=BLACK)
+    draw.text((x, ly), f"colour scale (weights 0 .. {vmax:.0f})", fill=BLACK)
     for i in range(120):
         draw.line((x + i, ly + 16, x + i, ly + 28), fill=heat_colour(i / 119))
-    draw.text((x, ly + 40), "red label: an event is present in this query frame" if all_queries
+    if view.attention == "sigmoid":
+        draw.text((x, ly + 32), "sigmoid: rows are not normalised", fill=GREY)
+    else:                           # rows sum to 1: mark the weight of uniform attention
+        tick = x + int(round(119 * (1 / T_k) / vmax))
+        draw.line((tick, ly + 13, tick, ly + 31), fill=RED, width=2)
+        draw.text((x, ly + 32), f"red tick: uniform attention, 1/{T_k} = {1 / T_k:.2f}",
+                  fill=RED)
+        layout["uniform_tick"] = tick
+    draw.text((x, ly + 54), "red label: an event is present in this query frame" if all_queries
               else "red box: query frame", fill=RED)
-    draw.text((x, ly + 54), "blue: audible, green: visible", fill=BLACK)
-    layout["legend"] = (x, ly, width, ly + 70)
+    draw.text((x, ly + 68), "blue: audible, green: visible", fill=BLACK)
+    layout["legend"] = (x, ly, width, ly + 84)
     return image, layout
 
 
@@ -359,14 +417,57 @@ def save_png(image, path):
 
 
 # -- the synchronization report ---------------------------------------------------------------
-def sync_for_run(run, split_name="test"):
-    """metrics.json's "sync" entry when it covers `split_name`, else computed now."""
-    stored = run.metrics.get("sync")
-    if stored is not None and stored.get("split") == split_name:
-        return stored
-    if split_name not in run.dataset:
+def same_data(a, b):
+    """Do two --data values name the same data set (EMBEDDED, or the same directory)?"""
+    from avt_np.train import EMBEDDED
+    if EMBEDDED in (a, b):
+        return a == b
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def stored_sync(saved, metrics, split_name, data=None):
+    """metrics.json's "sync" entry when it was computed on `split_name` of `data` (None: the
+    run's own data), else None."""
+    stored = metrics.get("sync")
+    if stored is None or stored.get("split") != split_name:
+        return None
+    if data is not None and not same_data(data, saved["data"]):
+        return None
+    return stored
+
+
+def split_of(dataset, split_name):
+    if split_name not in dataset:
         raise UsageError(f"--split {split_name}: no such split (expected train, validation or test)")
-    return {"epoch": run.epoch, **model_sync_report(run.model, run.dataset[split_name], run.config)}
+    return dataset[split_name]
+
+
+def sync_for_run(run, split_name="test"):
+    """The score of a loaded Run on `split_name` of its data: metrics.json's "sync" entry when
+    it covers that split of the run's own data, else computed now."""
+    stored = stored_sync(run.saved, run.metrics, split_name, run.data)
+    if stored is not None:
+        return stored
+    split = split_of(run.dataset, split_name)
+    return {"epoch": run.epoch, **model_sync_report(run.model, split, run.config)}
+
+
+def sync_for_run_dir(run_dir, split_name="test", data=None):
+    """sync_for_run from a run directory, loading the model only when the score must be computed
+    (so runs trained with --keep none answer from metrics.json)."""
+    from avt_np.train import open_data
+    saved, config, metrics, epoch = read_run(run_dir)
+    stored = stored_sync(saved, metrics, split_name, data)
+    if stored is not None:
+        return stored
+    split = split_of(open_data(data or saved["data"], config), split_name)
+    reason = skip_reason(split, config)
+    if reason:
+        return {"epoch": epoch, "split": split.name, "skipped": reason}
+    where = f"--data {data}" if data is not None else "the run's own data"
+    model = load_model(run_dir, config, epoch,
+                       needed_for=f"the score on the {split_name} split of {where}")
+    return {"epoch": epoch, **model_sync_report(model, split, config)}
 
 
 def format_sync(report):
@@ -410,8 +511,9 @@ def build_parser():
     parser.add_argument("--out", help="PNG to write [default: RUN_DIR/attention-SPLIT-CLIP.png]")
     parser.add_argument("--data", help="data set directory [default: the one the run used]")
     parser.add_argument("--sync-report", action="store_true",
-                        help="print the synchronization score of the run (metrics.json, or "
-                             "computed on --split) instead of drawing")
+                        help="print the synchronization score of the run on --split instead of "
+                             "drawing: from metrics.json for the run's own test split, else "
+                             "computed with the last ensemble snapshot")
     return parser
 
 
@@ -419,11 +521,11 @@ def run_cli(argv=None):
     args = build_parser().parse_args(argv)
     if args.out is not None and not args.out.lower().endswith(".png"):
         raise UsageError(f"--out {args.out}: expected a .png file name")
-    run = load(args.run_dir, args.data)
     if args.sync_report:
-        report = sync_for_run(run, args.split)
+        report = sync_for_run_dir(args.run_dir, args.split, args.data)
         print(format_sync(report))
         return report
+    run = load(args.run_dir, args.data)
     view = clip_view(run, args.split, args.clip)
     n_blocks, (_, T_q, _) = len(view.weights), view.weights[0].shape
     if not -n_blocks <= args.block < n_blocks:

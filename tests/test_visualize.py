@@ -2,12 +2,13 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from avt_np import train, visualize
 from avt_np.data import synthetic
@@ -112,6 +113,77 @@ def test_clip_without_ground_truth_is_drawn_and_its_score_skipped(runs, capsys):
     visualize.main([str(runs / "va"), "--data", str(runs / "no_truth"), "--split", "validation",
                     "--sync-report"])
     assert "skipped" in capsys.readouterr().out
+
+
+def test_sync_report_on_other_data_is_computed_there_not_read_from_metrics(runs, capsys):
+    visualize.main([str(runs / "va"), "--sync-report"])
+    stored = capsys.readouterr().out
+    assert "synchronization score, test split (40 clips" in stored
+    visualize.main([str(runs / "va"), "--data", str(runs / "embedded"), "--sync-report"])
+    assert capsys.readouterr().out == stored                  # the run's own data: metrics.json
+    visualize.main([str(runs / "va"), "--data", str(runs / "no_truth"), "--sync-report"])
+    text = capsys.readouterr().out
+    assert text.startswith("synchronization score skipped (test split)")
+    assert "no frame-level ground truth" in text
+
+
+def test_sync_report_of_a_run_without_snapshots_is_read_from_metrics(runs, tmp_path, capsys):
+    run = tmp_path / "kept_none"
+    shutil.copytree(runs / "va", run)
+    shutil.rmtree(run / "checkpoints")                         # what --keep none leaves
+    visualize.main([str(run), "--sync-report"])
+    assert "synchronization score, test split (40 clips" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:                   # must be computed: needs the model
+        visualize.main([str(run), "--split", "validation", "--sync-report"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert str(run / "checkpoints" / "epoch_001.npz") in err and "validation split" in err
+    assert "--keep none" in err
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 5000])
+def test_a_truncated_snapshot_is_one_line_naming_the_file(runs, tmp_path, capsys, keep_bytes):
+    run = tmp_path / "truncated"
+    shutil.copytree(runs / "va", run)
+    snapshot = run / "checkpoints" / "epoch_001.npz"
+    snapshot.write_bytes(snapshot.read_bytes()[:keep_bytes])
+    with pytest.raises(SystemExit) as exit_:
+        visualize.main([str(run), "--clip", "0", "--out", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {snapshot}: unreadable snapshot")
+
+
+def test_uniform_attention_is_drawn_cold_on_a_fixed_0_to_1_scale(runs):
+    view = visualize.clip_view(visualize.load(runs / "va"), "test", 3)
+    H, T_q, T_k = view.weights[-1].shape
+    uniform = np.full((H, T_q, T_k), 1 / T_k, np.float32)
+    peaked = np.zeros((H, T_q, T_k), np.float32)
+    peaked[:, :, 2] = 1.0
+    for weights, expected in ((uniform, 1 / T_k), (peaked, 1.0)):
+        view.weights = [weights]
+        image, layout = visualize.render(view, query_frame=4)
+        pixels = np.asarray(image)
+        for left, top, _, _ in layout["heads"]:
+            corner = pixels[top + 1, left + 2 * visualize.CELL + 1]   # key frame 2, outside text
+            assert tuple(corner) == visualize.heat_colour(expected)
+    legend_left = layout["legend"][0]
+    assert layout["uniform_tick"] == legend_left + round(119 / T_k)   # marked on the scale
+
+
+def test_truth_rows_say_query_and_key_and_class_names_are_not_cut(runs):
+    _, layout = visualize.render(visualize.clip_view(visualize.load(runs / "aa"), "test", 0))
+    assert layout["truth_rows"] == ["query audible", "key audible"]    # unimodal: both audible
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    name = "Fire engine, fire truck (siren)"
+    lines = visualize.wrapped(draw, name, 90)
+    assert " ".join(lines) == name and len(lines) == 2
+    assert all(draw.textbbox((0, 0), line)[2] <= 90 for line in lines)
+    view = visualize.clip_view(visualize.load(runs / "va"), "test", 0)
+    view.classes[0] = name + " and a much longer name"
+    image, layout = visualize.render(view)
+    right_panel = image.size[0] - (layout["legend"][0] + 64)
+    assert right_panel >= draw.textbbox((0, 0), f"0.00 * {view.classes[0]}")[2]
 
 
 @pytest.mark.parametrize("flags, named", [
