@@ -16,15 +16,21 @@ divided by the tolerance: a gradient far smaller than f (e.g. a normalized sigmo
 whose derivative is about eps_attention) is judged by whether the difference exceeds what a
 finite difference can measure, not by a ratio of two rounding errors. A tensor whose analytic and
 numeric gradients are both below the noise is reported as "both zero": not a failure (e.g. a
-softmax attention's key bias), but visible, so nobody loosens a tolerance to hide it.
+softmax attention's key bias), but visible, so nobody loosens a tolerance to hide it; so is a
+tensor whose two gradients are exactly zero when every output is zero (noise 0). A NaN or
+infinite gradient is a FAIL with error NaN.
 Dropout is made deterministic: before every evaluation each module's `rng` attribute is replaced
 by a generator with the same fixed seed, so every evaluation draws the same masks.
 """
 
+import ast
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from avt_np.cli import ArgumentParser, UsageError, fail
 
 
 @dataclass
@@ -43,11 +49,15 @@ class GradcheckResult:
 
     @property
     def ok(self):
-        return all(c.status != "FAIL" for c in self.checks)
+        return all(c.status != "FAIL" and not math.isnan(c.error) for c in self.checks)
 
     @property
     def worst_error(self):
-        return max((c.error for c in self.checks), default=0.0)
+        """The largest error, or NaN if any error is NaN (plain max would hide it)."""
+        errors = [c.error for c in self.checks]
+        if any(math.isnan(e) for e in errors):
+            return math.nan
+        return max(errors, default=0.0)
 
     @property
     def failed(self):
@@ -77,10 +87,16 @@ def _reseed_randomness(module, seed):
             m.rng = np.random.default_rng(seed + i)
 
 
+class BackwardFailed(ValueError):
+    """The module's backward raised, or returned the wrong number or shapes of gradients."""
+
+
 def compare(a, n, noise, tolerance):
     """(error, status) of analytic `a` against numeric `n`, given the finite-difference noise."""
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return math.nan, "FAIL"
     a_max, n_max = np.abs(a).max(initial=0.0), np.abs(n).max(initial=0.0)
-    if max(a_max, n_max) < noise:
+    if max(a_max, n_max) <= noise:             # "<=": noise is 0 when every output is 0
         return 0.0, "both zero"
     error = float(np.abs(a - n).max() / max(a_max + n_max, noise / tolerance))
     return error, "ok" if error < tolerance else "FAIL"
@@ -96,6 +112,8 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     max_entries: tensors up to this size are checked entry by entry, larger ones along
                  `directions` random dense directions
     Returns a GradcheckResult: `.ok`, `.worst_error`, `print(result)` for the table.
+    Raises BackwardFailed (a ValueError) when backward raises or returns the wrong number or
+    shapes of gradients; errors of forward propagate unchanged.
     """
     module = copy.deepcopy(module).astype(np.float64)
     inputs = [np.array(x, dtype=np.float64) if np.issubdtype(np.asarray(x).dtype, np.floating)
@@ -121,15 +139,22 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     module.zero_grad()
     run()
     grad_out = projections if len(projections) > 1 else projections[0]
-    input_grads = _as_tuple(module.backward(grad_out))
+    try:
+        input_grads = _as_tuple(module.backward(grad_out))
+    except Exception as e:
+        raise BackwardFailed(f"backward raised {type(e).__name__}: {e}") from e
     float_inputs = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)
                     and x.dtype == np.float64]
     if len(input_grads) != len(inputs):
-        raise ValueError(f"backward returned {len(input_grads)} gradient(s) for "
-                         f"{len(inputs)} input(s) of forward")
+        raise BackwardFailed(f"backward returned {len(input_grads)} gradient(s) for "
+                             f"{len(inputs)} input(s) of forward")
 
     tensors = [(f"input {i}", inputs[i], np.asarray(input_grads[i])) for i in float_inputs]
-    tensors += [(name, param, grad.copy()) for name, param, grad in module.parameters()]
+    tensors += [(name, param, np.array(grad)) for name, param, grad in module.parameters()]
+    for name, x, analytic in tensors:
+        if analytic.shape != x.shape:
+            raise BackwardFailed(f"gradient of {name} has shape {analytic.shape}, "
+                                 f"expected {x.shape}")
 
     def finite_differences(x, vectors, h):
         """(f(x + h v) - f(x - h v)) / 2h for each v; x is perturbed in place and restored."""
@@ -146,9 +171,6 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
 
     result = GradcheckResult(tolerance=tolerance)
     for name, x, analytic in tensors:
-        if analytic.shape != x.shape:
-            raise ValueError(f"gradient of {name} has shape {analytic.shape}, "
-                             f"expected {x.shape}")
         if x.size <= max_entries:
             mode = "entries"
             vectors = [np.eye(1, x.size, j).reshape(x.shape) for j in range(x.size)]
@@ -173,6 +195,7 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
 def builtin_checks():
     """(name, build) pairs: build() -> (module, inputs), small float64 cases of every layer."""
     from avt_np import nn
+    from avt_np.model.blocks import DecoderBlock, EncoderBlock
 
     def case(make, *shapes, seed=0):
         def build():
@@ -211,43 +234,74 @@ def builtin_checks():
              case(lambda r, n=name: nn.MultiHeadAttention(6, 3, 4, n, 0.2, r),
                   (2, 4, 6), (2, 7, 6))),
         ]
-    checks.append(("AudiovisualTransformer video/audio (small widths)", model_case))
+    checks += [
+        ("MeanPool", case(lambda r: nn.MeanPool(), (2, 5, 3))),
+        ("MaxPool", case(lambda r: nn.MaxPool(), (2, 5, 3))),   # random inputs: no ties
+        ("EncoderBlock (small widths)",
+         case(lambda r: EncoderBlock(6, 2, 3, 5, "softmax", 0.2, r), (2, 4, 6))),
+        ("DecoderBlock (small widths)",
+         case(lambda r: DecoderBlock(6, 2, 3, 5, "softmax", 0.2, r), (2, 4, 6), (2, 5, 6))),
+        ("AudiovisualTransformer video/audio, mean pooling, softmax (small widths)",
+         lambda: model_case("video", "audio", "mean", "softmax")),
+        ("AudiovisualTransformer audio/video, max pooling, normalized-sigmoid (small widths)",
+         lambda: model_case("audio", "video", "max", "normalized-sigmoid")),
+    ]
     return checks
 
 
-def model_case():
-    """The full model at small widths, positional encodings on both streams, softmax attention."""
+def model_case(first, second, pooling, attention):
+    """The full model at small widths, positional encodings on both streams."""
     from avt_np.model import AudiovisualTransformer, ModelConfig
-    config = ModelConfig(first="video", second="audio", pos_enc=("video", "audio"), blocks=2,
-                         heads=2, d_model=6, d_head=3, d_ff=5, dims={"audio": 5, "video": 9})
+    dims = {"audio": 5, "video": 9}
+    config = ModelConfig(first=first, second=second, pos_enc=(first, second), pooling=pooling,
+                         attention=attention, blocks=2, heads=2, d_model=6, d_head=3, d_ff=5,
+                         dims=dims)
     rng = np.random.default_rng(0)
     return (AudiovisualTransformer(config, seed=0),
-            [rng.standard_normal((2, 3, 9)), rng.standard_normal((2, 4, 5))])
+            [rng.standard_normal((2, 3, dims[first])), rng.standard_normal((2, 4, dims[second]))])
 
 
 # -- command line ------------------------------------------------------------------------------
 
 USAGE = """Check hand-written backward passes against finite differences (float64).
 
-  python -m avt_np.gradcheck                         check every built-in layer
-  python -m avt_np.gradcheck FILE.py:ClassName --shape 4,10,16 [--shape ...]
-                                                     check your own layer: ClassName() is built
-                                                     with no arguments and fed one random input
-                                                     per --shape
-Exit code: 0 all pass, 1 a check failed, 2 usage error."""
+  python -m avt_np.gradcheck                       check every built-in layer
+  python -m avt_np.gradcheck my_layers.py:Scale --init dim=16 --shape 4,10,16
+      check your own layer: it is built as Scale(dim=16) (one --init per constructor
+      argument; none for a constructor without arguments) and fed one random input per --shape
+
+Exit code: 0 all pass, 1 a check failed (including a backward that raises or returns the wrong
+number or shapes of gradients), 2 usage error (bad arguments, or the file, the constructor or
+forward fails with the given shapes)."""
 
 
-class UsageError(Exception):
-    pass
+def parse_init(items):
+    """['dim=16', 'p=0.1'] -> {'dim': 16, 'p': 0.1}; values are Python literals."""
+    kwargs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--init {item}: expected NAME=VALUE, e.g. --init dim=16")
+        try:
+            kwargs[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise UsageError(f"--init {item}: VALUE must be a Python literal, "
+                             f"e.g. 16, 0.1, 'softmax' or (2, 3)") from None
+    return kwargs
 
 
-def load_user_module(target):
-    """'path/to/file.py:ClassName' -> an instance of ClassName."""
+def load_user_module(target, kwargs=None):
+    """'path/to/file.py:ClassName' -> ClassName(**kwargs).
+
+    The file's folder is on sys.path while it is imported, so it can import its neighbours.
+    """
     import importlib.util
+    import sys
     from pathlib import Path
 
     from avt_np.nn import Module
 
+    kwargs = kwargs or {}
     path, sep, class_name = target.rpartition(":")
     if not sep or not path or not class_name:
         raise UsageError(f"{target}: expected FILE.py:ClassName")
@@ -255,17 +309,25 @@ def load_user_module(target):
         raise UsageError(f"{path}: no such file")
     spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     source = importlib.util.module_from_spec(spec)
+    folder = str(Path(path).resolve().parent)
+    sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(source)
-    except Exception as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:                 # SystemExit too: a script's exit() is not ours
         raise UsageError(f"{path}: could not be imported: {type(e).__name__}: {e}") from None
+    finally:
+        sys.path.remove(folder)
     cls = getattr(source, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise UsageError(f"{path}: no class '{class_name}' derived from avt_np.nn.Module")
+    call = f"{class_name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     try:
-        return cls()
+        return cls(**kwargs)
     except Exception as e:
-        raise UsageError(f"{target}: {class_name}() failed: {type(e).__name__}: {e}") from None
+        hint = "" if kwargs else " (pass constructor arguments with --init NAME=VALUE)"
+        raise UsageError(f"{target}: {call} failed: {type(e).__name__}: {e}{hint}") from None
 
 
 def parse_shape(text):
@@ -279,21 +341,21 @@ def parse_shape(text):
 
 
 def main(argv=None):
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m avt_np.gradcheck", description=USAGE,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m avt_np.gradcheck", description=USAGE)
     parser.add_argument("target", nargs="?", help="FILE.py:ClassName of a layer to check")
     parser.add_argument("--shape", action="append", default=[],
                         help="shape of one forward input, e.g. 4,10,16 (repeat per input)")
+    parser.add_argument("--init", action="append", default=[], metavar="NAME=VALUE",
+                        help="keyword argument of the layer's constructor, VALUE a Python "
+                             "literal, e.g. --init dim=16 (repeat per argument; none by "
+                             "default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of inputs and projections (0)")
     args = parser.parse_args(argv)
 
     try:
         if args.target is None:
-            if args.shape:
-                raise UsageError("--shape needs a FILE.py:ClassName target")
+            if args.shape or args.init:
+                raise UsageError("--shape and --init need a FILE.py:ClassName target")
             all_ok = True
             for name, build in builtin_checks():
                 module, inputs = build()
@@ -303,13 +365,16 @@ def main(argv=None):
             print("all built-in layers PASS" if all_ok else "some built-in layers FAIL")
             return 0 if all_ok else 1
 
-        module = load_user_module(args.target)
+        module = load_user_module(args.target, parse_init(args.init))
         if not args.shape:
             raise UsageError("give one --shape per input of forward, e.g. --shape 4,10,16")
         rng = np.random.default_rng(args.seed)
         inputs = [rng.standard_normal(parse_shape(s)) for s in args.shape]
         try:
             result = gradcheck(module, *inputs, seed=args.seed)
+        except BackwardFailed as e:            # the layer's own bug: a failed check, not usage
+            print(f"FAIL: {args.target}: {e}")
+            return 1
         except Exception as e:
             shapes = " ".join(args.shape)
             raise UsageError(f"{args.target}: running it on inputs of shape {shapes} failed: "
@@ -317,8 +382,7 @@ def main(argv=None):
         print(result)
         return 0 if result.ok else 1
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        fail(str(e))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
 """The checker itself: it must fail on broken backward passes, and its CLI must say so."""
 
+import math
+import os
+import re
 import subprocess
 import sys
 import textwrap
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from avt_np import nn
-from avt_np.gradcheck import gradcheck, main
+from avt_np.gradcheck import BackwardFailed, GradcheckResult, TensorCheck, gradcheck, main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class WrongSignReLU(nn.ReLU):
@@ -24,11 +31,11 @@ class LayerNormMissingVarianceTerm(nn.LayerNorm):
 
 
 class LinearWithTransposedWeightGradient(nn.Linear):
-    def backward(self, dy):
+    def backward(self, dy):                                  # a square W, so W.T fits
         before = self.grads["W"].copy()
         dx = super().backward(dy)
         added = self.grads["W"] - before
-        self.grads["W"][...] = before + added[::-1]          # the right numbers, wrong places
+        self.grads["W"][...] = before + added.T              # the right numbers, wrong places
         return dx
 
 
@@ -52,7 +59,7 @@ class LinearBiasGradientNotAccumulated(nn.Linear):
 BROKEN = [
     ("wrong sign", lambda r: WrongSignReLU(), "input 0"),
     ("missing LayerNorm term", lambda r: LayerNormMissingVarianceTerm(5), "input 0"),
-    ("transposed weight gradient", lambda r: LinearWithTransposedWeightGradient(5, 4, r), "W"),
+    ("transposed weight gradient", lambda r: LinearWithTransposedWeightGradient(5, 5, r), "W"),
     ("dropout backward without its mask", lambda r: DropoutWithoutMask(0.5, r), "input 0"),
     ("softmax missing its normalisation term", lambda r: SoftmaxWithoutNormalisationTerm(),
      "input 0"),
@@ -67,6 +74,52 @@ def test_checker_catches_broken_backward(what, make, bad_tensor):
     assert not result.ok
     assert bad_tensor in result.failed
     assert f"FAIL ({', '.join(result.failed)})" in str(result)
+
+
+def test_transposed_weight_gradient_is_a_real_transpose():
+    layer = LinearWithTransposedWeightGradient(5, 5, np.random.default_rng(0))
+    right = nn.Linear(5, 5, np.random.default_rng(0))
+    x, dy = np.random.default_rng(1).standard_normal((2, 2, 5, 5))
+    for m in (layer, right):
+        m.forward(x)
+        m.backward(dy)
+    np.testing.assert_allclose(layer.grads["W"], right.grads["W"].T)
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: nn.LayerNorm(4), np.full((2, 4), 3.0)),     # x_hat = 0, so every output is b = 0
+    (lambda: nn.ReLU(), -np.ones((2, 4))),
+], ids=["LayerNorm of a constant row", "ReLU of negative inputs"])
+def test_all_zero_outputs_give_both_zero_not_nan(make, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no 0/0 RuntimeWarning either
+        result = gradcheck(make(), x)
+    assert result.ok, result
+    assert not any(math.isnan(c.error) for c in result.checks), result
+    assert "both zero" in {c.status for c in result.checks}
+    assert "nan" not in str(result)
+
+
+class ReLUWithNaNGradient(nn.ReLU):
+    def backward(self, dy):
+        dx = super().backward(dy)
+        dx[0, 0] = np.nan
+        return dx
+
+
+def test_a_nan_gradient_fails_and_shows_as_nan_in_the_summary():
+    rng = np.random.default_rng(0)
+    result = gradcheck(ReLUWithNaNGradient(), rng.standard_normal((2, 3)))
+    assert not result.ok and result.failed == ["input 0"]
+    assert math.isnan(result.worst_error)
+    assert "worst relative error nan" in str(result)
+
+
+def test_worst_error_is_nan_if_any_error_is_nan():
+    result = GradcheckResult(checks=[TensorCheck("a", (2,), "entries", 1e-9, "ok"),
+                                     TensorCheck("b", (2,), "entries", math.nan, "ok")])
+    assert math.isnan(result.worst_error)
+    assert not result.ok
 
 
 def test_checker_catches_a_broken_layer_inside_a_composite_module():
@@ -108,6 +161,31 @@ USER_LAYERS = textwrap.dedent("""
 
         def backward(self, dy):
             return dy @ self.w.T
+
+    class BackwardRaises(Square):
+        def backward(self, dy):
+            raise RuntimeError("forgot to write it")
+
+    class GradientOfTheWrongShape(Square):
+        def backward(self, dy):
+            return (2 * self.x * dy).sum(0)
+
+    class TooManyGradients(Square):
+        def backward(self, dy):
+            return 2 * self.x * dy, dy
+
+    class ParameterGradientOfTheWrongShape(Module):
+        def __init__(self):
+            super().__init__()
+            self.add_param("w", np.ones(3))
+
+        def forward(self, x):
+            self.x = x
+            return x * self.params["w"]
+
+        def backward(self, dy):
+            self.grads["w"] = dy * self.x                    # (B, 3): forgot the sum over B
+            return dy * self.params["w"]
 """)
 
 
@@ -142,13 +220,85 @@ def test_cli_fails_a_broken_user_layer(user_file):
     (["{f}:Square", "--shape", "2,x"], "expected comma-separated sizes"),
     (["{f}:NeedsTwoDims", "--shape", "2,4"], "running it on inputs of shape 2,4 failed"),
     (["{f}:Square"], "give one --shape per input"),
+    (["{f}:Square", "--shape", "2,3", "--bogus"], "unrecognized arguments: --bogus"),
+    (["{f}:Square", "--shape"], "expected one argument"),
+    (["{f}:Square", "--init", "dim", "--shape", "2,3"], "expected NAME=VALUE"),
+    (["{f}:Square", "--init", "dim=sixteen", "--shape", "2,3"], "must be a Python literal"),
+    (["{f}:Square", "--init", "dim=16", "--shape", "2,3"], "Square(dim=16) failed: TypeError"),
+    (["--shape", "2,3"], "need a FILE.py:ClassName target"),
+    (["{exits}:Square", "--shape", "2,3"], "could not be imported: SystemExit: 3"),
 ])
 def test_cli_usage_errors_exit_2_with_one_line(user_file, args, message):
-    done = run_cli(*[a.format(f=user_file) for a in args])
+    exits = user_file.parent / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    done = run_cli(*[a.format(f=user_file, exits=exits) for a in args])
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("layer, reason", [
+    ("BackwardRaises", "backward raised RuntimeError: forgot to write it"),
+    ("GradientOfTheWrongShape", "gradient of input 0 has shape (3,), expected (2, 3)"),
+    ("TooManyGradients", "backward returned 2 gradient(s) for 1 input(s) of forward"),
+    ("ParameterGradientOfTheWrongShape", "gradient of w has shape (2, 3), expected (3,)"),
+])
+def test_cli_reports_a_broken_backward_as_a_failed_check(user_file, layer, reason):
+    done = run_cli(f"{user_file}:{layer}", "--shape", "2,3")
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"FAIL: {user_file}:{layer}: "), done.stdout
+    assert reason in lines[0]
+    assert done.stderr == ""
+
+
+def test_a_broken_backward_raises_backward_failed_from_python():
+    class TooMany(nn.ReLU):
+        def backward(self, dy):
+            return dy, dy
+    with pytest.raises(BackwardFailed, match="2 gradient"):
+        gradcheck(TooMany(), np.ones((2, 3)))
+
+
+def readme_scale_class():
+    """The `class Scale(Module)` example of README.md, exactly as a reader copies it."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    return next(b for b in blocks if "class Scale(Module)" in b)
+
+
+def test_cli_checks_the_readme_layer_with_its_constructor_argument(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(readme_scale_class())
+    done = run_cli(f"{path}:Scale", "--init", "dim=16", "--shape", "4,10,16")
+    assert done.returncode == 0, done.stderr
+    assert "PASS" in done.stdout and "w " in done.stdout
+    without = run_cli(f"{path}:Scale", "--shape", "4,10,16")
+    assert without.returncode == 2 and "--init NAME=VALUE" in without.stderr
+
+
+def test_cli_imports_the_users_neighbouring_files_from_any_folder(tmp_path):
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "helpers.py").write_text("K = 3.0\n")
+    (tmp_path / "layers" / "mine.py").write_text(textwrap.dedent("""
+        from helpers import K
+        from avt_np.nn import Module
+
+        class Times(Module):
+            def forward(self, x):
+                return K * x
+
+            def backward(self, dy):
+                return K * dy
+    """))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, "-m", "avt_np.gradcheck",
+                           str(tmp_path / "layers" / "mine.py") + ":Times", "--shape", "2,3"],
+                          capture_output=True, text=True, cwd=elsewhere,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
 
 
 def test_cli_checks_every_builtin_layer(capsys):
