@@ -8,7 +8,9 @@
 Sec. 3.2.1 of the paper: VGGish embeddings (128-d) of 0.96 s log-mel windows and VGG16 fc7
 (4096-d) of the video frame at each window's centre. Progress and skipped clips go to stderr;
 the run can be stopped and started again with the same command (finished clips are kept in
-the work directory). Errors that concern the whole run are one line with exit code 2.
+the work directory). Every split (train, validation, test) must get at least one clip, as
+python -m avt_np.train needs all three. Errors that concern the whole run are one line with
+exit code 2.
 """
 
 import sys
@@ -19,7 +21,7 @@ import avt_np
 from avt_np.cli import ArgumentParser
 from avt_np.data.format import DataError
 from avt_np.features import extract
-from avt_np.features.labels import (DCASE2017_CLASSES, LabelError, parse_labels_arg,
+from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
 from avt_np.features.video import have_ffmpeg
 from avt_np.weights import FC7, WeightsError, sha256_of, weight_path
@@ -74,6 +76,20 @@ def build_parser():
     return p
 
 
+def require_every_split(matched, args):
+    """python -m avt_np.train needs train, validation and test: refuse, before any extraction,
+    a run that would write a data set with an empty split."""
+    for split in SPLITS:
+        if any(s == split for _, s, _ in matched):
+            continue
+        given = [t for t in args.labels if parse_labels_arg(t)[0] == split]
+        if given:
+            raise ValueError(f"the {split} split has no clip: no file in --clips {args.clips} "
+                             f"matches a clip of --labels {given[0]}")
+        raise ValueError(f"the {split} split has no clip: pass --labels {split}=CSV "
+                         "(python -m avt_np.train needs train, validation and test)")
+
+
 def run(args):
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}")
@@ -99,6 +115,7 @@ def run(args):
               f"(e.g. {unlabelled[0].clip_id})", file=sys.stderr)
     if not matched:
         raise ValueError("no clip file matches a labelled clip id (file name without extension)")
+    require_every_split(matched, args)
     with_video = not args.audio_only
     needs_ffmpeg = any(c.audio is None for c, _, _ in matched) or (with_video and not args.frames_dir)
     if needs_ffmpeg and not have_ffmpeg():
@@ -133,6 +150,10 @@ def run(args):
     done = sum(work.has(c.clip_id) for c, _, _ in matched)
     if done == 0:
         raise RuntimeError(f"no clip could be extracted (see {work.errors})")
+    for split in SPLITS:
+        if not any(s == split and work.has(c.clip_id) for c, s, _ in matched):
+            raise RuntimeError(f"no clip of the {split} split could be extracted (see "
+                               f"{work.errors}); python -m avt_np.train needs every split")
 
     provenance = dict(
         settings, tool="python -m avt_np.features", avt_np_version=avt_np.__version__,
@@ -143,6 +164,7 @@ def run(args):
                   "96-frame examples",
         frame_times="t_k = 0.48 + 0.96 k s", vggish_findings=vggish.findings(),
         skipped={cid: msg for cid, msg in failures.items()},
+        notes=dict(extractor.notes),          # this run's clips only (errors.log keeps all)
         extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     counts = extract.write_dataset(args.out, matched, work, classes, args.frames, with_video,

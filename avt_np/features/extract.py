@@ -11,8 +11,9 @@ clips, one VGGish example and one video frame per 0.96 s window):
 
 Longer clips keep their first T windows. Finished clips are saved one file each in
 `<work>/clips/<clip id>.npz`, so a stopped run resumes where it was; a clip that fails (an
-unreadable or too-short file, a broken video) is logged to `<work>/errors.log` and skipped;
-the data set is written once at the end.
+unreadable or too-short file, a broken video, no video frame for the first window, i.e. no
+usable frame) is logged to `<work>/errors.log` and skipped; a silent (all-zero) clip is kept,
+with a note on stderr and in errors.log; the data set is written once at the end.
 """
 
 import sys
@@ -108,6 +109,7 @@ class Extractor:
         self.vggish, self.vgg16, self.frames = vggish, vgg16, frames
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.pca, self.dequantize = pca, dequantize
+        self.notes = {}         # clip_id -> a remark that is not an error (e.g. silence)
 
     def audio_examples(self, clip):
         if clip.audio is not None:
@@ -118,6 +120,9 @@ class Extractor:
             source = clip.video
         else:
             raise AudioError(f"clip {clip.clip_id}: no audio file")
+        if not np.any(samples):
+            self.notes[clip.clip_id] = (f"{source}: every sample is zero (silence); its log-mel "
+                                        f"is log({audio_fe.LOG_OFFSET}) everywhere")
         examples = audio_fe.waveform_to_examples(samples, rate)
         if examples.shape[0] == 0:
             raise AudioError(f"{source}: {samples.shape[0] / rate:.3f} s of audio is shorter than "
@@ -134,6 +139,15 @@ class Extractor:
         raise VideoError(f"clip {clip.clip_id}: no video file"
                          + (f" and no folder {folder}" if folder is not None else ""))
 
+    def no_first_frame(self, clip):
+        """The message for a clip without a video frame at 0.48 s (so with no usable frame)."""
+        folder = self.frames_dir / clip.clip_id if self.frames_dir else None
+        if folder is not None and folder.is_dir():
+            return f"clip {clip.clip_id}: " + video_io.folder_times_hint(
+                folder, video_io.frame_times(self.frames))
+        return (f"clip {clip.clip_id}: {clip.video} has no frame at {video_io.FIRST_CENTRE} s "
+                "(the first window's centre), so the clip has no usable frame")
+
     def __call__(self, clip):
         T = self.frames
         emb = self.vggish(self.audio_examples(clip))
@@ -147,9 +161,8 @@ class Extractor:
         out = {"audio": audio, "valid": valid}
         if self.vgg16 is not None:
             frames, present = self.video_frames(clip)
-            if not present.any():
-                raise VideoError(f"clip {clip.clip_id}: no video frame at any of the times "
-                                 f"{video_io.frame_times(T)[[0, -1]]} s")
+            if not present[0]:                  # the clip would have length 0 (clip_length)
+                raise VideoError(self.no_first_frame(clip))
             video = np.zeros((T, 4096), np.float32)
             video[present] = self.vgg16(frames[present])
             out["video"] = video
@@ -231,6 +244,10 @@ def extract_all(matched, extractor, work, progress=True):
         try:
             work.save(clip.clip_id, extractor(clip))
             failed = False
+            note = getattr(extractor, "notes", {}).get(clip.clip_id)
+            if note:                                   # extracted; worth knowing, not an error
+                work.log_error(clip.clip_id, f"note (extracted, not an error): {note}")
+                print(f"note {clip.clip_id}: {note}", file=sys.stderr)
         except CLIP_ERRORS as e:
             from avt_np.features.onnx_model import ModelFileError
             if isinstance(e, ModelFileError):

@@ -13,14 +13,25 @@ or duplicated) and scales/crops in its filter graph:
 
 (shorter side to 256, centre 224 x 224). A folder of images named by time
 (`<seconds>.jpg|png`, e.g. `0.48.jpg`) is the alternative without ffmpeg: the image shown at
-t is the latest one with time <= t, resized with PIL (vgg16.resize_and_crop). A window with no
-frame (video too short) is reported as missing, never filled with a neighbour.
+t is the latest one with time <= t and less than 0.96 s older, resized with PIL
+(vgg16.resize_and_crop). We keep this "on screen at t" rule rather than matching the nearest
+image: it is the ffmpeg reader's rule too, so both sources give the same frames. A folder named
+for other times (0.50.jpg, 1.50.jpg, ...) therefore has no frame at 0.48 s, and the extractor
+refuses that clip with a message listing the times it has and the times expected
+(`folder_times_hint`). A window with no frame (video too short) is reported as missing, never
+filled with a neighbour.
+
+ffmpeg and ffprobe run with a timeout (`timeout_for`: 10 s per second of media, at least 60 s;
+a hung decoder becomes a VideoError, i.e. a skipped clip), and their stderr goes to a temporary
+file, so a corrupt file that makes ffmpeg print megabytes of warnings cannot block the pipe.
 """
 
 import json
 import re
 import shutil
 import subprocess
+import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -56,21 +67,46 @@ def require_ffmpeg():
                          "or --frames-dir")
 
 
-def _run(cmd, what):
+MIN_TIMEOUT = 60.0                 # seconds any ffmpeg / ffprobe call may take
+TIMEOUT_PER_SECOND = 10.0          # ... plus this much per second of media decoded
+UNKNOWN_DURATION_TIMEOUT = 600.0
+
+
+def timeout_for(seconds):
+    """Seconds an ffmpeg call decoding `seconds` of media may run (None: duration unknown)."""
+    if seconds is None:
+        return max(MIN_TIMEOUT, UNKNOWN_DURATION_TIMEOUT)
+    return max(MIN_TIMEOUT, TIMEOUT_PER_SECOND * float(seconds))
+
+
+def _last_line(err, default):
+    lines = err.decode(errors="replace").strip().splitlines() if err else []
+    return lines[-1] if lines else default
+
+
+def _run(cmd, what, timeout=MIN_TIMEOUT):
+    """Run cmd to completion (communicate: no pipe can fill up); VideoError on failure/timeout."""
     try:
-        return subprocess.run(cmd, capture_output=True, check=True)
+        return subprocess.run(cmd, capture_output=True, check=True, timeout=timeout)
     except subprocess.CalledProcessError as e:
-        msg = e.stderr.decode(errors="replace").strip().splitlines()
-        raise VideoError(f"{what}: {msg[-1] if msg else 'ffmpeg failed'}") from None
+        raise VideoError(f"{what}: {_last_line(e.stderr, 'ffmpeg failed')}") from None
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"{what}: {cmd[0]} did not finish within {timeout:g} s") from None
 
 
 def probe(path):
-    """ffprobe facts: {'video': {fps, width, height} or None, 'audio': {rate, channels} or None}."""
+    """ffprobe facts: {'video': {fps, width, height} or None, 'audio': {rate, channels} or None,
+    'duration': seconds or None}."""
     require_ffmpeg()
-    out = _run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-               f"cannot probe {path}")
-    info = {"video": None, "audio": None}
-    for s in json.loads(out.stdout).get("streams", []):
+    out = _run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                str(path)], f"cannot probe {path}")
+    try:
+        facts = json.loads(out.stdout)
+    except ValueError:
+        raise VideoError(f"cannot probe {path}: ffprobe printed no JSON") from None
+    duration = _float(facts.get("format", {}).get("duration"))
+    info = {"video": None, "audio": None, "duration": duration}
+    for s in facts.get("streams", []):
         if s.get("codec_type") == "video" and info["video"] is None \
                 and not s.get("disposition", {}).get("attached_pic"):
             fps = _rate(s.get("avg_frame_rate")) or _rate(s.get("r_frame_rate"))
@@ -78,6 +114,13 @@ def probe(path):
         elif s.get("codec_type") == "audio" and info["audio"] is None:
             info["audio"] = {"rate": int(s["sample_rate"]), "channels": int(s["channels"])}
     return info
+
+
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rate(text):
@@ -105,30 +148,39 @@ def read_frames_ffmpeg(path, times):
     present = np.zeros(len(times), bool)
     if len(times) == 0:
         return frames, present
+    seconds = times.max() + 2.0 / fps
     cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-           "-t", f"{times.max() + 2.0 / fps:.6f}", "-an", "-sn", "-vsync", "0",
+           "-t", f"{seconds:.6f}", "-an", "-sn", "-vsync", "0",
            "-vf", FFMPEG_FILTER, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     size = SIZE * SIZE * 3
     index, last = 0, wanted.max()
-    try:
-        while index <= last:
-            buf = proc.stdout.read(size)
-            if len(buf) < size:
-                break
-            hits = np.flatnonzero(wanted == index)
-            if hits.size:
-                frames[hits] = np.frombuffer(buf, np.uint8).reshape(SIZE, SIZE, 3)
-                present[hits] = True
-            index += 1
-    finally:
-        proc.stdout.close()
-        proc.kill()
-        err = proc.stderr.read().decode(errors="replace").strip()
-        proc.stderr.close()
-        proc.wait()
+    timeout = timeout_for(seconds)
+    with tempfile.TemporaryFile() as errfile:                   # never a pipe that can fill
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errfile)
+        killed = threading.Event()
+        timer = threading.Timer(timeout, lambda: (killed.set(), proc.kill()))
+        timer.start()                                            # a hung decoder is killed
+        try:
+            while index <= last:
+                buf = proc.stdout.read(size)
+                if len(buf) < size:
+                    break
+                hits = np.flatnonzero(wanted == index)
+                if hits.size:
+                    frames[hits] = np.frombuffer(buf, np.uint8).reshape(SIZE, SIZE, 3)
+                    present[hits] = True
+                index += 1
+        finally:
+            timer.cancel()
+            proc.stdout.close()
+            proc.kill()
+            proc.wait()
+            errfile.seek(0)
+            err = errfile.read()
+    if killed.is_set() and index <= last:
+        raise VideoError(f"{path}: ffmpeg did not finish within {timeout:g} s")
     if index == 0:
-        raise VideoError(f"{path}: ffmpeg decoded no frame ({err.splitlines()[-1] if err else 'no output'})")
+        raise VideoError(f"{path}: ffmpeg decoded no frame ({_last_line(err, 'no output')})")
     return frames, present
 
 
@@ -162,13 +214,26 @@ def read_frames_folder(folder, times):
     return frames, present
 
 
+def folder_times_hint(folder, times):
+    """Why a frames folder gave no frame for the first window: the times it has, those expected."""
+    stamps = sorted(t for p in Path(folder).iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and (t := image_time(p)) is not None)
+    have = ", ".join(f"{t:g}" for t in stamps[:4]) + (", ..." if len(stamps) > 4 else "")
+    want = ", ".join(f"{t:.2f}" for t in np.asarray(times)[:3]) + ", ..."
+    return (f"{folder} has images at {have} s, but none at or less than {WINDOW_SECONDS} s before "
+            f"{FIRST_CENTRE} s; expected images named by the window centres "
+            f"{FIRST_CENTRE} + {WINDOW_SECONDS} k s ({want}), e.g. {FIRST_CENTRE:.2f}.jpg")
+
+
 def read_audio_ffmpeg(path):
     """Audio track of any container ffmpeg reads -> (float32 (N, channels), sample_rate)."""
-    info = probe(path)["audio"]
+    facts = probe(path)
+    info = facts["audio"]
     if info is None:
         raise VideoError(f"{path}: no audio stream")
     out = _run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-vn",
-                "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"], f"cannot decode audio of {path}")
+                "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"], f"cannot decode audio of {path}",
+               timeout=timeout_for(facts["duration"]))
     samples = np.frombuffer(out.stdout, np.float32)
     samples = samples[: samples.size - samples.size % info["channels"]]
     return samples.reshape(-1, info["channels"]), info["rate"]

@@ -143,6 +143,17 @@ def test_existing_output_and_unlabelled_folders_are_refused(labelled, weights, c
     assert "no clip file matches a labelled clip id" in error_line(capsys)
 
 
+def test_a_split_without_clips_is_refused_before_extracting(labelled, weights, capsys):
+    no_test = flags(labelled)[:-4] + ["--out", str(labelled / "data")]    # no --labels test=
+    assert exit_code([*no_test, "--audio-only"]) == 2
+    assert "the test split has no clip: pass --labels test=CSV" in error_line(capsys)
+    (labelled / "other.csv").write_text("zzz.wav\t0\t10\tCar\n")
+    assert exit_code([*no_test, "--labels", f"test={labelled / 'other.csv'}", "--audio-only"]) == 2
+    line = error_line(capsys)
+    assert "the test split has no clip" in line and f"--labels test={labelled / 'other.csv'}" in line
+    assert not (labelled / "data.work").exists() and not (labelled / "data").exists()
+
+
 def test_bad_label_file_names_its_line(labelled, weights, capsys):
     (labelled / "train.csv").write_text("aaa_0.000_10.000.wav\t0\t10\tDog\n")
     assert exit_code([*flags(labelled), "--audio-only"]) == 2

@@ -129,3 +129,41 @@ def test_clip_length_counts_valid_frames_up_to_the_first_gap():
     assert extract.clip_length(np.array([1, 1, 1], bool)) == 3
     assert extract.clip_length(np.array([1, 1, 0, 1], bool)) == 2
     assert extract.clip_length(np.array([0, 1], bool)) == 0
+
+
+def test_frames_named_for_other_times_are_a_logged_clip_error_naming_the_expected_times(
+        tmp_path, models):
+    from PIL import Image
+    clip = audio_clips(tmp_path / "clips", (3.0,))[0]
+    folder = tmp_path / "frames" / clip.clip_id
+    folder.mkdir(parents=True)
+    for t in (0.5, 1.5, 2.5):                      # 1 fps from 0.5 s: nothing at or before 0.48
+        Image.new("RGB", (64, 48), (90, 90, 90)).save(folder / f"{t:.2f}.jpg")
+    work = WorkDir(tmp_path / "work", {})
+    extractor = Extractor(*models, frames=3, frames_dir=tmp_path / "frames")
+    failures = extract_all([(clip, "train", np.zeros(3, np.uint8))], extractor, work,
+                           progress=False)
+    assert not work.has(clip.clip_id)              # never written with length 0
+    message = failures[clip.clip_id]
+    assert "images at 0.5, 1.5, 2.5 s" in message and "0.48 + 0.96 k s" in message
+    assert "0.48.jpg" in message
+    assert message in work.errors.read_text()
+
+
+def test_a_silent_clip_is_extracted_with_a_note_on_stderr_and_in_the_log(tmp_path, models,
+                                                                        capsys):
+    import soundfile
+    silent = tmp_path / "quiet.wav"
+    soundfile.write(silent, np.zeros(3 * 16000, np.int16), 16000, subtype="PCM_16")
+    clips = [Clip("quiet", audio=silent)] + audio_clips(tmp_path / "clips", (2.0,))
+    work = WorkDir(tmp_path / "work", {})
+    extractor = Extractor(models[0], frames=3)
+    matched = [(c, "train", np.zeros(3, np.uint8)) for c in clips]
+    assert extract_all(matched, extractor, work, progress=False) == {}
+    assert work.has("quiet") and list(extractor.notes) == ["quiet"]
+    err = capsys.readouterr().err
+    assert "note quiet:" in err and "silence" in err and "note c0" not in err
+    log = work.errors.read_text().splitlines()
+    assert len(log) == 1 and "\tquiet\tnote (extracted, not an error)" in log[0]
+    expected = standins.vggish_expected(np.full((3, 96, 64), np.log(0.01)))
+    np.testing.assert_allclose(work.load("quiet")["audio"], expected, atol=1e-5)

@@ -78,3 +78,45 @@ def test_folder_without_images_named_by_time_is_a_video_error(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "cover.png")
     with pytest.raises(video.VideoError, match="no image named by time"):
         video.read_frames_folder(tmp_path, video.frame_times(2))
+
+
+def fake_ffmpeg(folder, body):
+    """Put `ffmpeg` (running the Python `body`) and an `ffprobe` reporting one 25 fps video
+    stream first on PATH."""
+    import json
+    import os
+    import sys
+    folder.mkdir()
+    probe = {"streams": [{"codec_type": "video", "avg_frame_rate": "25/1", "width": 64,
+                          "height": 48}], "format": {"duration": "3.0"}}
+    for name, code in [("ffprobe", f"print({json.dumps(json.dumps(probe))})"), ("ffmpeg", body)]:
+        path = folder / name
+        path.write_text(f"#!{sys.executable}\nimport sys, time\n{code}\n")
+        path.chmod(0o755)
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def test_ffmpeg_flooding_stderr_cannot_block_the_frame_pipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", __import__("os").environ["PATH"])     # restored after the test
+    fake_ffmpeg(tmp_path / "bin", "sys.stderr.write('warning: corrupt macroblock\\n' * 40000)\n"
+                "sys.stderr.flush()\n"
+                "sys.stdout.buffer.write(bytes([7]) * (224 * 224 * 3 * 40))")
+    frames, present = video.read_frames_ffmpeg(tmp_path / "any.mp4", video.frame_times(2))
+    np.testing.assert_array_equal(present, [True, True])             # frames 12 and 36
+    assert (frames == 7).all()
+
+
+def test_a_hung_ffmpeg_is_killed_after_its_timeout_and_is_a_video_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", __import__("os").environ["PATH"])
+    fake_ffmpeg(tmp_path / "bin", "time.sleep(60)")
+    monkeypatch.setattr(video, "MIN_TIMEOUT", 0.5)
+    monkeypatch.setattr(video, "TIMEOUT_PER_SECOND", 0.0)
+    with pytest.raises(video.VideoError, match="did not finish within 0.5 s"):
+        video.read_frames_ffmpeg(tmp_path / "any.mp4", video.frame_times(2))
+    with pytest.raises(video.VideoError, match="ffmpeg did not finish"):
+        video._run(["ffmpeg"], "cannot decode audio of any.mp4", timeout=0.5)
+
+
+def test_ffmpeg_timeouts_scale_with_the_duration_and_are_at_least_a_minute():
+    assert video.timeout_for(2.0) == 60.0 and video.timeout_for(30.0) == 300.0
+    assert video.timeout_for(None) == 600.0
