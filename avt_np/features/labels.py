@@ -33,10 +33,23 @@ def clip_id_of(name):
         else Path(name).name
 
 
+def read_lines(path):
+    """The lines of a UTF-8 text file (a BOM, CRLF and CR endings are dropped), or a one-line
+    LabelError naming the file and where its first non-UTF-8 byte is."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise LabelError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
+                         "save it as UTF-8") from None
+    return [ln.rstrip("\r") for ln in text.split("\n")]
+
+
 def read_classes(path):
     """Class names from a file: DCASE's sound_event_list (MID<TAB>score<TAB>name, header) or
     one name per line."""
-    lines = [ln.rstrip("\r\n") for ln in Path(path).read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in read_lines(path) if ln.strip()]
     if lines and lines[0].startswith("Class_ID"):
         return tuple(ln.split("\t")[-1].strip() for ln in lines[1:])
     return tuple(ln.strip() for ln in lines)
@@ -46,21 +59,19 @@ def read_weak_labels(path, classes=DCASE2017_CLASSES):
     """{clip_id: (len(classes),) uint8 multi-hot} from a DCASE weak-label CSV."""
     index = {name: i for i, name in enumerate(classes)}
     labels = {}
-    with open(path, newline="") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) != 4:
-                raise LabelError(f"{path}:{lineno}: expected 4 tab-separated fields "
-                                 f"(file, start, end, label), got {len(fields)}")
-            name, label = fields[0].strip(), fields[3].strip()
-            if label not in index:
-                raise LabelError(f"{path}:{lineno}: unknown class {label!r}; expected one of "
-                                 f"the {len(classes)} classes (see --classes)")
-            row = labels.setdefault(clip_id_of(name), np.zeros(len(classes), np.uint8))
-            row[index[label]] = 1
+    for lineno, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 4:
+            raise LabelError(f"{path}:{lineno}: expected 4 tab-separated fields "
+                             f"(file, start, end, label), got {len(fields)}")
+        name, label = fields[0].strip(), fields[3].strip()
+        if label not in index:
+            raise LabelError(f"{path}:{lineno}: unknown class {label!r}; expected one of "
+                             f"the {len(classes)} classes (see --classes)")
+        row = labels.setdefault(clip_id_of(name), np.zeros(len(classes), np.uint8))
+        row[index[label]] = 1
     if not labels:
         raise LabelError(f"{path}: no label rows")
     return labels

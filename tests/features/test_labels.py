@@ -68,3 +68,18 @@ def test_the_real_dcase_files_parse_to_the_published_clip_counts():
     assert read_classes(SHARED / "sound_event_list_17_classes.txt") == DCASE2017_CLASSES
     assert len(read_weak_labels(SHARED / "groundtruth_weak_label_testing_set.csv")) == 488
     assert len(read_weak_labels(SHARED / "groundtruth_weak_label_evaluation_set.csv")) == 1103
+
+
+def test_a_label_file_that_is_not_utf8_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("a.wav\t0\t10\tCar\nb\xe9.wav\t0\t10\tBus\n".encode("latin-1"))
+    with pytest.raises(LabelError) as e:
+        read_weak_labels(path)
+    assert str(e.value) == f"{path}: not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8"
+    with pytest.raises(LabelError, match="not UTF-8 text"):
+        read_classes(path)
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_clip_id(tmp_path):
+    path = write(tmp_path, "\ufeffa_0.000_10.000.wav\t0\t10\tCar\n")
+    assert list(read_weak_labels(path)) == ["a_0.000_10.000"]
