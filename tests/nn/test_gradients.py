@@ -18,6 +18,15 @@ def test_builtin_layer_passes_gradcheck(name, build):
     assert {name for name, _, _ in module.parameters()} <= checked
 
 
+def test_builtin_checks_cover_pooling_blocks_and_two_model_variants():
+    names = [n for n, _ in builtin_checks()]
+    for layer in ("MeanPool", "MaxPool", "EncoderBlock", "DecoderBlock", "BinaryCrossEntropy"):
+        assert any(n.startswith(layer) for n in names), layer
+    models = [n for n in names if n.startswith("AudiovisualTransformer")]
+    assert any("max pooling" in n for n in models) and any("mean pooling" in n for n in models)
+    assert any("softmax" in n for n in models) and any("sigmoid" in n for n in models)
+
+
 @pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
 @pytest.mark.parametrize("t_q, t_k", [(1, 1), (1, 4), (4, 1), (3, 5), (10, 10)])
 def test_cross_attention_passes_gradcheck_for_many_lengths(function, t_q, t_k):
@@ -53,3 +62,26 @@ def test_large_tensors_are_checked_along_random_directions():
     modes = {c.name: c.mode for c in result.checks}
     assert modes["W"].endswith("directions") and modes["b"] == "entries"
     assert result.ok, result
+
+
+WITH_PARAMETERS = [(n, b) for n, b in builtin_checks() if list(b()[0].parameters())]
+
+
+@pytest.mark.parametrize("name, build", WITH_PARAMETERS, ids=[n for n, _ in WITH_PARAMETERS])
+def test_builtin_layer_adds_its_gradients_in_place(name, build):
+    # backward must ADD into the arrays of self.grads (`+=`), never assign a new array: a layer
+    # used twice needs the sum, and Adam updates flat views of these very arrays.
+    module, inputs = build()
+    module.astype(np.float64)
+    grads_before = {n: g for n, _, g in module.parameters()}
+    out = module.forward(*inputs)
+    rng = np.random.default_rng(0)
+    dy = (tuple(rng.standard_normal(o.shape) for o in out) if isinstance(out, tuple)
+          else rng.standard_normal(out.shape))
+    module.backward(dy)
+    once = {n: g.copy() for n, _, g in module.parameters()}
+    module.backward(dy)
+    for n, _, g in module.parameters():
+        assert g is grads_before[n], f"{name}: backward replaced the array of grads['{n}']"
+        np.testing.assert_allclose(g, 2 * once[n], rtol=1e-12, atol=0,
+                                   err_msg=f"{name}: grads['{n}'] not accumulated")
