@@ -158,15 +158,24 @@ def waveform_to_examples(samples, sample_rate):
 
 # -- files -------------------------------------------------------------------------------------
 def read_audio(path):
-    """Read any file libsndfile reads -> (float32 (N, channels) in [-1, 1], sample_rate).
+    """Read an audio file -> (float32 (N, channels) in [-1, 1], sample_rate).
 
-    int16 files come back divided by 32768 (libsndfile's float conversion). Containers
-    libsndfile cannot open (mp4, mkv, ...) are decoded with ffmpeg: see `video.read_audio_ffmpeg`.
+    libsndfile (soundfile) first; int16 files come back divided by 32768 (its float
+    conversion). A file it cannot open (mp3 or opus with an old libsndfile, m4a, ...) is decoded
+    with the ffmpeg command when it is installed (`video.read_audio_ffmpeg`); otherwise, or if
+    ffmpeg fails too, AudioError.
     """
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        raise AudioError(f"cannot read audio from {path}: {e}") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        from avt_np.features import video          # imported here: video imports vgg16 (PIL)
+        if not video.have_ffmpeg():
+            raise AudioError(f"cannot read audio from {path}: {first}") from None
+        try:
+            return video.read_audio_ffmpeg(path)
+        except video.VideoError as ve:
+            raise AudioError(f"cannot read audio from {path}: {first}; ffmpeg: {ve}") from None
     return samples, rate
 
 

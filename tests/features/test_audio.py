@@ -87,7 +87,18 @@ def test_white_noise_energy_is_spread_as_the_mel_filters_predict():
     # its magnitude is Rayleigh, with mean sqrt(pi/4 * E|X|^2)
     w = get_window("hann", 400, fftbins=True)
     mean_magnitude = np.sqrt(np.pi / 4 * sigma ** 2 * np.sum(w ** 2))
-    predicted = mean_magnitude * audio.mel_matrix().sum(axis=0)
+    # so band i gets mean_magnitude times the summed weights of its own triangle, built here
+    # from the HTK edges (66 points equally spaced in mel), not with audio.mel_matrix
+    bin_mel = htk_mel(np.arange(257) * SR / 512)
+    edges = np.linspace(htk_mel(125.0), htk_mel(7500.0), 66)
+    predicted = np.empty(64)
+    for i in range(64):
+        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
+        up = (bin_mel - lo) / (mid - lo)
+        down = (hi - bin_mel) / (hi - mid)
+        weights = np.where(bin_mel <= mid, up, down).clip(0.0, None)
+        weights[0] = 0.0                                          # VGGish ignores the DC bin
+        predicted[i] = mean_magnitude * weights.sum()
     np.testing.assert_allclose(energy, predicted, rtol=0.06)
 
 
@@ -157,3 +168,29 @@ def test_short_and_unreadable_files_raise_audio_error(tmp_path):
     junk.write_bytes(b"not a wav file at all")
     with pytest.raises(AudioError, match="cannot read audio"):
         audio.examples_from_file(junk)
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_a_file_libsndfile_cannot_open_is_decoded_with_ffmpeg(tmp_path):
+    import subprocess
+    path = tmp_path / "tone.m4a"                   # AAC in MP4: not a libsndfile format
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=1000:sample_rate=22050:duration=2", "-c:a", "aac", str(path)],
+                   check=True, capture_output=True)
+    with pytest.raises(Exception):
+        soundfile.read(str(path))
+    samples, rate = audio.read_audio(path)
+    assert rate == 22050 and samples.dtype == np.float32 and samples.shape[1] == 1
+    assert abs(samples.shape[0] / rate - 2.0) < 0.1
+    spectrum = np.abs(np.fft.rfft(samples[:, 0]))
+    assert abs(np.argmax(spectrum) * rate / samples.shape[0] - 1000) < 5
+    assert audio.examples_from_file(path).shape[0] == 2
+
+
+def test_without_ffmpeg_an_unreadable_file_is_an_audio_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    path = tmp_path / "tone.m4a"
+    path.write_bytes(b"\x00\x00\x00\x18ftypM4A not really")
+    with pytest.raises(AudioError, match="cannot read audio from .*tone.m4a") as e:
+        audio.read_audio(path)
+    assert "; ffmpeg:" not in str(e.value) and "\n" not in str(e.value)
