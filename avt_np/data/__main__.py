@@ -62,7 +62,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", help="cache directory [default: $AVT_NP_CACHE or ~/.cache/avt_np]")
     p.add_argument("--materialize", metavar="DIR",
-                   help="also write it in the on-disk format (about 4.4 GB, float16)")
+                   help="also write it in the on-disk format (4.28 GB, float16)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.set_defaults(run=synth)
     p = commands.add_parser("audioset", help="DCASE 2017 Task 4 clips from the AudioSet "

@@ -28,9 +28,9 @@ What is INVENTED (and is the point: the structure the paper's claims are about):
   4096-d ("VGG16 fc7") non-negative, sparse embeddings.
 Results on this set illustrate mechanisms; they do not reproduce the paper's numbers.
 
-Storage: only latents (float16), labels and frame-level ground truth are cached (~90 MB);
-`Split.batch` materialises the 128-d / 4096-d embeddings on demand, so the 4 GB the real video
-embeddings would take are never written. The cache lives in $AVT_NP_CACHE (default
+Storage: only latents (float16), labels and frame-level ground truth are cached (84 MB);
+`Split.batch` materialises the 128-d / 4096-d embeddings on demand, so the 4.28 GB the
+embeddings would take in float16 are never written. The cache lives in $AVT_NP_CACHE (default
 ~/.cache/avt_np) and is built on first use.
 """
 
