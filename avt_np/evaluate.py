@@ -34,12 +34,22 @@ def snapshot_path(run_dir, epoch):
     return Path(run_dir) / "checkpoints" / f"epoch_{epoch:03d}.npz"
 
 
+def load_snapshot(model, path):
+    """Load the parameters saved in `path` into `model`; a one-line UsageError when the file is
+    unreadable (e.g. truncated) or holds another model's parameters."""
+    try:
+        model.load_state_dict(io.read_npz(path))
+    except ValueError as e:
+        message = str(e) if str(path) in str(e) else f"{path}: not a checkpoint of this model ({e})"
+        raise UsageError(message) from None
+
+
 def score_ensemble(model, run_dir, epochs, dataset, config, classes):
     """Average the clip probabilities of the models saved after `epochs` (Sec. 3.2.9), choose
     one global threshold on validation (Sec. 3.2.10) and score the test split with it."""
     val_probs, test_probs = 0.0, 0.0
     for epoch in epochs:
-        model.load_state_dict(io.read_npz(snapshot_path(run_dir, epoch)))
+        load_snapshot(model, snapshot_path(run_dir, epoch))
         val_probs = val_probs + predict(model, dataset["validation"], config)
         test_probs = test_probs + predict(model, dataset["test"], config)
     val_probs, test_probs = val_probs / len(epochs), test_probs / len(epochs)

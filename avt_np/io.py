@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -88,5 +89,12 @@ def settings_changed(path, settings):
 
 
 def read_npz(path):
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    """{name: array} of an .npz file; ValueError naming the file if it cannot be read (a file
+    cut short by a full disk or a copy, or not an .npz at all)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
+                         f"{reason})") from None

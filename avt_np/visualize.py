@@ -35,7 +35,6 @@ From Python (lessons):
 
 import json
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,19 +83,14 @@ def read_run(run_dir):
 def load_model(run_dir, config, epoch, needed_for="the model"):
     """The AudiovisualTransformer saved after `epoch`; one-line errors for a missing or
     unreadable (e.g. truncated) snapshot."""
-    from avt_np.evaluate import snapshot_path
+    from avt_np.evaluate import load_snapshot, snapshot_path
     from avt_np.model import AudiovisualTransformer
     snapshot = snapshot_path(run_dir, epoch)
     if not snapshot.is_file():
         raise UsageError(f"{snapshot}: snapshot of the last ensemble epoch missing; needed for "
                          f"{needed_for} (a run trained with --keep none keeps no snapshot)")
     model = AudiovisualTransformer(config)
-    try:
-        model.load_state_dict(io.read_npz(snapshot))
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UsageError(f"{snapshot}: unreadable snapshot (truncated, or not a checkpoint of "
-                         f"this model: {reason})") from None
+    load_snapshot(model, snapshot)
     return model
 
 

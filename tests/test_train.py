@@ -161,3 +161,22 @@ def test_bad_data_for_the_model_and_conflicting_resume_give_one_line(tmp_path, d
     assert conflict.returncode == 2 and "--pooling max" in conflict.stderr
     finished = cli("avt_np.train", "--out", out, "--resume")
     assert finished.returncode == 0 and "already finished" in finished.stdout
+
+
+def test_truncated_checkpoints_give_one_line_in_evaluate_and_resume(tmp_path, data):
+    out = tmp_path / "run"
+    assert cli("avt_np.train", "--data", data, "--epochs", "2", "--batches-per-epoch", "1",
+               "--batch-size", "8", "--ensemble", "1", "--out", str(out)).returncode == 0
+    snapshot, last = out / "checkpoints" / "epoch_002.npz", out / "checkpoints" / "last.npz"
+    snapshot.write_bytes(snapshot.read_bytes()[:5000])
+    scored = cli("avt_np.evaluate", str(out))
+    assert scored.returncode == 2 and scored.stderr.count("\n") == 1, scored.stderr
+    assert f"{snapshot}: unreadable .npz file" in scored.stderr
+
+    (out / "metrics.json").unlink()                       # as if killed before the end
+    last.write_bytes(b"")
+    resumed = cli("avt_np.train", "--out", str(out), "--resume")
+    errors = [line for line in resumed.stderr.splitlines() if line.startswith("error:")]
+    assert resumed.returncode == 2 and len(errors) == 1, resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert f"{last}: unreadable .npz file" in resumed.stderr and "another --out" in resumed.stderr

@@ -151,7 +151,7 @@ def test_a_truncated_snapshot_is_one_line_naming_the_file(runs, tmp_path, capsys
         visualize.main([str(run), "--clip", "0", "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and len(err.splitlines()) == 1
-    assert err.startswith(f"error: {snapshot}: unreadable snapshot")
+    assert err.startswith(f"error: {snapshot}: unreadable .npz file")
 
 
 def test_uniform_attention_is_drawn_cold_on_a_fixed_0_to_1_scale(runs):
