@@ -95,7 +95,7 @@ assert not broken.ok
 # its path.
 
 # %%
-def named_modules(module, prefix=""):
+def named_modules(module, prefix=""):      # Module.modules() walks the same tree, without names
     yield prefix, module
     for name, child in module.children():
         yield from named_modules(child, f"{prefix}{name}.")
@@ -103,6 +103,7 @@ def named_modules(module, prefix=""):
 
 model = AudiovisualTransformer(ModelConfig(blocks=1))
 places = [name.rstrip(".") for name, m in named_modules(model) if isinstance(m, Dropout)]
+assert len(places) == sum(isinstance(m, Dropout) for m in model.modules())   # the same tree
 print(f"{len(places)} dropout layers in a model with 1 encoder and 1 decoder block:")
 for name in places:
     print("  ", name)

@@ -18,7 +18,7 @@ import numpy as np
 
 from avt_np import plot
 from avt_np.gradcheck import gradcheck
-from avt_np.nn import MultiHeadAttention, ScaledDotProductAttention
+from avt_np.nn import MultiHeadAttention, ScaledDotProductAttention, Softmax
 
 out = plot.lesson_output("06_multi_head_attention")
 print(f"pictures go to {out}")
@@ -61,13 +61,12 @@ print("  ->", plot.save(picture, out, "constructed_attention.png"))
 # %%
 widths = np.array([2, 8, 32, 128, 512])
 largest = {"unscaled": [], "scaled by 1/sqrt(d_k)": []}
+softmax = Softmax()                                          # the package's, over the last axis
 for d_k in widths:
     q, k = rng.standard_normal((500, 1, d_k)), rng.standard_normal((500, 10, d_k))
     scores = (q @ k.swapaxes(1, 2))[:, 0]                    # (500, 10)
     for name, s in (("unscaled", scores), ("scaled by 1/sqrt(d_k)", scores / np.sqrt(d_k))):
-        w = np.exp(s - s.max(1, keepdims=True))
-        w /= w.sum(1, keepdims=True)
-        largest[name].append(w.max(1).mean())
+        largest[name].append(softmax(s).max(1).mean())
 for d_k, a, b in zip(widths, *largest.values()):
     print(f"d_k = {d_k:3d}: mean largest weight of 10 keys  unscaled {a:.2f}, scaled {b:.2f}")
 picture = plot.line_plot({name: (widths, v) for name, v in largest.items()},

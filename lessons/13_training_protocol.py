@@ -9,7 +9,7 @@
 # - micro-F1: F1 over all (clip, class) decisions pooled, so frequent classes weigh more.
 # Then a short real run of `python -m avt_np.train` (its Python entry point) shows them at work.
 #
-# Run: python lessons/13_training_protocol.py   (about 30 s on 2 cores)
+# Run: python lessons/13_training_protocol.py   (about 15 s on 2 cores)
 
 # %%
 import json
@@ -57,20 +57,22 @@ print(f"best threshold {t:.3f} (midway between two probabilities) gives micro-F1
 
 # %% [markdown]
 # ## 3. A short real run
-# A small embedded set (2,000 training clips) and a short protocol: 6 epochs of 40 batches, an
-# ensemble of the last 3. `train.run` is what `python -m avt_np.train` calls.
+# A small embedded set (2,000 training clips) and a short protocol: 5 epochs of 25 batches, an
+# ensemble of the last 3. `train.run` is what `python -m avt_np.train` calls. The data set goes
+# to a temporary folder, removed when the lesson ends.
 
 # %%
 work = lesson_output("13_training_protocol")
-print(f"\nthis lesson writes to {work}")
-data = Path(tempfile.mkdtemp()) / "small"
+print(f"\npictures go to {work}")
+scratch = tempfile.TemporaryDirectory()
+data = Path(scratch.name) / "small"
 synthetic.generate(data, seed=0, progress=False,
                    recipe=synthetic.Recipe(sizes={"train": 2000, "validation": 200, "test": 400}))
 run_dir = work / "run"
 if run_dir.exists():                       # a previous run of this lesson
     shutil.rmtree(run_dir)
 metrics = train.run(["--data", str(data), "--first", "audio", "--second", "audio",
-                     "--pos-enc", "none", "--epochs", "6", "--batches-per-epoch", "40",
+                     "--pos-enc", "none", "--epochs", "5", "--batches-per-epoch", "25",
                      "--ensemble", "3", "--out", str(run_dir)])
 print((run_dir / "log.csv").read_text())
 
@@ -92,6 +94,7 @@ for epoch in metrics["ensemble_epochs"]:
 print(f"ensemble of epochs {metrics['ensemble_epochs']}: test micro-F1 "
       f"{metrics['test_micro_f1']:.4f} (threshold {metrics['threshold']:.3f})")
 print(f"\nthe training curves are in {run_dir / 'curves.png'}")
+scratch.cleanup()
 
 # %% [markdown]
 # ## Exercises

@@ -14,7 +14,6 @@
 # Run: python lessons/14_cross_modal_attention.py   (about 20 s on 2 cores)
 
 # %%
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from avt_np.plot import lesson_output, save
 from avt_np.sync import cross_attention, sync_score
 
 out = lesson_output("14_cross_modal_attention")
-print(f"this lesson writes to {out}")
+print(f"pictures go to {out}")
 
 # %% [markdown]
 # ## 1. The score on constructed attention
@@ -59,7 +58,8 @@ for name, w in (("on target", on_target), ("uniform", uniform), ("elsewhere", el
 # query frame, and the ground truth bars (audible / visible) under the strips.
 
 # %%
-work = Path(tempfile.mkdtemp())
+scratch = tempfile.TemporaryDirectory()         # data and run, removed when the lesson ends
+work = Path(scratch.name)
 data = work / "small"
 synthetic.generate(data, seed=0, progress=False,
                    recipe=synthetic.Recipe(sizes={"train": 2000, "validation": 100, "test": 200}))
@@ -97,7 +97,7 @@ for block in fresh.encoder:
     start = block(start)
 print(f"encoder output, std over the 10 frames (mean over clips and units): "
       f"untrained {start.std(axis=1).mean():.4f}, trained {memory.std(axis=1).mean():.4f}")
-shutil.rmtree(work)
+scratch.cleanup()
 
 # %% [markdown]
 # What to take away: a clip-level (weak) label and mean pooling never ask the model to keep
