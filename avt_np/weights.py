@@ -4,6 +4,7 @@
     python -m avt_np.weights fetch [NAME ...]  download (progress on stderr), print SHA-256,
                                                and write VGG16 with fc7 exposed as an output
     python -m avt_np.weights expose-fc7 SRC DST   the graph surgery alone, on a file you have
+                                               (fc7 as an output, batch made symbolic)
     python -m avt_np.weights sha256 FILE ...   checksums of files you fetched another way
 
 Files go to `weights/` at the repository root, or to $AVT_NP_WEIGHTS when set. They are never

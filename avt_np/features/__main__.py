@@ -44,7 +44,10 @@ def build_parser():
                    help="no video features (default: audio and video)")
     p.add_argument("--frames-dir", metavar="DIR",
                    help="read frames from DIR/<clip id>/<seconds>.jpg instead of decoding video "
-                        "with ffmpeg")
+                        "with ffmpeg; name images by the window centres 0.48 + 0.96 k s "
+                        "(0.48.jpg, 1.44.jpg, ...): each centre takes the latest image at or "
+                        "before it, if less than 0.96 s older; a clip with none at 0.48 s is "
+                        "skipped")
     p.add_argument("--frames", type=int, default=10,
                    help="frames (0.96 s windows) per clip; longer clips are cut, shorter ones "
                         "padded and marked in valid (default: 10, Sec. 3.2.1 on 10 s clips)")
