@@ -161,9 +161,12 @@ def test_a_killed_sweep_finishes_only_the_missing_runs_when_rerun(tmp_path, data
 
 def test_ctrl_c_stops_the_runs_writes_the_tables_and_exits_130(tmp_path, data):
     out = tmp_path / "s"
+    # A shell without job control starts background jobs with Ctrl-C ignored, and the sweep
+    # would inherit that (Python keeps an ignored SIGINT ignored): give it the default back.
     proc = subprocess.Popen([sys.executable, "-m", "avt_np.sweep", "--out", str(out), "--data",
                              data, *SHORT, "--seeds", "1", "--only", "first=audio,second=audio"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not finished_runs(out) and time.monotonic() < deadline:
         time.sleep(0.05)
