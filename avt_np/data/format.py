@@ -13,6 +13,9 @@
         audible.npy, visible.npy (N, C, T) bool  frame-level ground truth (optional, per split)
         lengths.npy             (N,) int16      real frames per clip when some were padded
                                                 (optional; absent means all T are real)
+        log_mel.npy             (N, T, 96, 64)  float16 VGGish log-mel example of each frame
+                                                (96 x 10 ms, 64 bands; optional, per split;
+                                                zeros for padded frames), for pictures
 
 Clips shorter than T frames are zero-padded by the writer's caller, who passes `lengths`. `open_dataset` memory-maps
 everything, validates it (shapes agree, labels binary, no NaN/inf, classes as expected) and
@@ -36,6 +39,8 @@ VERSION = 1
 SPLITS = ("train", "validation", "test")
 FRAME_HOP_SECONDS = 0.96
 CHUNK_BYTES = 64 << 20          # finite-value scans read the memory maps this much at a time
+LOG_MEL_SHAPE = (96, 64)        # one VGGish example: avt_np.features.audio EXAMPLE_FRAMES x
+                                # NUM_MEL_BANDS (not imported: reading needs no SciPy)
 
 
 class DataError(Exception):
@@ -57,6 +62,7 @@ class Split:
         self.audible = audible          # (N, C, T) bool or None
         self.visible = visible          # (N, C, T) bool or None
         self.lengths = None             # (N,) real frames per clip, None when all are real
+        self.log_mel = None             # (N, T, 96, 64) log-mel examples, None when not stored
 
     def __len__(self):
         return self.labels.shape[0]
@@ -267,9 +273,14 @@ def read_split(path, name, meta):
     if len(truth) == 1:
         raise DataError(f"{folder}: has {next(iter(truth))}.npy but not its partner "
                         "(frame-level ground truth needs both audible.npy and visible.npy)")
+    log_mel = None
+    if (folder / "log_mel.npy").exists():
+        log_mel = load_npy(folder / "log_mel.npy")
+        expect_shape(folder / "log_mel.npy", log_mel, (n, frames, *LOG_MEL_SHAPE))
+        check_finite(folder / "log_mel.npy", log_mel)
     split = ArraySplit(name, arrays["audio"], arrays.get("video"), labels, clip_ids,
                        truth.get("audible"), truth.get("visible"))
-    split.lengths = lengths
+    split.lengths, split.log_mel = lengths, log_mel
     return split
 
 
@@ -300,9 +311,10 @@ def open_dataset(path, classes=None):
 class SplitWriter:
     """The appenders of one split, opened on its first clips."""
 
-    def __init__(self, folder, classes, frames, dims, dtype, ground_truth, lengths):
+    def __init__(self, folder, classes, frames, dims, dtype, ground_truth, lengths,
+                 log_mel=False):
         folder.mkdir(parents=True)
-        self.ground_truth, self.lengths = ground_truth, lengths
+        self.ground_truth, self.lengths, self.log_mel = ground_truth, lengths, log_mel
         self.files = {m: NpyAppender(folder / f"{m}.npy", (frames, d), dtype)
                       for m, d in dims.items()}
         self.files["labels"] = NpyAppender(folder / "labels.npy", (classes,), np.uint8)
@@ -311,6 +323,9 @@ class SplitWriter:
                 self.files[kind] = NpyAppender(folder / f"{kind}.npy", (classes, frames), bool)
         if lengths:
             self.files["lengths"] = NpyAppender(folder / "lengths.npy", (), np.int16)
+        if log_mel:
+            self.files["log_mel"] = NpyAppender(folder / "log_mel.npy", (frames, *LOG_MEL_SHAPE),
+                                                np.float16)
         self.ids = open(folder / "clip_ids.txt", "w", encoding="utf-8")
         self.count = 0
 
@@ -327,9 +342,10 @@ class DatasetWriter:
             writer.append("train", audio=a, video=v, labels=y, clip_ids=ids)   # any batch size
             ...
 
-    Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool and
-    lengths (B,) (real frames of zero-padded clips) are each given for every append of a split
-    or for none. A split never appended is written empty.
+    Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool,
+    lengths (B,) (real frames of zero-padded clips) and log_mel (B, T, 96, 64) (the VGGish
+    examples, stored as float16, zeros for padded frames) are each given for every append of a
+    split or for none. A split never appended is written empty.
     On an exception inside the `with`, nothing is left behind.
     """
 
@@ -355,7 +371,7 @@ class DatasetWriter:
             self.abort()
 
     def append(self, split, audio, labels, clip_ids, video=None, audible=None, visible=None,
-               lengths=None):
+               lengths=None, log_mel=None):
         if split not in SPLITS:
             raise DataError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
         given = {"audio": audio, "video": video}
@@ -390,14 +406,16 @@ class DatasetWriter:
             lengths = np.asarray(lengths)
             if lengths.shape != (b,) or (b and (lengths.min() < 0 or lengths.max() > self.frames)):
                 raise DataError(f"{self.path}/{split}: lengths must be ({b},) in 0..{self.frames}")
+        if log_mel is not None:
+            log_mel = self.checked_log_mel(split, log_mel, clip_ids)
+        optional = (ground_truth, lengths is not None, log_mel is not None)
         if split not in self.splits:
             self.splits[split] = SplitWriter(self.tmp / split, len(self.classes), self.frames,
-                                             self.dims, self.dtype, ground_truth,
-                                             lengths is not None)
+                                             self.dims, self.dtype, *optional)
         writer = self.splits[split]
-        if (writer.ground_truth, writer.lengths) != (ground_truth, lengths is not None):
-            raise DataError(f"{self.path}/{split}: ground truth or lengths given for some "
-                            "appends and not others")
+        if (writer.ground_truth, writer.lengths, writer.log_mel) != optional:
+            raise DataError(f"{self.path}/{split}: ground truth, lengths or log_mel given for "
+                            "some appends and not others")
         for m, x in arrays.items():
             writer.files[m].append(x)
         writer.files["labels"].append(labels)
@@ -406,8 +424,26 @@ class DatasetWriter:
             writer.files["visible"].append(np.asarray(visible, bool))
         if lengths is not None:
             writer.files["lengths"].append(lengths)
+        if log_mel is not None:
+            writer.files["log_mel"].append(log_mel)
         writer.ids.write("".join(c + "\n" for c in clip_ids))
         writer.count += b
+
+    def checked_log_mel(self, split, log_mel, clip_ids):
+        """(B, T, 96, 64) log-mel examples -> float16; DataError for a wrong shape or NaN/inf."""
+        log_mel = np.asarray(log_mel)
+        expected = (len(clip_ids), self.frames, *LOG_MEL_SHAPE)
+        if log_mel.shape != expected:
+            raise DataError(f"{self.path}/{split}: log_mel of shape {log_mel.shape}, expected "
+                            f"{expected}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            stored = np.asarray(log_mel, dtype=np.float16)
+        bad = ~np.isfinite(stored)
+        if bad.any():
+            raise DataError(f"{self.path}/{split}: log_mel of clip "
+                            f"{str(clip_ids[int(np.argwhere(bad)[0][0])])!r} has NaN/inf values "
+                            "as float16")
+        return stored
 
     def close(self):
         """Finish every file, write meta.json, and move the directory into place."""

@@ -70,6 +70,53 @@ def test_audio_only_sets_and_lengths_of_padded_clips(tmp_path):
     assert len(dataset["test"]) == 0 and dataset["test"].lengths is None
 
 
+def log_mel_clips(rng, n):
+    return rng.normal(-2.0, 3.0, (n, T, 96, 64))                  # log-mel values, float64
+
+
+def test_log_mel_round_trips_as_float16_memmap_for_the_splits_given_it(tmp_path):
+    rng = np.random.default_rng(2)
+    given = [log_mel_clips(rng, 2), log_mel_clips(rng, 1)]
+    with DatasetWriter(tmp_path / "m", CLASSES, {"audio": 4}, frames=T) as writer:
+        for part in given:                                         # two appends to one split
+            c = clips(rng, len(part))
+            writer.append("test", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"],
+                          log_mel=part)
+        c = clips(rng, 2)
+        writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"])
+    dataset = open_dataset(tmp_path / "m")
+    log_mel = dataset["test"].log_mel
+    assert isinstance(log_mel, np.memmap) and log_mel.dtype == np.float16
+    assert log_mel.shape == (3, T, 96, 64)
+    np.testing.assert_array_equal(log_mel, np.concatenate(given).astype(np.float16))
+    assert dataset["train"].log_mel is None and dataset["validation"].log_mel is None
+
+
+@pytest.mark.parametrize("log_mel, message", [
+    (np.zeros((2, T, 64, 96)), r"log_mel of shape \(2, 5, 64, 96\), expected \(2, 5, 96, 64\)"),
+    (np.zeros((2, T - 1, 96, 64)), r"log_mel of shape \(2, 4, 96, 64\)"),
+    (np.where(np.arange(2)[:, None, None, None] == 1, np.nan, np.zeros((2, T, 96, 64))),
+     "log_mel of clip 'clip1' has NaN/inf values as float16"),
+])
+def test_the_writer_rejects_bad_log_mel(tmp_path, log_mel, message):
+    c = clips(np.random.default_rng(0), 2)
+    with DatasetWriter(tmp_path / "x", CLASSES, {"audio": 4}, frames=T) as writer:
+        with pytest.raises(DataError, match=message) as error:
+            writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"],
+                          log_mel=log_mel)
+        assert "\n" not in str(error.value)
+
+
+def test_log_mel_for_some_appends_of_a_split_and_not_others_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    with DatasetWriter(tmp_path / "x", CLASSES, {"audio": 4}, frames=T) as writer:
+        c = clips(rng, 1)
+        writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"],
+                      log_mel=log_mel_clips(rng, 1))
+        with pytest.raises(DataError, match="log_mel given for some appends and not others"):
+            writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"])
+
+
 def test_a_failed_write_leaves_nothing_and_an_existing_set_is_not_overwritten(tmp_path, written):
     path, _ = written
     with pytest.raises(DataError, match="already exists"):
@@ -157,6 +204,20 @@ CASES = {
                       "train/lengths.npy: dtype float64, expected integers"),
     "lengths too long": (lambda p: save_like(p / "train" / "lengths.npy", np.full(7, T + 1)),
                          "train/lengths.npy: lengths must lie in 0..5"),
+    "log_mel shape": (lambda p: save_like(p / "test" / "log_mel.npy",
+                                          np.zeros((3, T, 96, 64), np.float16)),
+                      r"test/log_mel.npy: shape \(3, 5, 96, 64\), expected \(4, 5, 96, 64\)"),
+    "log_mel bands": (lambda p: save_like(p / "test" / "log_mel.npy",
+                                          np.zeros((4, T, 96, 128), np.float16)),
+                      r"test/log_mel.npy: shape \(4, 5, 96, 128\), expected \(4, 5, 96, 64\)"),
+    "log_mel nan": (lambda p: save_like(p / "validation" / "log_mel.npy",
+                                        np.where(np.arange(3)[:, None, None, None] == 2, np.nan,
+                                                 np.zeros((3, T, 96, 64))).astype(np.float16)),
+                    "validation/log_mel.npy: 30720 NaN/inf value.*first in clip 2"),
+    "log_mel truncated": (lambda p: (save_like(p / "train" / "log_mel.npy",
+                                               np.zeros((7, T, 96, 64), np.float16)),
+                                     truncate(p / "train" / "log_mel.npy", 100)),
+                          "train/log_mel.npy: unreadable as .npy"),
 }
 
 
