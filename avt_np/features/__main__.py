@@ -6,7 +6,9 @@
     python -m avt_np.train --data data/mine
 
 Sec. 3.2.1 of the paper: VGGish embeddings (128-d) of 0.96 s log-mel windows and VGG16 fc7
-(4096-d) of the video frame at each window's centre. Progress and skipped clips go to stderr;
+(4096-d) of the video frame at each window's centre; for the --log-mel splits (default
+validation and test) also the log-mel examples VGGish saw, for python -m avt_np.visualize's
+spectrogram thumbnails. Progress and skipped clips go to stderr;
 the run can be stopped and started again with the same command (finished clips are kept in
 the work directory). Every split (train, validation, test) must get at least one clip, as
 python -m avt_np.train needs all three. Errors that concern the whole run are one line with
@@ -76,7 +78,24 @@ def build_parser():
                    help="storage type of the features (default: float16)")
     p.add_argument("--threads", type=int, default=None,
                    help="onnxruntime threads per model (default: one per core)")
+    p.add_argument("--log-mel", default="validation,test", metavar="SPLITS",
+                   help="splits whose VGGish log-mel examples are stored too (log_mel.npy, for "
+                        "python -m avt_np.visualize's spectrogram thumbnails): a comma list of "
+                        "train, validation, test, or none. 10 x 96 x 64 float16 = 123 kB a "
+                        "clip: ~195 MB for DCASE's 1,591 validation + test clips, ~6.3 GB for "
+                        "its 51,172 training clips (default: validation,test)")
     return p
+
+
+def parse_log_mel(text):
+    """--log-mel 'validation,test' -> ('validation', 'test'); 'none' -> ()."""
+    if text.strip() == "none":
+        return ()
+    names = tuple(n.strip() for n in text.split(","))
+    if not names or any(n not in SPLITS for n in names):
+        raise ValueError(f"--log-mel {text}: expected a comma list of {', '.join(SPLITS)}, "
+                         "or none")
+    return names
 
 
 def require_every_split(matched, args):
@@ -96,6 +115,7 @@ def require_every_split(matched, args):
 def run(args):
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    log_mel_splits = parse_log_mel(args.log_mel)
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists; pass --overwrite to replace it")
     if args.classes and not Path(args.classes).is_file():
@@ -147,7 +167,7 @@ def run(args):
     extractor = extract.Extractor(vggish, vgg16, frames=args.frames, frames_dir=args.frames_dir,
                                   pca=pca, dequantize=args.dequantize)
     started = time.time()
-    failures = extract.extract_all(matched, extractor, work)
+    failures = extract.extract_all(matched, extractor, work, log_mel_splits=log_mel_splits)
     for line in vggish.findings():
         print(f"vggish: {line}", file=sys.stderr)
     done = sum(work.has(c.clip_id) for c, _, _ in matched)
@@ -165,14 +185,15 @@ def run(args):
         front_end="VGGish log-mel: 16 kHz mono (scipy resample_poly), 25 ms periodic Hann, "
                   "10 ms hop, FFT 512, |STFT|, 64 HTK mel bands 125-7500 Hz, log(mel+0.01), "
                   "96-frame examples",
-        frame_times="t_k = 0.48 + 0.96 k s", vggish_findings=vggish.findings(),
+        frame_times="t_k = 0.48 + 0.96 k s", log_mel_splits=list(log_mel_splits),
+        vggish_findings=vggish.findings(),
         skipped={cid: msg for cid, msg in failures.items()},
         notes=dict(extractor.notes),          # this run's clips only (errors.log keeps all)
         extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     counts = extract.write_dataset(args.out, matched, work, classes, args.frames, with_video,
                                    dtype=args.dtype, provenance=provenance,
-                                   overwrite=args.overwrite)
+                                   overwrite=args.overwrite, log_mel_splits=log_mel_splits)
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
           + f" clips; {len(failures)} skipped (see {work.errors})", file=sys.stderr)
     return 0

@@ -5,12 +5,17 @@ or else from the video container (ffmpeg); video from .mp4/.mkv/.webm/... (ffmpe
 `<frames_dir>/<clip id>/<seconds>.jpg`. Each clip becomes T = 10 frames (Sec. 3.2.1: 10 s
 clips, one VGGish example and one video frame per 0.96 s window):
 
-    audio  (T, 128)   VGGish embedding of example k (optionally PCA + 8-bit, dequantised)
-    video  (T, 4096)  VGG16 fc7 of the frame at 0.48 + 0.96 k s
-    valid  (T,)       True where frame k exists in every modality; padded frames are zeros
+    audio    (T, 128)      VGGish embedding of example k (optionally PCA + 8-bit, dequantised)
+    video    (T, 4096)     VGG16 fc7 of the frame at 0.48 + 0.96 k s
+    valid    (T,)          True where frame k exists in every modality; padded frames are zeros
+    log_mel  (T, 96, 64)   float16 VGGish input example k (the log-mel spectrogram VGGish saw),
+                           kept only for the clips of the --log-mel splits (pictures)
 
 Longer clips keep their first T windows. Finished clips are saved one file each in
-`<work>/clips/<clip id>.npz`, so a stopped run resumes where it was; a clip that fails (an
+`<work>/clips/<clip id>.npz`, so a stopped run resumes where it was; a cached clip of a
+--log-mel split without log_mel (cached by a run that did not keep it) is extracted again (if
+that fails, its old cache file is removed and the clip skipped), so a data set never has a clip
+without its log-mel. A clip that fails (an
 unreadable or too-short file, a broken video, no video frame for the first window, i.e. no
 usable frame) is logged to `<work>/errors.log` and skipped; a silent (all-zero) clip is kept,
 with a note on stderr and in errors.log; the data set is written once at the end.
@@ -97,7 +102,8 @@ def match_labels(clips, labels_by_split):
 
 
 class Extractor:
-    """One clip -> {'audio': (T, 128), 'video': (T, 4096) or absent, 'valid': (T,)} float32/bool.
+    """One clip -> {'audio': (T, 128), 'video': (T, 4096) or absent, 'valid': (T,),
+    'log_mel': (T, 96, 64)} float32 / bool / float16 (log_mel zero past the audio's examples).
 
     vggish: a VGGish runner; vgg16: a VGG16 runner or None (audio only); frames_dir: folder
     of per-clip image folders used instead of ffmpeg; pca: a PCAQuantizer or None;
@@ -150,15 +156,18 @@ class Extractor:
 
     def __call__(self, clip):
         T = self.frames
-        emb = self.vggish(self.audio_examples(clip))
+        examples = self.audio_examples(clip)                            # (n, 96, 64)
+        emb = self.vggish(examples)
         if self.pca is not None:
             from avt_np.features.vggish import dequantize
             emb = dequantize(self.pca(emb), self.dequantize)
         n = emb.shape[0]
         audio = np.zeros((T, emb.shape[1]), np.float32)
         audio[:n] = emb
+        log_mel = np.zeros((T, *examples.shape[1:]), np.float16)
+        log_mel[:n] = examples
         valid = np.arange(T) < n
-        out = {"audio": audio, "valid": valid}
+        out = {"audio": audio, "valid": valid, "log_mel": log_mel}
         if self.vgg16 is not None:
             frames, present = self.video_frames(clip)
             if not present[0]:                  # the clip would have length 0 (clip_length)
@@ -215,6 +224,13 @@ class WorkDir:
     def has(self, clip_id):
         return self.file(clip_id).exists()
 
+    def has_log_mel(self, clip_id):
+        """Is clip_id cached with its log-mel examples? (reads the .npz's index, not its data)"""
+        if not self.has(clip_id):
+            return False
+        with np.load(self.file(clip_id)) as f:
+            return "log_mel" in f.files
+
     def save(self, clip_id, arrays):
         tmp = self.clips / f"{clip_id}.tmp.npz"
         np.savez(tmp, **arrays)
@@ -232,17 +248,28 @@ class WorkDir:
 CLIP_ERRORS = (AudioError, VideoError, OSError, ValueError, RuntimeError)
 
 
-def extract_all(matched, extractor, work, progress=True):
-    """Extract every (clip, split, label) not already in the work dir. Returns {clip_id: error}."""
+def extract_all(matched, extractor, work, progress=True, log_mel_splits=()):
+    """Extract every (clip, split, label) not already in the work dir, keeping the log-mel
+    examples of the clips of `log_mel_splits` only. A cached clip of those splits without
+    log-mel is extracted again. Returns {clip_id: error}."""
     failures = {}
-    todo = [m for m in matched if not work.has(m[0].clip_id)]
+    cached = {c.clip_id for c, _, _ in matched if work.has(c.clip_id)}
+    lacking = {c.clip_id for c, s, _ in matched if c.clip_id in cached and s in log_mel_splits
+               and not work.has_log_mel(c.clip_id)}
+    todo = [m for m in matched if m[0].clip_id not in cached or m[0].clip_id in lacking]
     if len(todo) < len(matched):
         print(f"extract: {len(matched) - len(todo)} clips already done in {work.path}",
               file=sys.stderr)
+    if lacking:
+        print(f"extract: {len(lacking)} cached clips of the --log-mel splits lack log-mel "
+              f"(e.g. {min(lacking)}) and are extracted again", file=sys.stderr)
     bar = ClipProgress(len(todo)) if progress and todo else None
-    for clip, _, _ in todo:
+    for clip, split, _ in todo:
         try:
-            work.save(clip.clip_id, extractor(clip))
+            arrays = extractor(clip)
+            if split not in log_mel_splits:
+                arrays.pop("log_mel", None)             # 123 kB a clip: kept only where asked
+            work.save(clip.clip_id, arrays)
             failed = False
             note = getattr(extractor, "notes", {}).get(clip.clip_id)
             if note:                                   # extracted; worth knowing, not an error
@@ -263,6 +290,8 @@ def extract_all(matched, extractor, work, progress=True):
             work.log_error(clip.clip_id, tb)
             print(f"skip {clip.clip_id}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
             failed = True
+        if failed and clip.clip_id in lacking:          # its old cache lacks log-mel: the clip
+            work.file(clip.clip_id).unlink()            # is skipped like any failed clip
         if bar:
             bar.step(failed)
     return failures
@@ -275,8 +304,9 @@ def clip_length(valid):
 
 
 def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="float16",
-                  provenance=None, overwrite=False, chunk=256):
+                  provenance=None, overwrite=False, chunk=256, log_mel_splits=()):
     """Write every cached clip through avt_np.data.format.DatasetWriter; returns clips per split.
+    The splits in `log_mel_splits` get log_mel.npy (every clip of theirs must be cached with it).
 
     The format marks padding by a per-clip length, not a mask: a clip's length is its run of
     valid frames from the start, and every frame from there on is written as zeros (a frame
@@ -299,13 +329,21 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
                 padding = np.arange(frames)[None, :] >= lengths[:, None]       # (B, T)
                 audio = np.stack([c["audio"] for c in cached])
                 audio[padding] = 0
-                video = None
+                video = log_mel = None
                 if with_video:
                     video = np.stack([c["video"] for c in cached])
                     video[padding] = 0
+                if split in log_mel_splits:
+                    missing = [cid for (cid, _), c in zip(part, cached) if "log_mel" not in c]
+                    if missing:
+                        raise ValueError(f"{work.file(missing[0])}: no log_mel (cached without "
+                                         f"it; extract_all with log_mel_splits recomputes it)")
+                    log_mel = np.stack([c["log_mel"] for c in cached])    # (B, T, 96, 64)
+                    log_mel[padding] = 0
                 writer.append(split, audio=audio,
                               labels=np.stack([lab for _, lab in part]).astype(np.uint8),
-                              clip_ids=[cid for cid, _ in part], video=video, lengths=lengths)
+                              clip_ids=[cid for cid, _ in part], video=video, lengths=lengths,
+                              log_mel=log_mel)
     return counts
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from avt_np.data.format import open_dataset
+from avt_np.features import audio as audio_fe
 from avt_np.features.__main__ import main
 from avt_np.features.labels import DCASE2017_CLASSES
 from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
@@ -81,6 +82,12 @@ def test_generated_clips_become_a_data_set_the_training_cli_accepts(folder, weig
     assert prov["source"] == str((folder / "clips").resolve())
     assert prov["vggish_sha256"] and prov["vgg16_output"] == "vgg0_dense1_relu_fwd"
     assert prov["avt_np_version"] and prov["written_at"]
+    # log-mel by default for validation and test only, zero past the clip's length
+    assert train.log_mel is None and prov["log_mel_splits"] == ["validation", "test"]
+    ddd = data["validation"]
+    assert ddd.lengths[0] == 3 and (ddd.log_mel[0, 3:] == 0).all()
+    np.testing.assert_array_equal(ddd.log_mel[0, :3],
+                                  front_end_log_mel(folder / "clips" / f"{CLIPS[3][0]}.wav"))
 
     trained = run(["avt_np.train", "--data", str(folder / "data"), "--epochs", "1",
                    "--batches-per-epoch", "2", "--out", str(folder / "run")], folder, weights)
@@ -92,11 +99,34 @@ def test_generated_clips_become_a_data_set_the_training_cli_accepts(folder, weig
     assert "5 clips already done" in capsys.readouterr().err
 
 
+def front_end_log_mel(wav):
+    """The float16 log-mel examples the front end makes of a wav file."""
+    return audio_fe.waveform_to_examples(*audio_fe.read_audio(wav)).astype(np.float16)
+
+
 def test_audio_only_extraction_needs_no_video(labelled, weights):
     assert main([*flags(labelled), "--audio-only", "--frames", "4"]) == 0
     data = open_dataset(labelled / "data")
     assert not data.has_video and data.frames == 4
     np.testing.assert_array_equal(data["train"].lengths, [4, 4, 3])
+    assert data["train"].log_mel is None                       # default: validation,test
+    for split, (cid, *_) in (("validation", CLIPS[3]), ("test", CLIPS[4])):
+        log_mel, n = data[split].log_mel, data[split].lengths[0]
+        assert log_mel.shape == (1, 4, 96, 64) and (log_mel[0, n:] == 0).all()
+        np.testing.assert_array_equal(log_mel[0, :n],
+                                      front_end_log_mel(labelled / "clips" / f"{cid}.wav")[:n])
+
+
+def test_log_mel_flag_chooses_the_splits_or_none(labelled, weights, capsys):
+    assert main([*flags(labelled), "--audio-only", "--log-mel", "train"]) == 0
+    data = open_dataset(labelled / "data")
+    assert data["train"].log_mel.shape == (3, 10, 96, 64)
+    assert data["validation"].log_mel is None and data["test"].log_mel is None
+    assert main([*flags(labelled, "data2"), "--audio-only", "--log-mel", "none",
+                 "--work-dir", str(labelled / "data.work")]) == 0
+    data = open_dataset(labelled / "data2")
+    assert all(data[s].log_mel is None for s in ("train", "validation", "test"))
+    assert "clips already done" in capsys.readouterr().err    # the same work dir serves both
 
 
 def exit_code(argv):
@@ -121,6 +151,8 @@ def error_line(capsys):
     (["--frames", "ten"], "invalid int value"),
     (["--vgg16-preprocess", "keras"], "invalid choice"),
     (["--clips"], "expected one argument"),
+    (["--log-mel", "valid"], "--log-mel valid: expected a comma list of train, validation, "
+                             "test, or none"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(labelled, weights, capsys, extra, message):
     assert exit_code([*flags(labelled), "--audio-only", *extra]) == 2

@@ -167,3 +167,75 @@ def test_a_silent_clip_is_extracted_with_a_note_on_stderr_and_in_the_log(tmp_pat
     assert len(log) == 1 and "\tquiet\tnote (extracted, not an error)" in log[0]
     expected = standins.vggish_expected(np.full((3, 96, 64), np.log(0.01)))
     np.testing.assert_allclose(work.load("quiet")["audio"], expected, atol=1e-5)
+
+
+def front_end_log_mel(clip, frames):
+    """The (frames, 96, 64) float16 log-mel of a clip's wav, zero past its examples."""
+    examples = audio_fe.waveform_to_examples(*audio_fe.read_audio(clip.audio))[:frames]
+    expected = np.zeros((frames, 96, 64), np.float16)
+    expected[:len(examples)] = examples
+    return expected
+
+
+def test_log_mel_is_kept_for_the_chosen_splits_only_and_is_the_front_ends_examples(tmp_path,
+                                                                                   models):
+    clips = audio_clips(tmp_path / "clips", (3.0, 2.0, 4.0, 1.5))
+    splits = ["train", "train", "validation", "test"]
+    matched = [(c, s, np.eye(3, dtype=np.uint8)[i % 3]) for i, (c, s) in enumerate(zip(clips,
+                                                                                        splits))]
+    work = WorkDir(tmp_path / "work", {})
+    extract_all(matched, Extractor(models[0], frames=4), work, progress=False,
+                log_mel_splits=("validation", "test"))
+    assert [work.has_log_mel(c.clip_id) for c in clips] == [False, False, True, True]
+    cached = work.load("c3")["log_mel"]                        # 1.5 s: one example, 3 zeros
+    assert cached.dtype == np.float16 and cached.shape == (4, 96, 64)
+    np.testing.assert_array_equal(cached, front_end_log_mel(clips[3], 4))
+    assert (cached[1:] == 0).all() and (cached[0] != 0).all()
+
+    write_dataset(tmp_path / "data", matched, work, CLASSES, frames=4, with_video=False,
+                  log_mel_splits=("validation", "test"))
+    data = open_dataset(tmp_path / "data")
+    assert data["train"].log_mel is None
+    for split, clip in (("validation", clips[2]), ("test", clips[3])):
+        np.testing.assert_array_equal(data[split].log_mel[0], front_end_log_mel(clip, 4))
+
+
+def test_a_cached_clip_without_log_mel_is_extracted_again_when_its_split_wants_it(
+        tmp_path, models, capsys):
+    clips = audio_clips(tmp_path / "clips", (2.0, 3.0))
+    matched = [(clips[0], "train", np.zeros(3, np.uint8)), (clips[1], "test", np.zeros(3, np.uint8))]
+    work = WorkDir(tmp_path / "work", {})
+    extract_all(matched, Extractor(models[0], frames=3), work, progress=False)   # an old run
+    assert not work.has_log_mel("c1")
+    again = Counting(Extractor(models[0], frames=3))
+    extract_all(matched, again, work, progress=False, log_mel_splits=("test",))
+    assert again.calls == ["c1"]                                 # c0 (train) is not redone
+    assert "1 cached clips of the --log-mel splits lack log-mel (e.g. c1)" in capsys.readouterr().err
+    np.testing.assert_array_equal(work.load("c1")["log_mel"], front_end_log_mel(clips[1], 3))
+    assert not work.has_log_mel("c0")
+
+
+def test_a_clip_lacking_log_mel_that_now_fails_is_skipped_not_written_without_it(tmp_path,
+                                                                                 models):
+    clips = audio_clips(tmp_path / "clips", (2.0, 3.0))
+    matched = [(c, "test", np.zeros(3, np.uint8)) for c in clips]
+    work = WorkDir(tmp_path / "work", {})
+    extract_all(matched, Extractor(models[0], frames=3), work, progress=False)
+    clips[1].audio.write_bytes(b"RIFF but not really")          # the file changed since
+    failures = extract_all(matched, Extractor(models[0], frames=3), work, progress=False,
+                           log_mel_splits=("test",))
+    assert list(failures) == ["c1"] and not work.has("c1") and work.has_log_mel("c0")
+    counts = write_dataset(tmp_path / "data", matched, work, CLASSES, frames=3,
+                           with_video=False, log_mel_splits=("test",))
+    assert counts["test"] == 1
+
+
+def test_writing_log_mel_from_a_cache_without_it_names_the_clip_file(tmp_path, models):
+    clips = audio_clips(tmp_path / "clips", (2.0,))
+    matched = [(clips[0], "test", np.zeros(3, np.uint8))]
+    work = WorkDir(tmp_path / "work", {})
+    extract_all(matched, Extractor(models[0], frames=3), work, progress=False)
+    with pytest.raises(ValueError, match=r"c0.npz: no log_mel"):
+        write_dataset(tmp_path / "data", matched, work, CLASSES, frames=3, with_video=False,
+                      log_mel_splits=("test",))
+    assert not (tmp_path / "data").exists()
