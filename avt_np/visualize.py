@@ -15,9 +15,11 @@ data or another split it runs that snapshot. Queries come from the decoder (the 
 first): for the paper's video/audio model an audio frame asks which video frames to read.
 
 The picture, top to bottom: the query strip and the key strip (one thumbnail per 0.96 s frame:
-the frame's embedding laid out as a small image, with a bar for its energy ||x||; no data set
-format carries log-mel examples yet, so there are no spectrogram thumbnails), the chosen query
-frame outlined in red; one heat-map row per head of the cross-attention weights of that query
+for audio, when the split stores log-mel examples (log_mel.npy, written by python -m
+avt_np.features for validation and test by default), the frame's 96 x 64 log-mel spectrogram,
+time left to right, low frequencies at the bottom, on one grey scale for the whole clip;
+otherwise, and for video, the frame's embedding laid out as a small image, with a bar for its
+energy ||x||), the chosen query frame outlined in red; one heat-map row per head of the cross-attention weights of that query
 frame over the key frames (--all-queries: the full query x key matrix per head); the clip's
 labels with their audible / visible frames when the split has ground truth; on the right the
 predicted probabilities and the colour scale. The scale is fixed, 0..1, for every attention
@@ -121,6 +123,8 @@ class ClipView:
     labels: np.ndarray             # (C,) 0/1
     query_present: np.ndarray = None   # (C, T_q) bool, None without ground truth
     key_present: np.ndarray = None     # (C, T_k) bool
+    query_log_mel: np.ndarray = None   # (T_q, 96, 64) when the queries are audio and the split
+    key_log_mel: np.ndarray = None     # (T_k, 96, 64)  stores log-mel examples, else None
     run_name: str = ""
 
     @property
@@ -150,6 +154,10 @@ def clip_view(run, split_name, clip):
     if split.has_ground_truth:
         view.query_present = np.asarray(batch[PRESENCE[c.second]][0], bool)
         view.key_present = np.asarray(batch[PRESENCE[c.first]][0], bool)
+    if split.log_mel is not None:
+        spectrograms = np.asarray(split.log_mel[index], np.float32)     # (T, 96, 64)
+        view.query_log_mel = spectrograms if c.second == "audio" else None
+        view.key_log_mel = spectrograms if c.first == "audio" else None
     return view
 
 
@@ -197,6 +205,14 @@ def embedding_thumbnail(x, top, size):
     return Image.fromarray(pixels, "L").resize(size, Image.NEAREST).convert("RGB")
 
 
+def log_mel_thumbnail(example, low, high, size):
+    """A log-mel example (96 frames, 64 bands) as a grey image, time left to right and low
+    frequencies at the bottom (black = `low`, white = `high`), resized to `size`."""
+    grey = 255 * (example.T[::-1] - low) / max(high - low, 1e-12)             # (64, 96)
+    pixels = np.clip(grey, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "L").resize(size, Image.BOX).convert("RGB")
+
+
 def centred_text(draw, box, text, fill=BLACK):
     left, top, right, bottom = box
     w, h = draw.textbbox((0, 0), text)[2:]
@@ -239,8 +255,9 @@ def render(view, block=-1, query_frame=None, all_queries=False):
     """Draw one clip's cross-attention. -> (PIL image, layout), layout holding the boxes
     (left, top, right, bottom) of "query_strip", "key_strip", "heads" (one per head: a row, or
     a T_q-row matrix with all_queries), "truth" (one per class row), "query_marker" and
-    "legend"; "uniform_tick" (x of the 1/T_k mark, normalised attention functions) and
-    "truth_rows" (the labels of a class's two ground-truth rows)."""
+    "legend"; "uniform_tick" (x of the 1/T_k mark, normalised attention functions),
+    "truth_rows" (the labels of a class's two ground-truth rows) and "strip_kinds" ({"query":
+    ..., "key": ...}: "log-mel" or "embedding + energy", each strip's label)."""
     weights = view.weights[block]                                           # (H, T_q, T_k)
     H, T_q, T_k = weights.shape
     n_blocks = len(view.weights)
@@ -262,7 +279,7 @@ def render(view, block=-1, query_frame=None, all_queries=False):
     width, height = LEFT + T * CELL + max(RIGHT, 16 + 64 + longest + 8), sum(heights)
     image = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(image)
-    layout = {"size": (width, height), "heads": [], "truth": []}
+    layout = {"size": (width, height), "heads": [], "truth": [], "strip_kinds": {}}
     right_edge = LEFT + T * CELL
 
     # title
@@ -289,18 +306,34 @@ def render(view, block=-1, query_frame=None, all_queries=False):
     y += heights[1]
 
     # strips
-    for name, frames, modality, role in (("query_strip", view.query_frames, view.second,
-                                          "query"),
-                                         ("key_strip", view.key_frames, view.first, "key")):
+    for name, frames, log_mel, modality, role in (
+            ("query_strip", view.query_frames, view.query_log_mel, view.second, "query"),
+            ("key_strip", view.key_frames, view.key_log_mel, view.first, "key")):
         draw.text((8, y + 8), f"{role}: {modality}", fill=BLACK)
-        draw.text((8, y + 22), "embedding + energy", fill=GREY)
-        top_value = float(frames.max()) if frames.size else 1.0
-        energy = np.linalg.norm(frames, axis=1)
-        for k in range(len(frames)):
-            x0 = LEFT + k * CELL + 2
-            image.paste(embedding_thumbnail(frames[k], top_value, (CELL - 4, STRIP)), (x0, y))
-            bar = int(round((CELL - 4) * energy[k] / max(energy.max(), 1e-12)))
-            draw.rectangle((x0, y + STRIP + 3, x0 + bar, y + STRIP + ENERGY), fill=GREY)
+        if log_mel is not None:
+            layout["strip_kinds"][role] = "log-mel"
+            real = np.any(log_mel != 0, axis=(1, 2))             # padded frames are all zeros
+            low, high = (log_mel[real].min(), log_mel[real].max()) if real.any() else (0, 1)
+            draw.text((8, y + 22), "log-mel", fill=GREY)
+            draw.text((8, y + 36), "64 bands, low at bottom", fill=GREY)
+            draw.text((8, y + 50), f"black {low:.1f} .. white {high:.1f}", fill=GREY)
+            for k in range(len(log_mel)):
+                x0 = LEFT + k * CELL + 2
+                if real[k]:                # one scale for the clip, so frames compare
+                    image.paste(log_mel_thumbnail(log_mel[k], low, high,
+                                                  (CELL - 4, STRIP + ENERGY)), (x0, y))
+                else:
+                    draw.rectangle((x0, y, x0 + CELL - 5, y + STRIP + ENERGY - 1), outline=GREY)
+        else:
+            layout["strip_kinds"][role] = "embedding + energy"
+            draw.text((8, y + 22), "embedding + energy", fill=GREY)
+            top_value = float(frames.max()) if frames.size else 1.0
+            energy = np.linalg.norm(frames, axis=1)
+            for k in range(len(frames)):
+                x0 = LEFT + k * CELL + 2
+                image.paste(embedding_thumbnail(frames[k], top_value, (CELL - 4, STRIP)), (x0, y))
+                bar = int(round((CELL - 4) * energy[k] / max(energy.max(), 1e-12)))
+                draw.rectangle((x0, y + STRIP + 3, x0 + bar, y + STRIP + ENERGY), fill=GREY)
         layout[name] = (LEFT, y, LEFT + len(frames) * CELL, y + STRIP + ENERGY)
         if role == "query" and not all_queries:
             box = (LEFT + query_frame * CELL, y - 2, LEFT + (query_frame + 1) * CELL - 1,

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -60,6 +61,8 @@ def test_picture_is_written_with_the_expected_size_and_one_row_per_head(runs, ca
     assert marker[0] == visualize.LEFT + 4 * visualize.CELL
     assert tuple(pixels[marker[1] + 1, marker[0] + 1]) == visualize.RED
     assert len(layout["truth"]) >= 1                            # the clip's labelled classes
+    # the embedded set stores no log-mel: both strips are embeddings with an energy bar
+    assert layout["strip_kinds"] == {"query": "embedding + energy", "key": "embedding + energy"}
 
 
 def test_all_queries_draws_the_full_matrix_per_head(runs):
@@ -211,3 +214,66 @@ def test_command_line_runs_as_a_module(runs, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Image.open(tmp_path / "a.png").size[1] > 0
+
+
+def sloped_log_mel(n):
+    """(n, 10, 96, 64) log-mel rising with time and falling with band: loud low frequencies."""
+    t, band = np.meshgrid(np.arange(96), np.arange(64), indexing="ij")
+    example = (t / 50 - band / 10).astype(np.float32)                # -6.3 .. 1.9
+    return np.broadcast_to(example, (n, 10, 96, 64)).copy()
+
+
+@pytest.fixture(scope="module")
+def with_log_mel(runs):
+    """The no_truth clips again, with log-mel examples; test clip 1 has 7 real frames."""
+    source = visualize.load(runs / "va", data=runs / "no_truth").dataset
+    with DatasetWriter(runs / "log_mel", source.classes, source.dims) as writer:
+        for name in ("train", "validation", "test"):
+            batch = source[name].batch(np.arange(4))
+            log_mel, lengths = sloped_log_mel(4), np.array([10, 7, 10, 10])
+            padded = np.arange(10)[None, :] >= lengths[:, None]
+            for x in (batch["audio"], batch["video"], log_mel):
+                x[padded] = 0
+            writer.append(name, audio=batch["audio"], video=batch["video"],
+                          labels=source[name].labels[:4], clip_ids=source[name].clip_ids[:4],
+                          lengths=lengths, log_mel=log_mel)
+    return runs / "log_mel"
+
+
+def strip_pixels(image, layout, name):
+    left, top, right, bottom = layout[name]
+    return np.asarray(image)[top:bottom, left:right]
+
+
+def test_audio_strips_show_log_mel_when_the_split_stores_it(runs, with_log_mel, tmp_path):
+    run = visualize.load(runs / "va", data=with_log_mel)             # video keys, audio queries
+    view = visualize.clip_view(run, "test", 1)
+    assert view.query_log_mel.shape == (10, 96, 64) and view.key_log_mel is None
+    image, layout = visualize.render(view, query_frame=4)
+    assert layout["strip_kinds"] == {"query": "log-mel", "key": "embedding + energy"}
+    grey = strip_pixels(image, layout, "query_strip")[:, 2:visualize.CELL - 2, 0].astype(int)
+    thumb = grey[:visualize.STRIP + visualize.ENERGY]                 # frame 0's spectrogram
+    assert thumb[-4:].mean() > thumb[:4].mean() + 100                 # loud low bands at the bottom
+    assert thumb[:, -4:].mean() > thumb[:, :4].mean() + 30            # rising with time: right
+    assert thumb.max() >= 250 and thumb.min() <= 5                    # the clip's min..max scale
+    padded = strip_pixels(image, layout, "query_strip")[5:40, 8 * visualize.CELL + 6:
+                                                        9 * visualize.CELL - 6]
+    assert (padded == 255).all()                                       # frame 8 is padding: empty
+
+    old, old_layout = visualize.render(replace(view, query_log_mel=None), query_frame=4)
+    assert old_layout["strip_kinds"]["query"] == "embedding + energy"
+    assert (strip_pixels(image, layout, "query_strip")
+            != strip_pixels(old, old_layout, "query_strip")).any(-1).mean() > 0.3
+    np.testing.assert_array_equal(strip_pixels(image, layout, "key_strip"),
+                                  strip_pixels(old, old_layout, "key_strip"))   # video: as before
+
+    out = tmp_path / "log_mel.png"
+    visualize.main([str(runs / "va"), "--data", str(with_log_mel), "--clip", "1",
+                    "--out", str(out)])
+    assert Image.open(out).size == image.size
+
+
+def test_an_audio_audio_run_shows_log_mel_in_both_strips(runs, with_log_mel):
+    view = visualize.clip_view(visualize.load(runs / "aa", data=with_log_mel), "test", 0)
+    _, layout = visualize.render(view)
+    assert layout["strip_kinds"] == {"query": "log-mel", "key": "log-mel"}
