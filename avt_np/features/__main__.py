@@ -8,11 +8,10 @@
 Sec. 3.2.1 of the paper: VGGish embeddings (128-d) of 0.96 s log-mel windows and VGG16 fc7
 (4096-d) of the video frame at each window's centre; for the --log-mel splits (default
 validation and test) also the log-mel examples VGGish saw, for python -m avt_np.visualize's
-spectrogram thumbnails. Progress and skipped clips go to stderr;
-the run can be stopped and started again with the same command (finished clips are kept in
-the work directory). Every split (train, validation, test) must get at least one clip, as
-python -m avt_np.train needs all three. Errors that concern the whole run are one line with
-exit code 2.
+spectrogram thumbnails. Progress and skipped clips go to stderr; the run can be stopped and
+started again with the same command (finished clips are kept in the work directory). Every
+split (train, validation, test) must get at least one clip, as python -m avt_np.train needs
+all three. Errors that concern the whole run are one line with exit code 2.
 """
 
 import sys
