@@ -59,8 +59,9 @@ def build_parser():
     parser.add_argument("--threads", type=int,
                         help="BLAS threads per run [default: OPENBLAS_NUM_THREADS, "
                              "OMP_NUM_THREADS or MKL_NUM_THREADS when one is set in the "
-                             "environment (the first set, in that order), else cores // workers, "
-                             "at least 1; 1 with --dask]")
+                             "environment (the first set, in that order; of a list like 4,2 "
+                             "the first number), else cores // workers, at least 1; 1 with "
+                             "--dask]")
     parser.add_argument("--keep", choices=KEEP, help="checkpoints kept in a finished run: all, "
                         "ensemble (drop the optimizer state: evaluate / visualize still work) or "
                         "none [default: ensemble; none with --quick]")
@@ -106,7 +107,7 @@ def default_threads(workers, dask):
     if dask:
         return 1
     for name in THREAD_VARIABLES:
-        value = os.environ.get(name, "").strip()
+        value = os.environ.get(name, "").split(",")[0].strip()   # OpenMP allows "4,2": nesting
         if value:
             if not value.isdigit() or int(value) < 1:
                 raise UsageError(f"{name}={value}: expected a positive whole number of BLAS "

@@ -299,6 +299,7 @@ def test_cli_imports_the_users_neighbouring_files_from_any_folder(tmp_path):
                           capture_output=True, text=True, cwd=elsewhere,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0, done.stderr
+    assert "input 0" in done.stdout and "PASS: worst relative error" in done.stdout
 
 
 def test_cli_checks_every_builtin_layer(capsys):

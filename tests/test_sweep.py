@@ -256,6 +256,7 @@ def test_out_naming_a_file_is_one_line_and_exit_code_2(tmp_path):
 @pytest.mark.parametrize("environment, flags, threads", [
     ({"OPENBLAS_NUM_THREADS": "1"}, ["--workers", "1"], 1),
     ({"OMP_NUM_THREADS": "3"}, ["--workers", "1"], 3),
+    ({"OMP_NUM_THREADS": "4,2"}, ["--workers", "1"], 4),            # OpenMP's nested form
     ({"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "5"}, [], 2),
     ({"OPENBLAS_NUM_THREADS": "1"}, ["--threads", "4"], 4),          # the flag wins
     ({}, ["--workers", "1"], os.cpu_count() or 1),                  # cores // workers

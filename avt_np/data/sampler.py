@@ -45,15 +45,22 @@ def presentation_targets(counts, max_ratio):
     return target
 
 
-def draw_probabilities(labels, max_ratio):
-    """labels (N, C) in {0, 1} -> q (C,): probability that a batch slot is drawn for class c."""
-    from scipy.optimize import nnls          # imported here: scipy.optimize takes ~0.5 s to load
+def presentation_matrix(labels):
+    """labels (N, C) -> (counts (C,), present (C,) bool, M): M[k, c] is the share of class k's
+    clips that also carry class c, over the classes with clips. Drawing class k for a batch slot
+    presents every class c with probability M[k, c], so q @ M are the presented rates."""
     labels = np.asarray(labels, np.float64)
     counts = labels.sum(axis=0)
     present = counts > 0
-    target = presentation_targets(counts, max_ratio)[present]
     cooccur = labels.T @ labels                                       # (C, C) clip counts
-    share = cooccur[np.ix_(present, present)] / counts[present, None] # M[k, c]
+    return counts, present, cooccur[np.ix_(present, present)] / counts[present, None]
+
+
+def draw_probabilities(labels, max_ratio):
+    """labels (N, C) in {0, 1} -> q (C,): probability that a batch slot is drawn for class c."""
+    from scipy.optimize import nnls          # imported here: scipy.optimize takes ~0.5 s to load
+    counts, present, share = presentation_matrix(labels)
+    target = presentation_targets(counts, max_ratio)[present]
     # presented rates q @ M should equal the target: a linear system, solved with q >= 0
     # (non-negative least squares; exact whenever the target is reachable at all)
     q = np.zeros(labels.shape[1])
@@ -63,10 +70,7 @@ def draw_probabilities(labels, max_ratio):
 
 def expected_ratio(labels, q):
     """Max/min over the classes with clips of the expected presented rates q @ M."""
-    labels = np.asarray(labels, np.float64)
-    counts = labels.sum(axis=0)
-    present = counts > 0
-    share = (labels.T @ labels)[np.ix_(present, present)] / counts[present, None]   # M[k, c]
+    _, present, share = presentation_matrix(labels)
     presented = q[present] @ share
     return float(presented.max() / presented.min())
 

@@ -316,7 +316,11 @@ class SyntheticSplit(Split):
 def open_embedded(path):
     """Open a cached embedded set; one-line DataError naming the damaged file, if any."""
     path = Path(path)
-    meta = read_meta(path)
+    try:
+        meta = read_meta(path)
+    except DataError as e:
+        raise DataError(f"{e} (a damaged embedded cache: delete {path} and it will be "
+                        "rebuilt)") from None
     if meta["format"] != "avt_np-embedded" or set(meta["splits"]) != set(SPLITS):
         raise DataError(f"{path / 'meta.json'}: not an embedded data set (format "
                         f"{meta['format']!r}, splits {sorted(meta['splits'])})")

@@ -1,5 +1,6 @@
 """The embedded default data set: determinism, real statistics, documented structure."""
 
+import json
 import shutil
 
 import numpy as np
@@ -190,3 +191,14 @@ def test_a_damaged_embedded_cache_fails_on_opening_in_one_line(tmp_path, small_e
         with pytest.raises(DataError, match=message) as error:
             opener(folder)
         assert "\n" not in str(error.value) and "delete" in str(error.value)
+
+
+def test_a_damaged_embedded_meta_json_says_to_delete_the_cache(tmp_path, small_embedded):
+    folder = tmp_path / "embedded"
+    shutil.copytree(small_embedded.path, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["frames"] = "ten"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="meta.json") as error:
+        synthetic.open_embedded(folder)
+    assert "\n" not in str(error.value) and f"delete {folder}" in str(error.value)
