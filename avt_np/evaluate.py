@@ -38,10 +38,13 @@ def load_snapshot(model, path):
     """Load the parameters saved in `path` into `model`; a one-line UsageError when the file is
     unreadable (e.g. truncated) or holds another model's parameters."""
     try:
-        model.load_state_dict(io.read_npz(path))
+        state = io.read_npz(path)                     # its errors name the file
     except ValueError as e:
-        message = str(e) if str(path) in str(e) else f"{path}: not a checkpoint of this model ({e})"
-        raise UsageError(message) from None
+        raise UsageError(str(e)) from None
+    try:
+        model.load_state_dict(state)
+    except ValueError as e:
+        raise UsageError(f"{path}: not a checkpoint of this model ({e})") from None
 
 
 def score_ensemble(model, run_dir, epochs, dataset, config, classes):

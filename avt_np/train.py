@@ -167,14 +167,17 @@ def save_state(run_dir, model, adam, history):
 
 def load_state(run_dir, model, adam):
     path = Path(run_dir) / "checkpoints" / "last.npz"
+    retry = "; start again in another --out directory"
     try:
-        state = io.read_npz(path)
+        state = io.read_npz(path)                     # its errors name the file
+    except ValueError as e:
+        raise UsageError(f"{e}{retry}") from None
+    try:
         model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("param.")})
         adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam.")})
         return json.loads(str(state["history"]))
     except (ValueError, KeyError) as e:
-        message = str(e) if str(path) in str(e) else f"{path}: not a checkpoint of this run ({e})"
-        raise UsageError(f"{message}; start again in another --out directory") from None
+        raise UsageError(f"{path}: not a checkpoint of this run ({e}){retry}") from None
 
 
 def set_dropout_rng(model, rng):
