@@ -97,16 +97,16 @@ def parse_log_mel(text):
     return names
 
 
-def require_every_split(matched, args):
+def require_every_split(matched, label_files, clips):
     """python -m avt_np.train needs train, validation and test: refuse, before any extraction,
-    a run that would write a data set with an empty split."""
+    a run that would write a data set with an empty split. label_files: {split: [--labels
+    text]}; clips: the --clips value (for the message)."""
     for split in SPLITS:
         if any(s == split for _, s, _ in matched):
             continue
-        given = [t for t in args.labels if parse_labels_arg(t)[0] == split]
-        if given:
-            raise ValueError(f"the {split} split has no clip: no file in --clips {args.clips} "
-                             f"matches a clip of --labels {given[0]}")
+        if label_files.get(split):
+            raise ValueError(f"the {split} split has no clip: no file in --clips {clips} "
+                             f"matches a clip of --labels {label_files[split][0]}")
         raise ValueError(f"the {split} split has no clip: pass --labels {split}=CSV "
                          "(python -m avt_np.train needs train, validation and test)")
 
@@ -120,7 +120,7 @@ def run(args):
     if args.classes and not Path(args.classes).is_file():
         raise FileNotFoundError(f"--classes {args.classes}: no such file")
     classes = read_classes(args.classes) if args.classes else DCASE2017_CLASSES
-    labels_by_split = {}
+    labels_by_split, label_files = {}, {}
     for text in args.labels:
         split, path = parse_labels_arg(text)
         if not path.is_file():
@@ -128,6 +128,7 @@ def run(args):
         table = read_weak_labels(path, classes)
         print(f"labels: {path} -> {split} ({len(table)} clips)", file=sys.stderr)
         labels_by_split.setdefault(split, {}).update(table)
+        label_files.setdefault(split, []).append(text)
     clips = extract.discover_clips(args.clips)
     if not clips:
         raise ValueError(f"--clips {args.clips}: no audio or video file found")
@@ -137,7 +138,7 @@ def run(args):
               f"(e.g. {unlabelled[0].clip_id})", file=sys.stderr)
     if not matched:
         raise ValueError("no clip file matches a labelled clip id (file name without extension)")
-    require_every_split(matched, args)
+    require_every_split(matched, label_files, args.clips)
     with_video = not args.audio_only
     needs_ffmpeg = any(c.audio is None for c, _, _ in matched) or (with_video and not args.frames_dir)
     if needs_ffmpeg and not have_ffmpeg():
@@ -169,9 +170,6 @@ def run(args):
     failures = extract.extract_all(matched, extractor, work, log_mel_splits=log_mel_splits)
     for line in vggish.findings():
         print(f"vggish: {line}", file=sys.stderr)
-    done = sum(work.has(c.clip_id) for c, _, _ in matched)
-    if done == 0:
-        raise RuntimeError(f"no clip could be extracted (see {work.errors})")
     for split in SPLITS:
         if not any(s == split and work.has(c.clip_id) for c, s, _ in matched):
             raise RuntimeError(f"no clip of the {split} split could be extracted (see "

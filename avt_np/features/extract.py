@@ -115,9 +115,10 @@ class Extractor:
         self.vggish, self.vgg16, self.frames = vggish, vgg16, frames
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.pca, self.dequantize = pca, dequantize
-        self.notes = {}         # clip_id -> a remark that is not an error (e.g. silence)
+        self.notes = {}         # clip_id of an extracted clip -> a remark, not an error (silence)
 
     def audio_examples(self, clip):
+        """clip -> ((n, 96, 64) examples, n <= frames; a silence note or None)."""
         if clip.audio is not None:
             samples, rate = audio_fe.read_audio(clip.audio)
             source = clip.audio
@@ -126,14 +127,13 @@ class Extractor:
             source = clip.video
         else:
             raise AudioError(f"clip {clip.clip_id}: no audio file")
-        if not np.any(samples):
-            self.notes[clip.clip_id] = (f"{source}: every sample is zero (silence); its log-mel "
-                                        f"is log({audio_fe.LOG_OFFSET}) everywhere")
+        note = None if np.any(samples) else (f"{source}: every sample is zero (silence); its "
+                                             f"log-mel is log({audio_fe.LOG_OFFSET}) everywhere")
         examples = audio_fe.waveform_to_examples(samples, rate)
         if examples.shape[0] == 0:
             raise AudioError(f"{source}: {samples.shape[0] / rate:.3f} s of audio is shorter than "
                              f"one VGGish example ({audio_fe.MIN_SAMPLES / audio_fe.SAMPLE_RATE} s)")
-        return examples[: self.frames]
+        return examples[: self.frames], note
 
     def video_frames(self, clip):
         times = video_io.frame_times(self.frames)
@@ -156,7 +156,7 @@ class Extractor:
 
     def __call__(self, clip):
         T = self.frames
-        examples = self.audio_examples(clip)                            # (n, 96, 64)
+        examples, note = self.audio_examples(clip)                      # (n, 96, 64)
         emb = self.vggish(examples)
         if self.pca is not None:
             from avt_np.features.vggish import dequantize
@@ -176,6 +176,8 @@ class Extractor:
             video[present] = self.vgg16(frames[present])
             out["video"] = video
             out["valid"] = valid & present
+        if note:                                # only now: a clip that failed has no note
+            self.notes[clip.clip_id] = note
         return out
 
 
@@ -271,7 +273,7 @@ def extract_all(matched, extractor, work, progress=True, log_mel_splits=()):
                 arrays.pop("log_mel", None)             # 123 kB a clip: kept only where asked
             work.save(clip.clip_id, arrays)
             failed = False
-            note = getattr(extractor, "notes", {}).get(clip.clip_id)
+            note = extractor.notes.get(clip.clip_id)
             if note:                                   # extracted; worth knowing, not an error
                 work.log_error(clip.clip_id, f"note (extracted, not an error): {note}")
                 print(f"note {clip.clip_id}: {note}", file=sys.stderr)
@@ -290,6 +292,8 @@ def extract_all(matched, extractor, work, progress=True, log_mel_splits=()):
             work.log_error(clip.clip_id, tb)
             print(f"skip {clip.clip_id}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
             failed = True
+        if failed:                                      # e.g. extracted but not saved: the
+            extractor.notes.pop(clip.clip_id, None)     # provenance notes list saved clips only
         if failed and clip.clip_id in lacking:          # its old cache lacks log-mel: the clip
             work.file(clip.clip_id).unlink()            # is skipped like any failed clip
         if bar:

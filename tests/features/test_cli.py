@@ -12,7 +12,7 @@ from avt_np.data.format import open_dataset
 from avt_np.features import audio as audio_fe
 from avt_np.features.__main__ import main
 from avt_np.features.labels import DCASE2017_CLASSES
-from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
+from tests.features.conftest import SR, needs_ffmpeg, write_mp4, write_wav
 
 # clip id, split, labels, audio seconds, video seconds
 CLIPS = [
@@ -115,6 +115,18 @@ def test_audio_only_extraction_needs_no_video(labelled, weights):
         assert log_mel.shape == (1, 4, 96, 64) and (log_mel[0, n:] == 0).all()
         np.testing.assert_array_equal(log_mel[0, :n],
                                       front_end_log_mel(labelled / "clips" / f"{cid}.wav")[:n])
+
+
+def test_provenance_notes_only_clips_that_were_extracted(labelled, weights):
+    import soundfile
+    soundfile.write(labelled / "clips" / "quiet_0.000_10.000.wav", np.zeros(SR * 3, np.int16), SR)
+    soundfile.write(labelled / "clips" / "short_0.000_10.000.wav", np.zeros(SR // 2, np.int16), SR)
+    with open(labelled / "train.csv", "a") as f:
+        f.write("quiet_0.000_10.000.wav\t0\t10\tCar\nshort_0.000_10.000.wav\t0\t10\tCar\n")
+    assert main([*flags(labelled), "--audio-only"]) == 0
+    prov = open_dataset(labelled / "data").meta["provenance"]
+    assert list(prov["notes"]) == ["quiet_0.000_10.000"] and "silence" in prov["notes"]["quiet_0.000_10.000"]
+    assert "shorter than one VGGish example" in prov["skipped"]["short_0.000_10.000"]
 
 
 def test_log_mel_flag_chooses_the_splits_or_none(labelled, weights, capsys):

@@ -31,6 +31,7 @@ class Counting:
 
     def __init__(self, inner, kill_at=None):
         self.inner, self.kill_at, self.calls = inner, kill_at, []
+        self.notes = inner.notes
 
     def __call__(self, clip):
         if len(self.calls) == self.kill_at:
@@ -167,6 +168,23 @@ def test_a_silent_clip_is_extracted_with_a_note_on_stderr_and_in_the_log(tmp_pat
     assert len(log) == 1 and "\tquiet\tnote (extracted, not an error)" in log[0]
     expected = standins.vggish_expected(np.full((3, 96, 64), np.log(0.01)))
     np.testing.assert_allclose(work.load("quiet")["audio"], expected, atol=1e-5)
+
+
+def test_a_silent_clip_that_then_fails_gets_no_note(tmp_path, models):
+    import soundfile
+    short = tmp_path / "short.wav"                     # silent and shorter than one example
+    soundfile.write(short, np.zeros(8000, np.int16), 16000, subtype="PCM_16")
+    no_frame = tmp_path / "no_frame.wav"               # silent, its frames folder has no 0.48 s
+    soundfile.write(no_frame, np.zeros(3 * 16000, np.int16), 16000, subtype="PCM_16")
+    from PIL import Image
+    (tmp_path / "frames" / "no_frame").mkdir(parents=True)
+    Image.new("RGB", (64, 48)).save(tmp_path / "frames" / "no_frame" / "1.50.jpg")
+    extractor = Extractor(*models, frames=3, frames_dir=tmp_path / "frames")
+    matched = [(Clip(p.stem, audio=p), "train", np.zeros(3, np.uint8)) for p in (short, no_frame)]
+    work = WorkDir(tmp_path / "work", {})
+    assert sorted(extract_all(matched, extractor, work, progress=False)) == ["no_frame", "short"]
+    assert extractor.notes == {}
+    assert "note" not in work.errors.read_text()
 
 
 def front_end_log_mel(clip, frames):
