@@ -7,8 +7,9 @@ as fc7 (the last 4096-wide layer, after its ReLU; the 1000-way fc8 is the classi
 The expected file is the ONNX model zoo's vgg16-7 (weights trained in MXNet Gluon) with fc7,
 `vgg0_dense1_relu_fwd`, appended to the graph outputs by `python -m avt_np.weights fetch`,
 which also turns the zoo file's fixed batch 1 into a symbolic N: input `data` [N, 3, 224, 224]
-float32, so a clip's frames run in one call (a file with a fixed batch is fed chunk by chunk,
-the last one zero-padded). Its preprocessing ("gluon", the default here):
+float32, so a clip's frames run max_batch (default 16) at a time, not one by one (a file with a
+fixed batch is fed chunks of that batch, the last one zero-padded). Its preprocessing
+("gluon", the default here):
 
     shorter side resized to 256 (bilinear), centre crop 224 x 224, RGB scaled to [0, 1],
     minus mean (0.485, 0.456, 0.406), divided by std (0.229, 0.224, 0.225), NCHW.

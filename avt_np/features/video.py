@@ -22,8 +22,11 @@ refuses that clip with a message listing the times it has and the times expected
 filled with a neighbour.
 
 ffmpeg and ffprobe run with a timeout (`timeout_for`: 10 s per second of media, at least 60 s;
-a hung decoder becomes a VideoError, i.e. a skipped clip), and their stderr goes to a temporary
-file, so a corrupt file that makes ffmpeg print megabytes of warnings cannot block the pipe.
+a hung decoder becomes a VideoError, i.e. a skipped clip). The frame reader takes frames from
+ffmpeg's stdout while it runs, so its stderr goes to a temporary file: a corrupt file that
+makes ffmpeg print megabytes of warnings cannot fill a pipe nobody reads and block it. The
+other calls (ffprobe, audio decoding) run to completion through subprocess.run, which reads
+stdout and stderr together.
 """
 
 import json
@@ -69,13 +72,13 @@ def require_ffmpeg():
 
 MIN_TIMEOUT = 60.0                 # seconds any ffmpeg / ffprobe call may take
 TIMEOUT_PER_SECOND = 10.0          # ... plus this much per second of media decoded
-UNKNOWN_DURATION_TIMEOUT = 600.0
+UNKNOWN_DURATION_TIMEOUT = 600.0  # seconds, when ffprobe reports no duration
 
 
 def timeout_for(seconds):
     """Seconds an ffmpeg call decoding `seconds` of media may run (None: duration unknown)."""
     if seconds is None:
-        return max(MIN_TIMEOUT, UNKNOWN_DURATION_TIMEOUT)
+        return UNKNOWN_DURATION_TIMEOUT
     return max(MIN_TIMEOUT, TIMEOUT_PER_SECOND * float(seconds))
 
 

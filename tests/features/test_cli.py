@@ -125,7 +125,8 @@ def test_provenance_notes_only_clips_that_were_extracted(labelled, weights):
         f.write("quiet_0.000_10.000.wav\t0\t10\tCar\nshort_0.000_10.000.wav\t0\t10\tCar\n")
     assert main([*flags(labelled), "--audio-only"]) == 0
     prov = open_dataset(labelled / "data").meta["provenance"]
-    assert list(prov["notes"]) == ["quiet_0.000_10.000"] and "silence" in prov["notes"]["quiet_0.000_10.000"]
+    assert list(prov["notes"]) == ["quiet_0.000_10.000"]
+    assert "silence" in prov["notes"]["quiet_0.000_10.000"]
     assert "shorter than one VGGish example" in prov["skipped"]["short_0.000_10.000"]
 
 

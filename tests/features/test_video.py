@@ -80,9 +80,9 @@ def test_folder_without_images_named_by_time_is_a_video_error(tmp_path):
         video.read_frames_folder(tmp_path, video.frame_times(2))
 
 
-def fake_ffmpeg(folder, body):
+def fake_ffmpeg(monkeypatch, folder, body):
     """Put `ffmpeg` (running the Python `body`) and an `ffprobe` reporting one 25 fps video
-    stream first on PATH."""
+    stream first on PATH, for this test only (monkeypatch restores PATH)."""
     import json
     import os
     import sys
@@ -93,12 +93,12 @@ def fake_ffmpeg(folder, body):
         path = folder / name
         path.write_text(f"#!{sys.executable}\nimport sys, time\n{code}\n")
         path.chmod(0o755)
-    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ['PATH']}"
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
 
 def test_ffmpeg_flooding_stderr_cannot_block_the_frame_pipe(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", __import__("os").environ["PATH"])     # restored after the test
-    fake_ffmpeg(tmp_path / "bin", "sys.stderr.write('warning: corrupt macroblock\\n' * 40000)\n"
+    fake_ffmpeg(monkeypatch, tmp_path / "bin",
+                "sys.stderr.write('warning: corrupt macroblock\\n' * 40000)\n"
                 "sys.stderr.flush()\n"
                 "sys.stdout.buffer.write(bytes([7]) * (224 * 224 * 3 * 40))")
     frames, present = video.read_frames_ffmpeg(tmp_path / "any.mp4", video.frame_times(2))
@@ -107,8 +107,7 @@ def test_ffmpeg_flooding_stderr_cannot_block_the_frame_pipe(tmp_path, monkeypatc
 
 
 def test_a_hung_ffmpeg_is_killed_after_its_timeout_and_is_a_video_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", __import__("os").environ["PATH"])
-    fake_ffmpeg(tmp_path / "bin", "time.sleep(60)")
+    fake_ffmpeg(monkeypatch, tmp_path / "bin", "time.sleep(60)")
     monkeypatch.setattr(video, "MIN_TIMEOUT", 0.5)
     monkeypatch.setattr(video, "TIMEOUT_PER_SECOND", 0.0)
     with pytest.raises(video.VideoError, match="did not finish within 0.5 s"):
