@@ -24,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avt_np.io import atomic_write
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = REPO_ROOT / "weights" / "manifest.json"
 FC7 = "vgg0_dense1_relu_fwd"   # fc7 after its ReLU in the ONNX zoo's vgg16-7 (MXNet Gluon names)
@@ -122,12 +124,10 @@ def sha256_of(path, chunk=1 << 20):
 LFS_POINTER = b"version https://git-lfs"
 
 
-def check_payload(path, url, min_bytes=None):
-    """WeightsError if a downloaded file is an HTML page, a Git LFS pointer stub or far smaller
-    than the manifest's lower bound (a login page or a mirror's error page saved as .onnx)."""
-    size = Path(path).stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(512)
+def check_payload(head, size, url, min_bytes=None):
+    """WeightsError if a download (its first 512 bytes `head`, `size` bytes in all) is an HTML
+    page, a Git LFS pointer stub or far smaller than the manifest's lower bound (a login page or
+    a mirror's error page saved as .onnx)."""
     if head.startswith(LFS_POINTER):
         raise WeightsError(f"{url}: got a {size}-byte Git LFS pointer, not the file "
                            "(the host serves the LFS stub; try the next URL)")
@@ -141,28 +141,29 @@ def check_payload(path, url, min_bytes=None):
 
 
 def download(url, dest, label=None, timeout=60, min_bytes=None):
-    """Stream url into dest (via dest.part, renamed when complete and checked); return dest's
-    SHA-256. On any failure the .part file is removed and dest is left as it was."""
+    """Stream url into dest through atomic_write (a temporary file beside dest, renamed when
+    complete and checked); return dest's SHA-256. On any failure dest is left as it was."""
     dest = Path(dest)
-    part = dest.with_name(dest.name + ".part")
     h = hashlib.sha256()
     req = urllib.request.Request(url, headers={"User-Agent": "avt_np-weights"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as out:
+
+    def write(out):
+        head, size = b"", 0
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0)
             bar = Progress(label or dest.name, total)
             while block := resp.read(1 << 20):
                 out.write(block)
                 h.update(block)
+                head += block[:512 - len(head)]
+                size += len(block)
                 bar.update(len(block))
             bar.close()
-        if total and part.stat().st_size != total:
-            raise WeightsError(f"{url}: got {part.stat().st_size} bytes, expected {total}")
-        check_payload(part, url, min_bytes)
-        part.replace(dest)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+        if total and size != total:
+            raise WeightsError(f"{url}: got {size} bytes, expected {total}")
+        check_payload(head, size, url, min_bytes)   # raised here: the file is never renamed
+
+    atomic_write(dest, write)
     return h.hexdigest()
 
 
@@ -197,17 +198,19 @@ def free_batch(graph, name="N"):
     return old
 
 
-def runs_with_batch(path, batch=2):
-    """True if onnxruntime runs the file on `batch` zero inputs (all input dims but 0 fixed)."""
+def runs_with_batch(model_bytes, batch=2):
+    """True if onnxruntime runs a serialized model (onnx's SerializeToString()) on `batch` zero
+    inputs (all input dims but 0 fixed)."""
     import numpy as np
     import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
+    from avt_np.features.onnx_model import open_session    # it imports this module
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 4            # failing is an answer here, not an error to print
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = open_session(model_bytes, "vgg16_fc7")
         (inp,) = session.get_inputs()
         shape = [batch] + [int(d) for d in inp.shape[1:]]
-        outs = session.run(None, {inp.name: np.zeros(shape, np.float32)})
+        outs = session.run(None, {inp.name: np.zeros(shape, np.float32)}, quiet)
         return all(np.asarray(o).shape[:1] == (batch,) for o in outs)
     except Exception:
         return False
@@ -220,7 +223,8 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     the internal tensor vgg0_dense1_relu_fwd. It is declared [batch, width]. vgg16-7 declares
     batch 1, so with symbolic_batch a fixed batch becomes the symbol N (free_batch), checked by
     running a batch of 2 in onnxruntime; if that fails the file keeps its fixed batch (the
-    runner then feeds it one frame at a time) and a note goes to stderr.
+    runner then feeds it one frame at a time) and a note goes to stderr. src is read once and
+    dst written once (atomic_write).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -229,7 +233,6 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     graph = model.graph
     if not graph.input:
         raise WeightsError(f"{src}: the graph has no input")
-    fixed = free_batch(graph) if symbolic_batch else None
     if not any(o.name == tensor for o in graph.output):
         produced = {out for node in graph.node for out in node.output}
         if tensor not in produced:
@@ -243,16 +246,16 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     except Exception as e:
         raise WeightsError(f"{src}: the model with output {tensor} fails onnx's checker "
                            f"({_first_line(e)})") from None
-    tmp = Path(str(dst) + ".part")
-    try:
-        onnx.save(model, str(tmp))
-        if fixed is not None and not runs_with_batch(tmp):
+    data = model.SerializeToString()               # the model with the batch src declares
+    fixed = free_batch(graph) if symbolic_batch else None
+    if fixed is not None:
+        free = model.SerializeToString()           # the same with batch N
+        if runs_with_batch(free):
+            data = free
+        else:
             print(f"note: {src} does not run with a free batch; {dst} keeps batch {fixed}",
                   file=sys.stderr)
-            return expose_output(src, dst, tensor, width, symbolic_batch=False)
-        tmp.replace(dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(dst, lambda f: f.write(data))
     return dst
 
 

@@ -48,7 +48,8 @@ def test_fetch_downloads_prints_the_files_sha256_and_exposes_fc7(served, tmp_pat
     assert sha(folder / "vggish.onnx") == sha(served / "vggish.onnx")
     assert "vggish: 100.0%" in err and "vgg16: 100.0%" in err            # progress on stderr
     assert "Git LFS pointer" in err                                     # first vgg16 URL refused
-    assert not list(folder.glob("*.part"))
+    assert sorted(p.name for p in folder.iterdir()) == ["vgg16-7-fc7.onnx", "vgg16-7.onnx",
+                                                         "vggish.onnx"]    # no temporary file
     fc7 = onnx.load(str(folder / "vgg16-7-fc7.onnx"))
     assert weights.FC7 in [o.name for o in fc7.graph.output]
 
@@ -58,7 +59,7 @@ def test_fetch_downloads_prints_the_files_sha256_and_exposes_fc7(served, tmp_pat
     (b"\n  <!DOCTYPE html><html><body>Sign in</body></html>", "HTML page"),
     (b"\x08\x07" + bytes(100), "far fewer than the 1000"),
 ])
-def test_download_refuses_stubs_and_leaves_no_part_file(tmp_path, payload, message):
+def test_download_refuses_stubs_and_leaves_no_temporary_file(tmp_path, payload, message):
     src = tmp_path / "remote.onnx"
     src.write_bytes(payload)
     dest = tmp_path / "out" / "model.onnx"
@@ -69,7 +70,7 @@ def test_download_refuses_stubs_and_leaves_no_part_file(tmp_path, payload, messa
     assert list(dest.parent.iterdir()) == []
 
 
-def test_an_interrupted_download_removes_its_part_file(tmp_path, monkeypatch):
+def test_an_interrupted_download_removes_its_temporary_file(tmp_path, monkeypatch):
     src = tmp_path / "remote.bin"
     src.write_bytes(bytes(5000))
 
@@ -121,7 +122,30 @@ def test_a_model_that_truly_needs_batch_one_keeps_it_and_runs_frame_by_frame(tmp
     runner = VGG16(out)
     assert runner.batch == 1
     assert runner(np.zeros((3, 224, 224, 3), np.uint8) + 128).shape == (3, 4096)
-    assert not list(tmp_path.glob("*.part"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fc7.onnx", "z.onnx"]
+
+
+def test_a_model_that_keeps_its_fixed_batch_is_read_once_and_written_once(tmp_path,
+                                                                          monkeypatch):
+    zoo = standins.make_vgg16(tmp_path / "z.onnx", batch=1, reshape_to_batch=True)
+    calls = []
+    load, write = weights.load_onnx, weights.atomic_write
+    monkeypatch.setattr(weights, "load_onnx", lambda path: calls.append("load") or load(path))
+    monkeypatch.setattr(weights, "atomic_write",
+                        lambda path, fn: calls.append("write") or write(path, fn))
+    weights.expose_output(zoo, tmp_path / "fc7.onnx")
+    assert calls == ["load", "write"]
+
+
+def test_a_download_leaves_other_files_beside_its_target_alone(tmp_path):
+    src = tmp_path / "remote.bin"
+    src.write_bytes(bytes(5000))
+    dest = tmp_path / "out" / "model.onnx"
+    dest.parent.mkdir()
+    other = dest.parent / "model.onnx.part"        # e.g. another fetch's partial file
+    other.write_bytes(b"theirs")
+    weights.download(src.as_uri(), dest)
+    assert dest.read_bytes() == bytes(5000) and other.read_bytes() == b"theirs"
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")

@@ -15,25 +15,31 @@ class ModelFileError(WeightsError):
     """An ONNX file that is missing, unreadable or not the expected model."""
 
 
-def open_session(path_or_name, name, threads=None):
-    """onnxruntime CPU session for a manifest name ("vggish") or a file path.
+def open_session(model, name, threads=None):
+    """onnxruntime CPU session for a manifest name ("vggish"), a file path, or a model's bytes
+    (onnx's model.SerializeToString(), for a model not saved yet; session.avt_path is then None).
 
     name: the manifest entry the file stands for (used in messages). threads: intra-op
     threads (None = onnxruntime's default, one per core).
     """
-    try:
-        path = require(path_or_name, name)
-    except WeightsError as e:
-        raise ModelFileError(str(e)) from None
+    if isinstance(model, bytes):
+        path, source = None, model
+    else:
+        try:
+            path = require(model, name)
+        except WeightsError as e:
+            raise ModelFileError(str(e)) from None
+        source = str(path)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = int(threads)
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail / InvalidProtobuf / RuntimeError
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"{path}: onnxruntime cannot load it as an ONNX model ({first})") from None
+        raise ModelFileError(f"{path or f'the {name} model'}: onnxruntime cannot load it as an "
+                             f"ONNX model ({first})") from None
     session.avt_path = path
     return session
 
