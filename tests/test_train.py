@@ -1,6 +1,7 @@
 """python -m avt_np.train and python -m avt_np.evaluate: a short real run, resume, bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -180,3 +181,17 @@ def test_truncated_checkpoints_give_one_line_in_evaluate_and_resume(tmp_path, da
     assert resumed.returncode == 2 and len(errors) == 1, resumed.stderr
     assert "Traceback" not in resumed.stderr
     assert f"{last}: unreadable .npz file" in resumed.stderr and "another --out" in resumed.stderr
+
+
+def test_without_data_the_first_run_builds_the_default_set_and_the_next_reuses_it(tmp_path):
+    env = dict(os.environ, AVT_NP_CACHE=str(tmp_path / "cache"))      # a fresh machine's cache
+    tiny = ["--epochs", "1", "--batches-per-epoch", "1", "--batch-size", "4", "--ensemble", "1"]
+    runs = [subprocess.run([sys.executable, "-m", "avt_np.train", *tiny, "--out",
+                            str(tmp_path / name)], capture_output=True, text=True, env=env)
+            for name in ("first", "second")]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr + runs[1].stderr
+    assert "building the embedded default data set" in runs[0].stderr
+    assert "building" not in runs[1].stderr
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    for name in ("first", "second"):
+        assert json.loads((tmp_path / name / "config.json").read_text())["data"] == "embedded"
