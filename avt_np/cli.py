@@ -20,6 +20,13 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(f"{self.prog}: {message} (see --help)")
 
 
+def first_line(error):
+    """The first line of an exception's message, or its type name when the message is empty:
+    what a one-line error quotes of an exception raised by a library."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def fail(message):
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)

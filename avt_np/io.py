@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np.cli import first_line
+
 
 def atomic_write(path, write):
     """Call write(file_object) on a temporary binary file, then rename it to `path`."""
@@ -95,6 +97,5 @@ def read_npz(path):
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
-                         f"{reason})") from None
+                raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
+                         f"{first_line(e)})") from None

@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avt_np.cli import first_line
 from avt_np.io import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -175,12 +176,7 @@ def load_onnx(path):
         return onnx.load(str(path))
     except Exception as e:  # google.protobuf DecodeError, OSError, ...
         raise WeightsError(f"{path}: not an ONNX model (onnx cannot parse it: "
-                           f"{_first_line(e)})") from None
-
-
-def _first_line(e):
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+                           f"{first_line(e)})") from None
 
 
 def free_batch(graph, name="N"):
@@ -245,7 +241,7 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
         onnx.checker.check_model(model)
     except Exception as e:
         raise WeightsError(f"{src}: the model with output {tensor} fails onnx's checker "
-                           f"({_first_line(e)})") from None
+                           f"({first_line(e)})") from None
     data = model.SerializeToString()               # the model with the batch src declares
     fixed = free_batch(graph) if symbolic_batch else None
     if fixed is not None:
@@ -340,7 +336,7 @@ def main(argv=None):
             for path in args.files:
                 print(f"{sha256_of(require(path))}  {path}")
     except (WeightsError, OSError) as e:
-        print(f"error: {_first_line(e)}", file=sys.stderr)
+        print(f"error: {first_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np.cli import first_line
 from avt_np.data.npy_appender import NpyAppender
 from avt_np.io import partial_dir, write_json
 
@@ -183,7 +184,7 @@ def load_npy(file):
         return np.load(file, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"{file}: unreadable as .npy (truncated or not an .npy file: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                        f"{first_line(e)})") from None
 
 
 def expect_shape(file, array, shape):

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import avt_np
-from avt_np.cli import ArgumentParser
+from avt_np.cli import ArgumentParser, first_line
 from avt_np.data.format import DataError
 from avt_np.features import extract
 from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
@@ -201,7 +201,7 @@ def main(argv=None):
     try:
         return run(args)
     except (WeightsError, LabelError, DataError, OSError, ValueError, RuntimeError) as e:
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        message = first_line(e)
         print(f"error: {message}", file=sys.stderr)
         return 2
 

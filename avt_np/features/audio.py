@@ -24,6 +24,8 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from avt_np.cli import first_line
+
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 0.025
 HOP_SECONDS = 0.010
@@ -168,7 +170,7 @@ def read_audio(path):
     try:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         from avt_np.features import video          # imported here: video imports vgg16 (PIL)
         if not video.have_ffmpeg():
             raise AudioError(f"cannot read audio from {path}: {first}") from None

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np.cli import first_line
 from avt_np.features import audio as audio_fe
 from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
@@ -281,7 +282,7 @@ def extract_all(matched, extractor, work, progress=True, log_mel_splits=()):
             from avt_np.features.onnx_model import ModelFileError
             if isinstance(e, ModelFileError):
                 raise                                  # the model is wrong for every clip
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+            message = first_line(e)
             failures[clip.clip_id] = message
             work.log_error(clip.clip_id, f"{type(e).__name__}: {message}")
             print(f"skip {clip.clip_id}: {message}", file=sys.stderr)

@@ -8,6 +8,7 @@ expected. A missing file names the fetch command (avt_np.weights.require).
 import numpy as np
 import onnxruntime as ort
 
+from avt_np.cli import first_line
 from avt_np.weights import WeightsError, require
 
 
@@ -37,7 +38,7 @@ def open_session(model, name, threads=None):
     try:
         session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail / InvalidProtobuf / RuntimeError
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise ModelFileError(f"{path or f'the {name} model'}: onnxruntime cannot load it as an "
                              f"ONNX model ({first})") from None
     session.avt_path = path
