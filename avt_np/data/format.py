@@ -385,15 +385,7 @@ class DatasetWriter:
             if x.shape != (b, self.frames, self.dims[m]):
                 raise DataError(f"{self.path}/{split}: {m} of shape {x.shape}, expected "
                                 f"({b}, {self.frames}, {self.dims[m]})")
-            # checked after the cast: 1e5 is finite but overflows float16 (max 65504) to inf
-            with np.errstate(over="ignore", invalid="ignore"):
-                stored = np.asarray(x, dtype=self.dtype)
-            if not np.isfinite(stored).all():
-                clip = clip_ids[int(np.argwhere(~np.isfinite(stored))[0][0])]
-                raise DataError(f"{self.path}/{split}: {m} of clip {clip!r} has NaN/inf values "
-                                f"as {self.dtype.name} (finite {self.dtype.name} lies within "
-                                f"+-{float(np.finfo(self.dtype).max):g})")
-            arrays[m] = stored
+            arrays[m] = self.stored_finite(split, m, x, self.dtype, clip_ids)
         if labels.shape != (b, len(self.classes)) or not np.isin(labels, (0, 1)).all():
             raise DataError(f"{self.path}/{split}: labels must be ({b}, {len(self.classes)}) "
                             f"in {{0, 1}}, got shape {labels.shape}")
@@ -437,13 +429,19 @@ class DatasetWriter:
         if log_mel.shape != expected:
             raise DataError(f"{self.path}/{split}: log_mel of shape {log_mel.shape}, expected "
                             f"{expected}")
+        return self.stored_finite(split, "log_mel", log_mel, np.dtype(np.float16), clip_ids)
+
+    def stored_finite(self, split, what, x, dtype, clip_ids):
+        """x (B, ...) cast to the stored dtype; DataError naming the clip if a value is NaN/inf
+        as stored. Checked after the cast: 1e5 is finite but overflows float16 (max 65504)."""
         with np.errstate(over="ignore", invalid="ignore"):
-            stored = np.asarray(log_mel, dtype=np.float16)
+            stored = np.asarray(x, dtype=dtype)
         bad = ~np.isfinite(stored)
         if bad.any():
-            raise DataError(f"{self.path}/{split}: log_mel of clip "
-                            f"{str(clip_ids[int(np.argwhere(bad)[0][0])])!r} has NaN/inf values "
-                            "as float16")
+            clip = str(clip_ids[int(np.argwhere(bad)[0][0])])
+            raise DataError(f"{self.path}/{split}: {what} of clip {clip!r} has NaN/inf values "
+                            f"as {dtype.name} (finite {dtype.name} lies within "
+                            f"+-{float(np.finfo(dtype).max):g})")
         return stored
 
     def close(self):
