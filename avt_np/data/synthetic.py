@@ -49,7 +49,7 @@ from avt_np.data import dcase2017
 from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split,
                                 check_finite, check_labels, expect_shape, load_npy, read_lines,
                                 read_meta)
-from avt_np.io import partial_dir, write_json
+from avt_np.io import partial_dir, read_npz, write_json
 
 GENERATOR_VERSION = 1
 SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
@@ -313,33 +313,37 @@ class SyntheticSplit(Split):
         return self.embed("video", idx)
 
 
+def read_maps(file, dims):
+    """The fixed random ReLU maps {modality_weights (L, D), modality_bias (D,)}, checked."""
+    try:
+        maps = read_npz(file)
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    for m, d in dims.items():
+        for key, shape in ((f"{m}_weights", (None, d)), (f"{m}_bias", (d,))):
+            if key not in maps:
+                raise DataError(f"{file}: no array {key}")
+            expect_shape(file, maps[key], shape)
+            check_finite(file, maps[key])
+    return maps
+
+
 def open_embedded(path):
     """Open a cached embedded set; one-line DataError naming the damaged file, if any."""
     path = Path(path)
+    damaged = f"(a damaged embedded cache: delete {path} and it will be rebuilt)"
     try:
         meta = read_meta(path)
     except DataError as e:
-        raise DataError(f"{e} (a damaged embedded cache: delete {path} and it will be "
-                        "rebuilt)") from None
+        raise DataError(f"{e} {damaged}") from None
     if meta["format"] != "avt_np-embedded" or set(meta["splits"]) != set(SPLITS):
         raise DataError(f"{path / 'meta.json'}: not an embedded data set (format "
                         f"{meta['format']!r}, splits {sorted(meta['splits'])})")
     try:
-        with np.load(path / "maps.npz") as f:
-            maps = {k: f[k] for k in f.files}
-        for m in meta["dims"]:
-            expect_shape(path / "maps.npz", maps[m + "_weights"], (None, meta["dims"][m]))
-            expect_shape(path / "maps.npz", maps[m + "_bias"], (meta["dims"][m],))
-            check_finite(path / "maps.npz", maps[m + "_weights"])
-            check_finite(path / "maps.npz", maps[m + "_bias"])
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path / 'maps.npz'}: unreadable ({e}); delete {path} and it will be "
-                        "rebuilt") from None
-    try:
+        maps = read_maps(path / "maps.npz", meta["dims"])
         splits = {name: SyntheticSplit(path / name, name, maps, meta) for name in SPLITS}
     except DataError as e:
-        raise DataError(f"{e} (a damaged embedded cache: delete {path} and it will be "
-                        "rebuilt)") from None
+        raise DataError(f"{e} {damaged}") from None
     return Dataset(meta, splits, path=path)
 
 

@@ -166,8 +166,17 @@ def set_label_to_two(labels):
     return labels
 
 
+def damage_map(folder):
+    maps = dict(np.load(folder / "maps.npz"))
+    maps["video_bias"][3] = np.nan
+    np.savez(folder / "maps.npz", **maps)
+
+
 # a cached embedded set damaged on disk must fail on opening, not train on NaN
 EMBEDDED_DAMAGE = {
+    "nan in a map": (damage_map, "maps.npz: 1 NaN/inf value"),
+    "maps cut": (lambda p: (p / "maps.npz").write_bytes((p / "maps.npz").read_bytes()[:1000]),
+                 "maps.npz: unreadable .npz file"),
     "labels cut": (lambda p: damage_labels(p, lambda y: y[:100]),
                    r"train/labels.npy: shape \(100, 17\), expected \(300, 17\)"),
     "label of 2": (lambda p: damage_labels(p, set_label_to_two),
