@@ -11,20 +11,22 @@ The model is the run's ensemble's last snapshot (checkpoints/epoch_XXX.npz of th
 metrics.json "ensemble_epochs"), on the run's own data (config.json "data") unless --data says
 otherwise. --sync-report reads the score from metrics.json when it was computed on the asked
 split of the run's own data (no snapshot needed: runs trained with --keep none work); on other
-data or another split it runs that snapshot. Queries come from the decoder (the second modality), keys from the encoder (the
-first): for the paper's video/audio model an audio frame asks which video frames to read.
+data or another split it runs that snapshot. Queries come from the decoder (the second
+modality), keys from the encoder (the first): for the paper's video/audio model an audio frame
+asks which video frames to read.
 
 The picture, top to bottom: the query strip and the key strip (one thumbnail per 0.96 s frame:
 for audio, when the split stores log-mel examples (log_mel.npy, written by python -m
 avt_np.features for validation and test by default), the frame's 96 x 64 log-mel spectrogram,
 time left to right, low frequencies at the bottom, on one grey scale for the whole clip;
 otherwise, and for video, the frame's embedding laid out as a small image, with a bar for its
-energy ||x||), the chosen query frame outlined in red; one heat-map row per head of the cross-attention weights of that query
-frame over the key frames (--all-queries: the full query x key matrix per head); the clip's
-labels with their audible / visible frames when the split has ground truth; on the right the
-predicted probabilities and the colour scale. The scale is fixed, 0..1, for every attention
-function (softmax and normalized-sigmoid rows sum to 1, sigmoid weights lie in (0, 1)), with
-the uniform weight 1/T_k marked for the normalised ones: uniform attention looks cold, not hot.
+energy ||x||), the chosen query frame outlined in red; one heat-map row per head of the
+cross-attention weights of that query frame over the key frames (--all-queries: the full query x
+key matrix per head); the clip's labels with their audible / visible frames when the split has
+ground truth; on the right the predicted probabilities and the colour scale. The scale is fixed,
+0..1, for every attention function (softmax and normalized-sigmoid rows sum to 1, sigmoid
+weights lie in (0, 1)), with the uniform weight 1/T_k marked for the normalised ones: uniform
+attention looks cold, not hot.
 
 From Python (lessons):
 

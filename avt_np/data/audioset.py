@@ -36,8 +36,9 @@ uint8, which truncates: byte q stands for the interval [-2 + 4q/255, -2 + 4(q+1)
 Errors stay per file: a corrupt length, a CRC mismatch or a truncated file (TFRecordError) ends
 that file, keeping the records before it; a record with a missing field, a start time that is
 not a finite number or an embedding that is not 128 bytes is skipped. Each costs one line on
-stderr (and `errors.log` in the work directory), and every other file is still converted. A file that cannot be read at all (an I/O
-error, a tar archive cut short) is not marked done, so the next run reads it again.
+stderr (and `errors.log` in the work directory), and every other file is still converted. A file
+that cannot be read at all (an I/O error, a tar archive cut short) is not marked done, so the
+next run reads it again.
 """
 
 import csv
