@@ -11,13 +11,14 @@ cases take turns within each round):
     to), and Adam's update alone.
 """
 
-import argparse
 import os
 import sys
 import time
 
 import numpy as np
 
+from avt_np import cli
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.nn import BinaryCrossEntropy, MultiHeadAttention
 from avt_np.optim import Adam
@@ -91,7 +92,7 @@ def training_step_case(config, rng):
         adam.zero_grad()
         p = model(inputs[config.first], inputs[config.second])
         bce(p, labels)
-        model.backward(bce.backward()[0], input_grads=False)
+        model.backward(bce.backward()[0], input_grad=False)
         adam.step()
     return step, adam.step
 
@@ -113,13 +114,12 @@ def seconds(fn):
     return time.perf_counter() - start
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m avt_np.bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(argv=None):
+    parser = ArgumentParser(prog="python -m avt_np.bench", description=__doc__)
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (30)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+        raise UsageError(f"--rounds {args.rounds}: must be at least 1")
 
     load, cores = os.getloadavg()[0], os.cpu_count()       # other jobs skew every number below
     rng = np.random.default_rng(0)
@@ -163,5 +163,10 @@ def main(argv=None):
               f"the step takes {ratio:.2f}x that (median per-round ratio); "
               f"Adam alone: median {ms[f'adam {pair}']:.1f} ms")
 
+
+def main(argv=None):
+    return cli.main(run, argv)
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from avt_np import io
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.metrics import best_global_threshold, micro_f1, per_class_scores
 from avt_np.model import AudiovisualTransformer, ModelConfig
 
@@ -91,7 +92,7 @@ def load_run(run_dir):
         raise UsageError(f"{path}: not a valid run configuration ({e})") from None
 
 
-def main(argv=None):
+def run(argv=None):
     from avt_np.train import open_data
 
     parser = ArgumentParser(prog="python -m avt_np.evaluate", description=__doc__)
@@ -99,28 +100,30 @@ def main(argv=None):
     parser.add_argument("--data", help="data set directory (default: the one the run used)")
     parser.add_argument("--out", help="also write the metrics to this JSON file")
     args = parser.parse_args(argv)
-    try:
-        saved, config = load_run(args.run_dir)
-        metrics_path = Path(args.run_dir) / "metrics.json"
-        if not metrics_path.is_file():
-            raise UsageError(f"{metrics_path}: not found: the run has not finished "
-                             f"(continue it with python -m avt_np.train --out {args.run_dir} --resume)")
-        epochs = json.loads(metrics_path.read_text())["ensemble_epochs"]
-        missing = [str(snapshot_path(args.run_dir, e)) for e in epochs
-                   if not snapshot_path(args.run_dir, e).is_file()]
-        if missing:
-            raise UsageError(f"{missing[0]}: snapshot missing, cannot re-score the ensemble")
-        dataset = open_data(args.data if args.data else saved["data"], config)
-        model = AudiovisualTransformer(config)
-        metrics = score_ensemble(model, args.run_dir, epochs, dataset, config, dataset.classes)
-    except UsageError as e:
-        fail(str(e))
+    saved, config = load_run(args.run_dir)
+    metrics_path = Path(args.run_dir) / "metrics.json"
+    if not metrics_path.is_file():
+        raise UsageError(f"{metrics_path}: not found: the run has not finished "
+                         f"(continue it with python -m avt_np.train --out {args.run_dir} --resume)")
+    epochs = json.loads(metrics_path.read_text())["ensemble_epochs"]
+    missing = [str(snapshot_path(args.run_dir, e)) for e in epochs
+               if not snapshot_path(args.run_dir, e).is_file()]
+    if missing:
+        raise UsageError(f"{missing[0]}: snapshot missing, cannot re-score the ensemble")
+    dataset = open_data(args.data if args.data else saved["data"], config)
+    model = AudiovisualTransformer(config)
+    metrics = score_ensemble(model, args.run_dir, epochs, dataset, config, dataset.classes)
     metrics["data"] = args.data or saved["data"]
     if args.out:
         io.write_json(args.out, metrics)
     print(json.dumps(metrics, indent=1))
     print(f"test micro-F1 {metrics['test_micro_f1']:.4f}", file=sys.stderr)
+    return metrics
+
+
+def main(argv=None):
+    return cli.main(run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

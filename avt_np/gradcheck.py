@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 
 
 @dataclass
@@ -340,7 +341,7 @@ def parse_shape(text):
     return shape
 
 
-def main(argv=None):
+def run(argv=None):
     parser = ArgumentParser(prog="python -m avt_np.gradcheck", description=USAGE)
     parser.add_argument("target", nargs="?", help="FILE.py:ClassName of a layer to check")
     parser.add_argument("--shape", action="append", default=[],
@@ -351,38 +352,40 @@ def main(argv=None):
                              "default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of inputs and projections (0)")
     args = parser.parse_args(argv)
-
-    try:
-        if args.target is None:
-            if args.shape or args.init:
-                raise UsageError("--shape and --init need a FILE.py:ClassName target")
-            all_ok = True
-            for name, build in builtin_checks():
-                module, inputs = build()
-                result = gradcheck(module, *inputs, seed=args.seed)
-                all_ok &= result.ok
-                print(f"== {name}\n{result}\n")
-            print("all built-in layers PASS" if all_ok else "some built-in layers FAIL")
-            return 0 if all_ok else 1
-
-        module = load_user_module(args.target, parse_init(args.init))
-        if not args.shape:
-            raise UsageError("give one --shape per input of forward, e.g. --shape 4,10,16")
-        rng = np.random.default_rng(args.seed)
-        inputs = [rng.standard_normal(parse_shape(s)) for s in args.shape]
-        try:
+    if args.target is None:
+        if args.shape or args.init:
+            raise UsageError("--shape and --init need a FILE.py:ClassName target")
+        all_ok = True
+        for name, build in builtin_checks():
+            module, inputs = build()
             result = gradcheck(module, *inputs, seed=args.seed)
-        except BackwardFailed as e:            # the layer's own bug: a failed check, not usage
-            print(f"FAIL: {args.target}: {e}")
-            return 1
-        except Exception as e:
-            shapes = " ".join(args.shape)
-            raise UsageError(f"{args.target}: running it on inputs of shape {shapes} failed: "
-                             f"{type(e).__name__}: {e}") from None
-        print(result)
-        return 0 if result.ok else 1
-    except UsageError as e:
-        fail(str(e))
+            all_ok &= result.ok
+            print(f"== {name}\n{result}\n")
+        if not all_ok:
+            raise CheckFailed("some built-in layers FAIL")
+        print("all built-in layers PASS")
+        return
+
+    module = load_user_module(args.target, parse_init(args.init))
+    if not args.shape:
+        raise UsageError("give one --shape per input of forward, e.g. --shape 4,10,16")
+    rng = np.random.default_rng(args.seed)
+    inputs = [rng.standard_normal(parse_shape(s)) for s in args.shape]
+    try:
+        result = gradcheck(module, *inputs, seed=args.seed)
+    except BackwardFailed as e:                # the layer's own bug: a failed check, not usage
+        raise CheckFailed(f"{args.target}: {e}") from None
+    except Exception as e:
+        shapes = " ".join(args.shape)
+        raise UsageError(f"{args.target}: running it on inputs of shape {shapes} failed: "
+                         f"{type(e).__name__}: {e}") from None
+    print(result)
+    if not result.ok:
+        raise CheckFailed(f"{args.target}: a gradient differs from its finite difference")
+
+
+def main(argv=None):
+    return cli.main(run, argv)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from avt_np import io
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 from avt_np.progress import Progress
 from avt_np.sweep_grid import parse_only, select
 from avt_np.sweep_runner import KEEP, THREAD_VARIABLES, connect_dask, run_dask, run_local
@@ -226,21 +227,15 @@ def run(argv=None):
           f"{time.perf_counter() - start:.1f} s; tables in {sweep_dir}/table1.md, table1.csv, "
           f"results.json" + (f"; {len(failed)} not finished, see {sweep_dir}/logs/"
                              if failed else ""), file=sys.stderr)
+    if failed:
+        raise CheckFailed(f"{len(failed)} run(s) did not finish (see {sweep_dir}/logs/)")
     return jobs, results
 
 
 def main(argv=None):
-    try:
-        jobs, results = run(argv)
-    except UsageError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\nsweep: interrupted; finished runs are kept and the tables written; the same "
-              "command continues", file=sys.stderr)
-        raise SystemExit(130)
-    if any(r["status"] not in ("done", "finished") for r in results):
-        raise SystemExit(1)
+    return cli.main(run, argv, interrupted="sweep: interrupted; finished runs are kept and the "
+                                          "tables written; the same command continues")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

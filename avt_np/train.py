@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from avt_np import io
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.data import dcase2017
 from avt_np.evaluate import predict, score_ensemble, snapshot_path
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
@@ -199,7 +200,7 @@ def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config):
         adam.zero_grad()
         p = model(batch[config.first], batch[config.second])
         losses.append(float(loss_fn(p, batch["labels"])))
-        model.backward(loss_fn.backward()[0], input_grads=False)
+        model.backward(loss_fn.backward()[0], input_grad=False)
         adam.step()
         progress.update(i, f"loss {np.mean(losses[-50:]):.4f}")
     return float(np.mean(losses))
@@ -305,14 +306,9 @@ def run(argv=None):
 
 
 def main(argv=None):
-    try:
-        run(argv)
-    except UsageError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished epochs are saved; continue with --resume", file=sys.stderr)
-        raise SystemExit(130)
+    return cli.main(run, argv, interrupted="interrupted: finished epochs are saved; continue "
+                                          "with --resume")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

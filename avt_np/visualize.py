@@ -46,7 +46,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from avt_np import io
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.plot import colour_map
 from avt_np.sync import PRESENCE, cross_attention, model_sync_report, skip_reason
 
@@ -578,11 +579,8 @@ def run_cli(argv=None):
 
 
 def main(argv=None):
-    try:
-        run_cli(argv)
-    except UsageError as e:
-        fail(str(e))
+    return cli.main(run_cli, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

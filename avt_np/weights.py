@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avt_np import cli
 from avt_np.cli import first_line
 from avt_np.io import atomic_write
 
@@ -198,12 +199,13 @@ def runs_with_batch(model_bytes, batch=2):
     """True if onnxruntime runs a serialized model (onnx's SerializeToString()) on `batch` zero
     inputs (all input dims but 0 fixed)."""
     import numpy as np
-    import onnxruntime as ort
-    from avt_np.features.onnx_model import open_session    # it imports this module
+    import onnxruntime as ort               # imported here: only graph surgery needs it
     quiet = ort.RunOptions()
     quiet.log_severity_level = 4            # failing is an answer here, not an error to print
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
     try:
-        session = open_session(model_bytes, "vgg16_fc7")
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         (inp,) = session.get_inputs()
         shape = [batch] + [int(d) for d in inp.shape[1:]]
         outs = session.run(None, {inp.name: np.zeros(shape, np.float32)}, quiet)
@@ -293,9 +295,8 @@ def fetch(names, force=False, out=None):
     return failures
 
 
-def main(argv=None):
-    from avt_np.cli import ArgumentParser
-    p = ArgumentParser(prog="python -m avt_np.weights", description=__doc__)
+def run(argv=None):
+    p = cli.ArgumentParser(prog="python -m avt_np.weights", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="show each expected file, its path and whether it is present")
     f = sub.add_parser("fetch", help="download files into the weights directory "
@@ -308,38 +309,37 @@ def main(argv=None):
     s = sub.add_parser("sha256", help="print the SHA-256 of files")
     s.add_argument("files", nargs="+")
     args = p.parse_args(argv)
+    if args.cmd == "list":
+        for name, entry in FILES.items():
+            path = weight_path(name)
+            state = "present" if path.is_file() else "missing"
+            tag = " (optional)" if entry.optional else ""
+            print(f"{name:10s} {state:8s} {path}{tag}  {entry.description}")
+    elif args.cmd == "fetch":
+        names = args.names or [n for n, e in FILES.items() if not e.optional]
+        unknown = [n for n in names if n not in FILES]
+        if unknown:
+            raise WeightsError(f"unknown weight name(s) {unknown}; expected any of {list(FILES)}")
+        # derived files after their sources, whatever order was asked
+        names = sorted(names, key=lambda n: FILES[n].derived_from is not None)
+        if shutil.disk_usage(weights_dir().parent if not weights_dir().exists()
+                             else weights_dir()).free < 2e9:
+            print("warning: under 2 GB free for the weights", file=sys.stderr)
+        failures = fetch(names, force=args.force)
+        if failures:
+            raise WeightsError("; ".join(failures))
+    elif args.cmd == "expose-fc7":
+        expose_output(require(args.src), args.dst)
+        print(f"{sha256_of(args.dst)}  {args.dst}")
+    elif args.cmd == "sha256":
+        for path in args.files:
+            print(f"{sha256_of(require(path))}  {path}")
 
-    try:
-        if args.cmd == "list":
-            for name, entry in FILES.items():
-                path = weight_path(name)
-                state = "present" if path.is_file() else "missing"
-                tag = " (optional)" if entry.optional else ""
-                print(f"{name:10s} {state:8s} {path}{tag}  {entry.description}")
-        elif args.cmd == "fetch":
-            names = args.names or [n for n, e in FILES.items() if not e.optional]
-            unknown = [n for n in names if n not in FILES]
-            if unknown:
-                raise WeightsError(f"unknown weight name(s) {unknown}; expected any of {list(FILES)}")
-            # derived files after their sources, whatever order was asked
-            names = sorted(names, key=lambda n: FILES[n].derived_from is not None)
-            if shutil.disk_usage(weights_dir().parent if not weights_dir().exists()
-                                 else weights_dir()).free < 2e9:
-                print("warning: under 2 GB free for the weights", file=sys.stderr)
-            failures = fetch(names, force=args.force)
-            if failures:
-                raise WeightsError("; ".join(failures))
-        elif args.cmd == "expose-fc7":
-            expose_output(require(args.src), args.dst)
-            print(f"{sha256_of(args.dst)}  {args.dst}")
-        elif args.cmd == "sha256":
-            for path in args.files:
-                print(f"{sha256_of(require(path))}  {path}")
-    except (WeightsError, OSError) as e:
-        print(f"error: {first_line(e)}", file=sys.stderr)
-        return 2
-    return 0
+
+def main(argv=None):
+    return cli.main(run, argv, errors=(WeightsError, OSError),
+                    interrupted="interrupted: no partial file is left; run fetch again")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

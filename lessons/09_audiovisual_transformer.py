@@ -101,7 +101,7 @@ for probs in ([0.5, 0.5], [0.9, 0.1], [0.1, 0.9], [0.0, 1.0]):
 # classifier, the decoder blocks from last to first (each returns dx and dmemory; the dmemory
 # of all decoder blocks are summed, since they all read the same encoder output), the decoder's
 # input stream, then the encoder blocks from last to first and the encoder's input stream.
-# With `input_grads=False` it skips the gradient for the embeddings themselves (they are data),
+# With `input_grad=False` it skips the gradient for the embeddings themselves (they are data),
 # which saves the largest product of the step, (B T, 4096) x (4096, 128).
 #
 # To check model AND loss together, wrap them in a three-line Module; its backward returns one
@@ -152,7 +152,7 @@ for _ in range(2):
     start = time.perf_counter()
     model.zero_grad()
     value = loss(model(video, audio), labels)
-    model.backward(loss.backward()[0], input_grads=False)
+    model.backward(loss.backward()[0], input_grad=False)
     times.append(time.perf_counter() - start)
 print(f"BCE at initialisation: {value:.3f} (ln 2 = {np.log(2):.3f} for p = 0.5 everywhere)")
 print(f"one training step without the optimizer: {1000 * min(times):.0f} ms "
@@ -177,5 +177,5 @@ print("  ->", plot.save(picture, out, "frame_probabilities.png"))
 # ## Exercises
 # 1. Build `ModelConfig(pooling="max")` and repeat the gradient check of section 4. The
 #    checker may report "(h/10)" for some tensors: why? (Hint: lesson 2's ReLU kink.)
-# 2. In section 5, call `model.backward(..., input_grads=True)` instead and time it. Which
+# 2. In section 5, call `model.backward(..., input_grad=True)` instead and time it. Which
 #    product accounts for the difference?

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np.cli import ArgumentParser, UsageError, fail
+from avt_np import cli
+from avt_np.cli import ArgumentParser
 from avt_np.data import audioset
 from avt_np.data.format import SPLITS, DataError, open_dataset
 
@@ -75,16 +76,17 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def run(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        code = args.run(args)
-    except (DataError, UsageError) as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        fail("interrupted (nothing half-written is left behind; run the command again)")
-    return code or 0
+    args.run(args)
+
+
+def main(argv=None):
+    return cli.main(run, argv, errors=(DataError,),
+                    interrupted="interrupted: nothing half-written is left behind, and a "
+                                "conversion keeps its finished input files; run the same "
+                                "command again to continue")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -480,23 +480,16 @@ def run(args):
 
 
 def build_parser():
-    from avt_np.cli import ArgumentParser
-    parser = ArgumentParser(prog="python -m avt_np.data audioset", description=__doc__)
+    parser = cli.ArgumentParser(prog="python -m avt_np.data audioset", description=__doc__)
     return add_arguments(parser)
 
 
 def main(argv=None):
-    """`python -m avt_np.data.audioset ...` -> exit code (0, or 2 with one error line)."""
-    from avt_np.cli import fail
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except DataError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        fail("interrupted (finished input files are kept in the work directory; run the "
-             "same command again to continue)")
+    """`python -m avt_np.data.audioset ...` -> exit code (avt_np.cli's conventions)."""
+    return cli.main(lambda argv: run(build_parser().parse_args(argv)), argv, errors=(DataError,),
+                    interrupted="interrupted: finished input files are kept in the work "
+                                "directory; run the same command again to continue")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from functools import lru_cache
 from pathlib import Path
 
+from avt_np import cli
 from avt_np.io import write_text
 
 STATS_FILE = Path(__file__).with_name("dcase2017_task4.json")
@@ -99,16 +100,20 @@ def build(folder):
     }
 
 
+def run(argv=None):
+    parser = cli.ArgumentParser(prog="python -m avt_np.data.dcase2017",
+                                description="Rebuild the statistics file from the DCASE 2017 "
+                                            "Task 4 label files.")
+    parser.add_argument("folder", help="folder holding the organisers' label files")
+    parser.add_argument("--out", default=str(STATS_FILE), help=f"[default: {STATS_FILE}]")
+    args = parser.parse_args(argv)
+    write_text(args.out, json.dumps(build(args.folder), separators=(",", ":")) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
 def main(argv=None):
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0].startswith("-"):
-        print("usage: python -m avt_np.data.dcase2017 FOLDER [--out FILE]", file=sys.stderr)
-        return 2
-    out = Path(args[args.index("--out") + 1]) if "--out" in args else STATS_FILE
-    write_text(out, json.dumps(build(args[0]), separators=(",", ":")) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return cli.main(run, argv, errors=(OSError, ValueError))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -32,6 +32,7 @@ from collections import namedtuple
 from functools import lru_cache
 from pathlib import Path
 
+from avt_np import cli
 from avt_np.io import atomic_write
 
 CLIPS_FILE = Path(__file__).with_name("dcase2017_task4_clips.csv.gz")
@@ -103,14 +104,15 @@ def write(text, out):
     atomic_write(out, dump)
 
 
-def main(argv=None):
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0].startswith("-"):
-        print("usage: python -m avt_np.data.dcase2017_task4_clips FOLDER [--out FILE]",
-              file=sys.stderr)
-        return 2
-    out = Path(args[args.index("--out") + 1]) if "--out" in args else CLIPS_FILE
-    text = build(args[0])
+def run(argv=None):
+    parser = cli.ArgumentParser(prog="python -m avt_np.data.dcase2017_task4_clips",
+                                description="Rebuild the clip table from the DCASE 2017 Task 4 "
+                                            "label files.")
+    parser.add_argument("folder", help="folder holding the organisers' label files")
+    parser.add_argument("--out", default=str(CLIPS_FILE), help=f"[default: {CLIPS_FILE}]")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    text = build(args.folder)
     write(text, out)
     counts = {}
     for line in io.StringIO(text):
@@ -118,8 +120,11 @@ def main(argv=None):
             counts[line.split("\t")[0]] = counts.get(line.split("\t")[0], 0) + 1
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): "
           + ", ".join(f"{k} {v}" for k, v in counts.items()) + " clips", file=sys.stderr)
-    return 0
+
+
+def main(argv=None):
+    return cli.main(run, argv, errors=(OSError, ValueError))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

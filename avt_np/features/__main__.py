@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import avt_np
-from avt_np.cli import ArgumentParser, first_line
+from avt_np import cli
+from avt_np.cli import ArgumentParser
 from avt_np.data.format import DataError
 from avt_np.features import extract
 from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
@@ -197,14 +198,12 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (WeightsError, LabelError, DataError, OSError, ValueError, RuntimeError) as e:
-        message = first_line(e)
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    return cli.main(lambda argv: run(build_parser().parse_args(argv)), argv,
+                    errors=(WeightsError, LabelError, DataError, OSError, ValueError,
+                            RuntimeError),
+                    interrupted="interrupted: finished clips are kept in the work directory; "
+                                "run the same command again to continue")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from avt_np.cli import ArgumentParser
+from avt_np import cli
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.features.audio import waveform_to_examples
 
 CASES = ("16k_mono_float", "16k_mono_int16", "44k1_stereo_float")
@@ -52,7 +53,7 @@ def bench_frontend(seconds=60.0, rounds=7, seed=0):
     return out
 
 
-def main(argv=None):
+def run(argv=None):
     p = ArgumentParser(prog="python -m avt_np.features.bench", description=__doc__)
     p.add_argument("--seconds", type=float, default=60.0,
                    help="audio length per call, in seconds (default: 60)")
@@ -60,18 +61,22 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     args = p.parse_args(argv)
     if args.seconds < 1 or args.rounds < 1:
-        p.error("--seconds must be at least 1 and --rounds at least 1")
+        raise UsageError(f"--seconds {args.seconds:g} --rounds {args.rounds}: --seconds must be "
+                         "at least 1 and --rounds at least 1")
     result = bench_frontend(args.seconds, args.rounds)
     if args.json:
         print(json.dumps(result, indent=1))
-        return 0
+        return
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"front end, {args.seconds:g} s of audio per call, median of {args.rounds} rounds "
           f"(load average {load}):")
     for k, r in result.items():
         print(f"{k}: {r['audio_seconds_per_second']} s of audio per s, "
               f"{r['ms_per_10s_clip']} ms per 10 s clip")
-    return 0
+
+
+def main(argv=None):
+    return cli.main(run, argv)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ class AudiovisualTransformer(Module):
 
     first: (B, T1, D_first) frames of config.first; second: (B, T2, D_second) of config.second.
     After forward, `frame_probabilities` holds the per-frame sigmoid outputs (B, T2, classes).
-    backward(dp) -> (dfirst, dsecond); backward(dp, input_grads=False) -> (None, None) computes
+    backward(dp) -> (dfirst, dsecond); backward(dp, input_grad=False) -> (None, None) computes
     only parameter gradients (training: the embeddings are data), which saves the largest
     product of the step, (B*T, 4096) x (4096, 128) for video.
     """
@@ -117,16 +117,16 @@ class AudiovisualTransformer(Module):
         self.frame_probabilities = self.sigmoid(self.classifier(x))   # (B, T2, C)
         return self.pool(self.frame_probabilities)                  # (B, C)
 
-    def backward(self, dp, input_grads=True):                       # dp: (B, C)
+    def backward(self, dp, input_grad=True):                       # dp: (B, C)
         dx = self.classifier.backward(self.sigmoid.backward(self.pool.backward(dp)))
         dmemory = 0
         for block in reversed(self.decoder):
             dx, dm = block.backward(dx)
             dmemory = dmemory + dm                # every decoder block reads the encoder output
-        dsecond = self.decoder_input.backward(dx, input_grads)
+        dsecond = self.decoder_input.backward(dx, input_grad)
         for block in reversed(self.encoder):
             dmemory = block.backward(dmemory)
-        return self.encoder_input.backward(dmemory, input_grads), dsecond
+        return self.encoder_input.backward(dmemory, input_grad), dsecond
 
     def cross_attention_weights(self):
         """Per decoder block, its last cross-attention weights (B, heads, T_second, T_first)."""

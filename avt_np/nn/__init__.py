@@ -1,7 +1,7 @@
 """Layers with hand-written forward and backward passes (see module.py for the protocol)."""
 
 from avt_np.nn.attention import (ATTENTION_FUNCTIONS, MultiHeadAttention, NormalizedSigmoid,
-                                 ScaledDotProductAttention, Sigmoid, Softmax, attention_function)
+                                 ScaledDotProductAttention, Softmax, attention_function)
 from avt_np.nn.dropout import Dropout
 from avt_np.nn.feedforward import FeedForward
 from avt_np.nn.layernorm import LayerNorm
@@ -10,4 +10,5 @@ from avt_np.nn.losses import BinaryCrossEntropy
 from avt_np.nn.module import Module
 from avt_np.nn.positional import SinusoidalPositionalEncoding, sinusoidal_table
 from avt_np.nn.relu import ReLU
+from avt_np.nn.sigmoid import Sigmoid
 from avt_np.nn.pooling import POOLING, MaxPool, MeanPool

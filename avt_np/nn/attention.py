@@ -1,7 +1,8 @@
 """Attention: the paper's three attention functions, scaled dot-product and multi-head attention.
 
 Paper Sec. 2.1.1 (Eq. 1) and Sec. 2.2.5 (Eq. 2). Every attention function acts along the last
-axis, the key axis: scores (..., T_k) -> weights (..., T_k).
+axis, the key axis: scores (..., T_k) -> weights (..., T_k). The plain sigmoid is also the
+model's output activation, so it has its own file (sigmoid.py).
 """
 
 import numpy as np
@@ -10,12 +11,7 @@ from avt_np.nn.dropout import Dropout
 from avt_np.nn.linear import Linear, LinearStack
 from avt_np.nn.module import Module
 from avt_np.nn.reductions import row_sum
-
-
-def stable_sigmoid(x):
-    """1 / (1 + e^-x) without overflow: exp is only ever taken of -|x| <= 0."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+from avt_np.nn.sigmoid import Sigmoid, stable_sigmoid
 
 
 class Softmax(Module):
@@ -31,17 +27,6 @@ class Softmax(Module):
     def backward(self, dw):
         # Jacobian diag(w) - w w^T applied to dw
         return self.w * (dw - row_sum(dw * self.w))
-
-
-class Sigmoid(Module):
-    """w_i = sigma(x_i), element by element: rows are NOT normalised."""
-
-    def forward(self, x):
-        self.w = stable_sigmoid(x)
-        return self.w
-
-    def backward(self, dw):
-        return dw * self.w * (1 - self.w)
 
 
 class NormalizedSigmoid(Module):

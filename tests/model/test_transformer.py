@@ -98,7 +98,7 @@ def test_bad_config_is_a_clear_error(kwargs, message):
         ModelConfig(**kwargs)
 
 
-def test_backward_without_input_grads_gives_the_same_parameter_gradients():
+def test_backward_without_input_grad_gives_the_same_parameter_gradients():
     model = small_model("video", "audio", "mean", "softmax").eval()
     rng = np.random.default_rng(0)
     v, a = rng.standard_normal((2, 3, 9)), rng.standard_normal((2, 3, 5))
@@ -108,6 +108,6 @@ def test_backward_without_input_grads_gives_the_same_parameter_gradients():
     full = {n: g.copy() for n, _, g in model.parameters()}
     model.zero_grad()
     model(v, a)
-    assert model.backward(dp, input_grads=False) == (None, None)
+    assert model.backward(dp, input_grad=False) == (None, None)
     for name, _, grad in model.parameters():
         np.testing.assert_array_equal(grad, full[name])
