@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np import cli
 from avt_np.data import dcase2017_task4_clips as clip_table
 from avt_np.data import protobuf as pb
 from avt_np.data.format import SPLITS, DataError, DatasetWriter
