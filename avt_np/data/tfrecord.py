@@ -14,8 +14,16 @@ and final xor 0xFFFFFFFF; its check value is crc32c(b"123456789") == 0xE3069283.
 released embeddings are plain (uncompressed) TFRecord files.
 
 Errors (TFRecordError, a ValueError) name the file and the byte offset of the record's header:
-a length or data CRC mismatch, a file that ends inside a header, a payload or a footer. After a
-framing error nothing later in the file can be trusted, so `read_records` stops there.
+a length or data CRC mismatch, a file that ends inside a header, a payload or a footer. Two kinds
+differ in what survives them:
+
+- a broken length header (its CRC fails, or the length runs past the end of the file) loses the
+  framing: where the next record starts is unknown, so nothing later in the file can be trusted
+  and `read_records` stops there;
+- a damaged record whose length header is intact (its data, or the data's stored CRC, fails the
+  data CRC) loses only itself: the next record starts 16 + length bytes after its header. With
+  `on_damaged`, `read_records` reports it (a DamagedRecord, holding the unverified payload) and
+  goes on; without, it stops there like at a framing error.
 
 Speed. A byte-at-a-time table CRC in Python runs at ~10 MB/s, too slow for the 2.4 GB release.
 CRC32C without its init/final xor is linear over GF(2) in the message bits, so the CRC of a
@@ -46,6 +54,18 @@ class TFRecordError(ValueError):
     def __init__(self, name, offset, problem):
         super().__init__(f"{name}: byte {offset}: {problem}")
         self.name, self.offset, self.problem = name, offset, problem
+
+
+class DamagedRecord(TFRecordError):
+    """One record whose data fails its CRC while its length header is intact.
+
+    payload: the record's data as stored (unverified: it may hold the damage, or be intact when
+    only the stored CRC was hit); the records after it are still framed correctly.
+    """
+
+    def __init__(self, name, offset, problem, payload):
+        super().__init__(name, offset, problem)
+        self.payload = payload
 
 
 # -- CRC32C ------------------------------------------------------------------------------------
@@ -189,7 +209,7 @@ def bytes_left(f):
     return None
 
 
-def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
+def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None, on_damaged=None):
     """Yield (offset, payload bytes) for each record of an open binary file, in order.
 
     f: any object with .read(n) (a file, a tarfile member, a BytesIO); it is read forward only,
@@ -197,8 +217,12 @@ def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
     size: the bytes left in f (a tar member's size); found from f itself when None and f is a
     real file or a BytesIO. A length field announcing more than the file holds is an error at
     once, CRC checks on or off, so a corrupt length never asks for 2**62 bytes.
-    Records are CRC-checked in batches; every record yielded has passed its checks. At the first
-    corrupt or truncated record, the records before it are yielded, then TFRecordError is raised.
+    Records are CRC-checked in batches; every record yielded has passed its checks.
+    on_damaged: called with a DamagedRecord for each record whose data CRC fails under an intact
+    length header, in file order between the records yielded; that record is skipped and
+    reading goes on. None: such a record ends the reading like a framing error.
+    At a broken length header or a truncated file (or, without on_damaged, a damaged record),
+    the records before it are yielded, then TFRecordError is raised.
     """
     size = bytes_left(f) if size is None else size
     buf, base, need, eof = b"", 0, block, False     # base: file offset of buf[0]
@@ -231,7 +255,7 @@ def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
             need = 16 + length - (end - pos)
         elif eof and pos < end:
             error = (pos, f"file ends inside a record header ({end - pos} of 12 bytes)")
-        good = len(heads)
+        good, damaged = len(heads), set()
         if check_crc and heads:
             h = np.array(heads, np.int64)
             n = np.array(lengths, np.int64)
@@ -239,18 +263,20 @@ def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
                                      != _stored_crcs(data, h + 8))
             bad_data = np.flatnonzero(mask(crc32c_batch(buf, h + 12, n))
                                       != _stored_crcs(data, h + 12 + n))
-            first_len = bad_len[0] if len(bad_len) else good
-            first_data = bad_data[0] if len(bad_data) else good
-            if first_len <= first_data and first_len < good:
-                good = int(first_len)
+            if len(bad_len):        # framing lost: this record and all after it are unknown
+                good = int(bad_len[0])
                 error = (heads[good], f"length CRC mismatch (the length field reads "
                                       f"{lengths[good]}): corrupt record header")
-            elif first_data < good:
-                good = int(first_data)
-                error = (heads[good], f"data CRC mismatch in a record of {lengths[good]} bytes: "
-                                      "corrupt record data")
-        for p, n in zip(heads[:good], lengths[:good]):
-            yield base + p, buf[p + 12:p + 12 + n]
+            damaged = set(bad_data[bad_data < good].tolist())
+            if damaged and on_damaged is None:                      # strict: stop at the first
+                good = min(damaged)
+                error = (heads[good], _data_crc_problem(lengths[good]))
+        for k, (p, n) in enumerate(zip(heads[:good], lengths[:good])):
+            if k in damaged:
+                on_damaged(DamagedRecord(name, base + p, _data_crc_problem(n),
+                                         buf[p + 12:p + 12 + n]))
+            else:
+                yield base + p, buf[p + 12:p + 12 + n]
         if error is not None:
             raise TFRecordError(name, base + error[0], error[1])
         if eof:
@@ -258,6 +284,10 @@ def read_records(f, name="<stream>", check_crc=True, block=BLOCK, size=None):
         if pos + 12 > end:
             need = block
         buf, base = buf[pos:], base + pos
+
+
+def _data_crc_problem(length):
+    return f"data CRC mismatch in a record of {length} bytes: corrupt record data"
 
 
 def write_record(f, payload):

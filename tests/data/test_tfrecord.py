@@ -1,6 +1,7 @@
 """TFRecord framing, CRC32C and the SequenceExample decoder, on files written from the spec."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -141,6 +142,80 @@ def test_corrupt_stored_data_crc_is_reported():
     blob = r[0] + corrupt(r[1], len(r[1]) - 1) + r[2]
     with pytest.raises(TFRecordError, match="byte 56: data CRC mismatch"):
         records(blob)
+
+
+def five_records():
+    """Five framed records of different lengths and their byte offsets."""
+    framed = [tw.frame(bytes([65 + k]) * (30 + 10 * k)) for k in range(5)]
+    return framed, np.concatenate([[0], np.cumsum([len(r) for r in framed])[:-1]]).tolist()
+
+
+def read_skipping(blob, **kw):
+    """(offset, payload) of every record kept, and the DamagedRecord reports, in file order."""
+    damaged = []
+    kept = list(read_records(io.BytesIO(blob), "f.tfrecord", on_damaged=damaged.append, **kw))
+    return kept, damaged
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])          # the damage inside / across batches
+@pytest.mark.parametrize("which", [0, 2, 4])                  # first, middle, last record
+def test_a_damaged_payload_loses_only_its_record_and_is_reported_with_file_and_offset(which,
+                                                                                       block):
+    framed, offsets = five_records()
+    framed[which] = tw.flip_byte(framed[which], 12 + 3)          # a payload byte
+    kept, damaged = read_skipping(b"".join(framed), block=block)
+    assert [o for o, _ in kept] == [o for k, o in enumerate(offsets) if k != which]
+    assert [p for _, p in kept] == [r[12:-4] for k, r in enumerate(framed) if k != which]
+    assert len(damaged) == 1
+    e = damaged[0]
+    assert isinstance(e, TFRecordError) and (e.name, e.offset) == ("f.tfrecord", offsets[which])
+    assert str(e) == (f"f.tfrecord: byte {offsets[which]}: data CRC mismatch in a record of "
+                      f"{30 + 10 * which} bytes: corrupt record data")
+    assert e.payload == framed[which][12:-4]                    # the data as stored, damage and all
+
+
+def test_a_damaged_stored_data_crc_and_several_damaged_records_are_each_skipped_alone():
+    framed, offsets = five_records()
+    framed[1] = tw.flip_byte(framed[1], len(framed[1]) - 1)     # the data's stored CRC
+    framed[3] = tw.flip_byte(framed[3], 20)
+    kept, damaged = read_skipping(b"".join(framed), block=16)
+    assert [o for o, _ in kept] == [offsets[0], offsets[2], offsets[4]]
+    assert [e.offset for e in damaged] == [offsets[1], offsets[3]]
+    assert damaged[0].payload == b"B" * 40                      # intact: only its CRC was hit
+
+
+def test_a_damaged_record_without_on_damaged_still_stops_the_reading():
+    framed, offsets = five_records()
+    framed[2] = tw.flip_byte(framed[2], 12)
+    kept = []
+    with pytest.raises(TFRecordError, match=f"byte {offsets[2]}: data CRC mismatch"):
+        for o, _ in read_records(io.BytesIO(b"".join(framed)), "f.tfrecord"):
+            kept.append(o)
+    assert kept == offsets[:2]
+
+
+@pytest.mark.parametrize("block", [7, 1 << 20])
+@pytest.mark.parametrize("broken, problem", [
+    ("length CRC", "length CRC mismatch (the length field reads"),
+    ("length past the end", "file ends inside a record: its header announces 60 bytes"),
+])
+def test_a_broken_length_header_still_ends_the_file_after_skipped_damaged_records(broken, problem,
+                                                                                  block):
+    framed, offsets = five_records()
+    framed[1] = tw.flip_byte(framed[1], 12 + 5)
+    if broken == "length CRC":
+        framed[3] = tw.flip_byte(framed[3], 0)
+    else:                                                       # intact header, file cut after it
+        framed, offsets = framed[:4], offsets[:4]
+        framed[3] = framed[3][:12 + 20]
+    kept, damaged = [], []
+    with pytest.raises(TFRecordError, match="^" + re.escape(f"f.tfrecord: byte {offsets[3]}: "
+                                                            + problem)):
+        for o, _ in read_records(io.BytesIO(b"".join(framed)), "f.tfrecord", block=block,
+                                 on_damaged=damaged.append):
+            kept.append(o)
+    assert kept == [offsets[0], offsets[2]]
+    assert [e.offset for e in damaged] == [offsets[1]]
 
 
 def test_crc_checks_can_be_turned_off():

@@ -107,6 +107,13 @@ def audioset_example(video_id, start, end, labels, frames, packed=True, junk=b""
     return sequence_example(context, lists, junk)
 
 
+def flip_byte(blob, at):
+    """blob with the byte at `at` inverted: one damaged byte, as a bad disk or download leaves."""
+    b = bytearray(blob)
+    b[at] ^= 0xFF
+    return bytes(b)
+
+
 def write_tfrecord(path, payloads):
     with open(path, "wb") as f:
         for p in payloads:
