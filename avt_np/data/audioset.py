@@ -33,12 +33,15 @@ uint8, which truncates: byte q stands for the interval [-2 + 4q/255, -2 + 4(q+1)
     centered   x = (q - 128) / 128           a common shortcut, range [-1, 1)
     raw        x = q / 255                   bytes scaled to [0, 1]
 
-Errors stay per file: a corrupt length, a CRC mismatch or a truncated file (TFRecordError) ends
-that file, keeping the records before it; a record with a missing field, a start time that is
-not a finite number or an embedding that is not 128 bytes is skipped. Each costs one line on
-stderr (and `errors.log` in the work directory), and every other file is still converted. A file
-that cannot be read at all (an I/O error, a tar archive cut short) is not marked done, so the
-next run reads it again.
+Errors stay per file. A broken record header (its length fails its CRC, or runs past the end)
+or a truncated file (TFRecordError) ends that file, keeping the records before it: where the next
+record starts is unknown. A damaged record under an intact header (its data fails the data CRC)
+is skipped alone, and the records after it are kept; its line names the byte offset and, when
+the damaged data still parses, the clip (video_id and start time, unverified). A record with a
+missing field, a start time that is not a finite number or an embedding that is not 128 bytes is
+skipped. Each costs one line on stderr (and `errors.log` in the work directory), and every other
+file is still converted. A file that cannot be read at all (an I/O error, a tar archive cut
+short) is not marked done, so the next run reads it again.
 """
 
 import csv
@@ -138,18 +141,44 @@ def clip_embeddings(payload, frames):
     return rows, min(len(features), frames), max(len(features) - frames, 0)
 
 
+def damaged_clip(payload):
+    """(YouTube id, start in ms) read from a damaged record's unverified data, or None."""
+    try:
+        return clip_key(pb.decode_sequence_example(payload, lists=())[0])
+    except (pb.ProtobufError, RecordError):
+        return None
+
+
 def convert_file(f, name, table, frames, check_crc=True, size=None):
     """Read one TFRecord file of `size` bytes (None: unknown) -> (arrays for the DCASE clips in
     it, summary dict, problems).
 
     arrays: {"clips": (n,) int32 table indices, "embeddings": (n, frames, 128) uint8,
-    "lengths": (n,) int16}. problems: one-line messages, the file's framing error (if any) last.
+    "lengths": (n,) int16}. summary: counts ("records" read, "bad_records" unusable,
+    "damaged_records" skipped for a data CRC mismatch, listed with offset and clip in "damaged"),
+    "failed_clips" {DCASE clip id: reason}, the file's "error" and "problems": one-line messages
+    in file order, the file's framing error (if any) last.
     """
-    clips, rows, lengths, problems, failed = [], [], [], [], {}
+    clips, rows, lengths, problems, failed, damaged = [], [], [], [], {}, []
     records = bad_records = cut = 0
-    error = retry = None
+    first_bad = error = retry = None
+
+    def skip_damaged(e):                       # read_records goes on after the damaged record
+        key = damaged_clip(e.payload)
+        damaged.append({"offset": e.offset, "video_id": key and key[0],
+                        "start_time_seconds": key and key[1] / 1000})
+        if key is None:
+            problems.append(f"{e} (record skipped; no clip id can be read from it)")
+            return
+        problems.append(f"{e} (record skipped; clip {key[0]} at {key[1] / 1000:.3f} s, as read "
+                        "from the damaged data)")
+        i = table.index.get(key)
+        if i is not None:
+            failed[table.clip_ids[i]] = f"damaged record (data CRC mismatch at byte {e.offset})"
+
     try:
-        for offset, payload in read_records(f, name, check_crc=check_crc, size=size):
+        for offset, payload in read_records(f, name, check_crc=check_crc, size=size,
+                                            on_damaged=skip_damaged):
             records += 1
             i = None
             try:
@@ -160,7 +189,8 @@ def convert_file(f, name, table, frames, check_crc=True, size=None):
                 emb, n, extra = clip_embeddings(payload, frames)
             except (pb.ProtobufError, RecordError) as e:
                 bad_records += 1
-                if bad_records == 1:
+                if first_bad is None:
+                    first_bad = len(problems)
                     problems.append(f"{name}: byte {offset}: {e} (record skipped)")
                 if i is not None:
                     failed[table.clip_ids[i]] = str(e)
@@ -174,16 +204,18 @@ def convert_file(f, name, table, frames, check_crc=True, size=None):
     except ARCHIVE_ERRORS as e:       # a tar member cut short, a disk error: not the file's fault
         retry = f"{name}: read error ({type(e).__name__}: {e}); not saved, read again next run"
     if bad_records > 1:
-        problems[0] += f"; {bad_records - 1} more bad record(s) in this file"
+        problems[first_bad] += f"; {bad_records - 1} more bad record(s) in this file"
     if error:
-        problems.append(error + f" (file ends here; {records} record(s) before it kept)")
+        problems.append(error + f" (file ends here; {records} record(s) before it kept"
+                        + (f", {len(damaged)} damaged one(s) skipped)" if damaged else ")"))
     if retry:
         problems.append(retry)
     arrays = {"clips": np.array(clips, np.int32),
               "embeddings": np.array(rows, np.uint8).reshape(-1, frames, EMBEDDING_BYTES),
               "lengths": np.array(lengths, np.int16)}
     summary = {"records": records, "clips": len(clips), "bad_records": bad_records,
-               "clips_cut": cut, "failed_clips": failed, "error": error, "retry": bool(retry),
+               "damaged_records": len(damaged), "damaged": damaged, "clips_cut": cut,
+               "failed_clips": failed, "error": error, "retry": bool(retry),
                "problems": problems}
     return arrays, summary
 
@@ -276,6 +308,10 @@ class WorkDir:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     continue                        # a line cut by a kill: that file is redone
+                if ("damaged_records" not in entry
+                        and "data CRC mismatch" in (entry.get("error") or "")):
+                    self.done.pop(entry["name"], None)   # an older version stopped at a damaged
+                    continue                             # record: convert the file again
                 if entry.get("part") is None or (self.path / entry["part"]).exists():
                     self.done[entry["name"]] = entry
 
@@ -445,7 +481,10 @@ def run(args):
     start = time.perf_counter()
     converted, skipped, unread = scan(inputs, work, table, args.frames, check_crc=not args.no_crc,
                               progress=not args.quiet)
-    errors = [e for e in work.done.values() if e["error"] or e["bad_records"]]
+    errors = [e for e in work.done.values()
+              if e["error"] or e["bad_records"] or e.get("damaged_records")]
+    damaged = sum(e.get("damaged_records", 0) for e in work.done.values())
+    bad = sum(e["bad_records"] for e in work.done.values())
     scale, offset = DEQUANTIZE[args.dequantize]
     provenance = {
         "tool": "python -m avt_np.data audioset", "avt_np_version": avt_np.__version__,
@@ -456,6 +495,7 @@ def run(args):
         "dequantize": f"{args.dequantize}: x = q * {scale!r} + {offset!r}",
         "date": time.strftime("%Y-%m-%d"), "input_files": len(work.done),
         "input_files_with_errors": len(errors), "input_files_unread": unread,
+        "damaged_records_skipped": damaged, "bad_records_skipped": bad,
         "archive_error": inputs.error}
     report = assemble(out, work, table, args.frames, args.dequantize, args.dtype, provenance,
                       overwrite=args.overwrite)
@@ -470,7 +510,8 @@ def run(args):
         print(f"audioset: {report['duplicates']} duplicate record(s) of DCASE clips ignored "
               "(the first one kept)", file=sys.stderr)
     if errors:
-        print(f"audioset: {len(errors)} input file(s) had damaged records (above; also in "
+        print(f"audioset: {len(errors)} input file(s) had damaged records ({damaged} record(s) "
+              f"skipped for a data CRC mismatch, {bad} unusable one(s) skipped; above, also in "
               f"{work.errors})", file=sys.stderr)
     if unread or inputs.error:
         print(f"audioset: {unread} input file(s) could not be read"
