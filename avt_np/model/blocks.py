@@ -9,6 +9,8 @@ class EncoderBlock(Module):
     """x -> LayerNorm(x + SelfAttention(x)) -> LayerNorm(. + FeedForward(.))
 
     x: (B, T, D) -> (B, T, D)
+    key_mask (optional): bool (B, 1, 1, T), False at padded frames, which self-attention then
+    ignores as keys (see avt_np/nn/attention.py). None: every frame is real.
     """
 
     def __init__(self, dim=128, heads=3, d_head=128, d_ff=128, attention="softmax",
@@ -20,8 +22,8 @@ class EncoderBlock(Module):
         self.ff = FeedForward(dim, d_ff, dropout, rng, dtype)
         self.norm2 = LayerNorm(dim, dtype=dtype)
 
-    def forward(self, x):
-        x = self.norm1(x + self.self_attn(x))
+    def forward(self, x, key_mask=None):
+        x = self.norm1(x + self.self_attn(x, None, key_mask))
         return self.norm2(x + self.ff(x))
 
     def backward(self, dy):
@@ -36,6 +38,9 @@ class DecoderBlock(Module):
          -> LayerNorm(. + FeedForward(.))
 
     x: (B, T_q, D), memory (the encoder output): (B, T_k, D) -> (B, T_q, D)
+    key_mask (optional): bool (B, 1, 1, T_q), False at padded frames of x (keys of the
+    self-attention); memory_mask (optional): bool (B, 1, 1, T_k), False at padded frames of
+    memory (keys of the cross-attention). None: every frame is real.
     backward returns (dx, dmemory).
     """
 
@@ -50,9 +55,9 @@ class DecoderBlock(Module):
         self.ff = FeedForward(dim, d_ff, dropout, rng, dtype)
         self.norm3 = LayerNorm(dim, dtype=dtype)
 
-    def forward(self, x, memory):
-        x = self.norm1(x + self.self_attn(x))
-        x = self.norm2(x + self.cross_attn(x, memory))
+    def forward(self, x, memory, key_mask=None, memory_mask=None):
+        x = self.norm1(x + self.self_attn(x, None, key_mask))
+        x = self.norm2(x + self.cross_attn(x, memory, memory_mask))
         return self.norm3(x + self.ff(x))
 
     def backward(self, dy):

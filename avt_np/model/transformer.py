@@ -8,6 +8,12 @@
 Every switch of the paper's Table 1 is a field of ModelConfig: first / second modality (audio or
 video, including audio/audio and video/video), positional encodings per modality, pooling and
 attention function; plus N, heads, widths and dropout.
+
+Padded frames. Clips shorter than T frames are stored zero-padded, with their real length
+(DCASE 2017 Task 4 clips are often shorter than 10 s). forward(first, second, lengths) leaves
+the frames at index >= length out as keys of every attention (encoder self-attention, decoder
+self- and cross-attention) and out of pooling, so a clip's output is the one it gets when cut
+to its real frames (config.mask_padding, on by default).
 """
 
 from dataclasses import asdict, dataclass, field
@@ -36,6 +42,9 @@ class ModelConfig:
     dropout: float = 0.1                       # Sec. 3.2.7
     classes: int = 17
     dims: dict = field(default_factory=lambda: {"audio": 128, "video": 4096})
+    # Leave padded frames (index >= a clip's length) out of attention and pooling. The paper
+    # is silent on padding; False ignores `lengths` and treats every frame as real.
+    mask_padding: bool = True
 
     def __post_init__(self):
         self.pos_enc = tuple(self.pos_enc)
@@ -82,14 +91,46 @@ class InputStream(Module):
         return self.project.backward(self.dropout.backward(dy), input_grad)
 
 
+def check_lengths(lengths, batch, frames):
+    """lengths as an integer array (batch,) with 1 <= length <= frames, else a ValueError."""
+    lengths = np.asarray(lengths)
+    if not np.issubdtype(lengths.dtype, np.integer) or lengths.shape != (batch,):
+        raise ValueError(f"lengths: expected integers of shape ({batch},), got {lengths.dtype} "
+                         f"of shape {lengths.shape}")
+    if lengths.size and (lengths.min() < 1 or lengths.max() > frames):
+        raise ValueError(f"lengths: expected 1 <= length <= {frames} (frames per clip), got "
+                         f"values from {lengths.min()} to {lengths.max()}")
+    return lengths
+
+
+def real_frames(lengths, frames):
+    """(B, frames) bool, True at index < length; None when every frame is real (no masking)."""
+    if lengths.size == 0 or lengths.min() >= frames:
+        return None
+    return np.arange(frames) < lengths[:, None]
+
+
+def key_mask(real):
+    """(B, T) real frames -> (B, 1, 1, T), broadcast over heads and queries; None stays None."""
+    return None if real is None else real[:, None, None, :]
+
+
 class AudiovisualTransformer(Module):
-    """forward(first, second) -> clip probabilities (B, classes).
+    """forward(first, second, lengths=None) -> clip probabilities (B, classes).
 
     first: (B, T1, D_first) frames of config.first; second: (B, T2, D_second) of config.second.
-    After forward, `frame_probabilities` holds the per-frame sigmoid outputs (B, T2, classes).
-    backward(dp) -> (dfirst, dsecond); backward(dp, input_grad=False) -> (None, None) computes
-    only parameter gradients (training: the embeddings are data), which saves the largest
-    product of the step, (B*T, 4096) x (4096, 128) for video.
+    lengths (optional): (B,) integers, the real frames of each clip, shared by both modalities
+    (1 <= length <= min(T1, T2); a ValueError otherwise). With config.mask_padding, frames at
+    index >= length are keys of no attention and take no part in pooling, so they change no
+    output and get zero gradient. None: every frame is real (exactly the unmasked model).
+    After forward, `frame_probabilities` holds the per-frame sigmoid outputs (B, T2, classes)
+    (those of padded frames are computed but meaningless), and `cross_attention_weights()`
+    gives padded keys weight 0.
+    backward(dp) -> (dfirst, dsecond), plus a None for lengths when forward was given lengths
+    (one gradient per input, as the module protocol and the gradient checker expect).
+    backward(dp, input_grad=False) -> (None, None[, None]) computes only parameter gradients
+    (training: the embeddings are data), which saves the largest product of the step,
+    (B*T, 4096) x (4096, 128) for video.
     """
 
     def __init__(self, config=None, seed=0, dtype=np.float32):
@@ -107,15 +148,23 @@ class AudiovisualTransformer(Module):
         self.sigmoid = Sigmoid()
         self.pool = POOLING[c.pooling]()
 
-    def forward(self, first, second):
+    def forward(self, first, second, lengths=None):
+        self.given_lengths = lengths is not None
+        real_first = real_second = None                             # None: every frame is real
+        if lengths is not None:
+            lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
+            if self.config.mask_padding:
+                real_first = real_frames(lengths, first.shape[1])            # (B, T1) or None
+                real_second = real_frames(lengths, second.shape[1])          # (B, T2) or None
+        keys_first, keys_second = key_mask(real_first), key_mask(real_second)   # (B, 1, 1, T)
         memory = self.encoder_input(first)                          # (B, T1, D)
         for block in self.encoder:
-            memory = block(memory)
+            memory = block(memory, keys_first)
         x = self.decoder_input(second)                              # (B, T2, D)
         for block in self.decoder:
-            x = block(x, memory)
+            x = block(x, memory, keys_second, keys_first)
         self.frame_probabilities = self.sigmoid(self.classifier(x))   # (B, T2, C)
-        return self.pool(self.frame_probabilities)                  # (B, C)
+        return self.pool(self.frame_probabilities, real_second)     # (B, C)
 
     def backward(self, dp, input_grad=True):                       # dp: (B, C)
         dx = self.classifier.backward(self.sigmoid.backward(self.pool.backward(dp)))
@@ -126,7 +175,8 @@ class AudiovisualTransformer(Module):
         dsecond = self.decoder_input.backward(dx, input_grad)
         for block in reversed(self.encoder):
             dmemory = block.backward(dmemory)
-        return self.encoder_input.backward(dmemory, input_grad), dsecond
+        dfirst = self.encoder_input.backward(dmemory, input_grad)
+        return (dfirst, dsecond, None) if self.given_lengths else (dfirst, dsecond)
 
     def cross_attention_weights(self):
         """Per decoder block, its last cross-attention weights (B, heads, T_second, T_first)."""

@@ -3,6 +3,14 @@
 Paper Sec. 2.1.1 (Eq. 1) and Sec. 2.2.5 (Eq. 2). Every attention function acts along the last
 axis, the key axis: scores (..., T_k) -> weights (..., T_k). The plain sigmoid is also the
 model's output activation, so it has its own file (sigmoid.py).
+
+Padded frames. Clips shorter than T frames are zero-padded; a key mask (bool, broadcastable to
+the scores, e.g. (B, 1, 1, T_k); True = a real frame, False = padding) keeps the padded frames
+out as keys: every attention function takes it as `forward(x, key_mask=None)` and gives a
+padded key the weight exactly 0, each in its own way (see each docstring), so a clip's real
+frames get exactly the weights they would get were the clip cut to its real length. Every row
+must keep at least one real key. Padded frames still act as queries; their outputs are
+meaningless and the model leaves them out of pooling. key_mask=None: every key is real.
 """
 
 import numpy as np
@@ -15,9 +23,17 @@ from avt_np.nn.sigmoid import Sigmoid, stable_sigmoid
 
 
 class Softmax(Module):
-    """w_i = exp(x_i) / sum_j exp(x_j). Rows sum to 1."""
+    """w_i = exp(x_i) / sum_j exp(x_j). Rows sum to 1.
 
-    def forward(self, x):
+    Key mask: a padded key's score becomes -inf before the softmax, so its weight is exactly 0
+    and the real keys' weights are the softmax over the real keys alone (the row max is taken
+    over real keys only, so padded content cannot even shift it). Backward needs no mask: the
+    Jacobian diag(w) - w w^T is zero in the rows and columns of a zero weight.
+    """
+
+    def forward(self, x, key_mask=None):
+        if key_mask is not None:
+            x = np.where(key_mask, x, x.dtype.type(-np.inf))
         e = x - x.max(-1, keepdims=True)             # shifting by the row max changes nothing but overflow
         np.exp(e, out=e)
         e /= row_sum(e)                               # row sums as BLAS products (reductions.py)
@@ -30,14 +46,21 @@ class Softmax(Module):
 
 
 class NormalizedSigmoid(Module):
-    """w_i = sigma(x_i) / (sum_j sigma(x_j) + eps)  (paper Eq. 2). Rows sum to just under 1."""
+    """w_i = sigma(x_i) / (sum_j sigma(x_j) + eps)  (paper Eq. 2). Rows sum to just under 1.
+
+    Key mask: a padded key's sigma is set to 0 before the normalising sum, so it gets weight 0
+    and adds nothing to the denominator. Backward needs no mask: it multiplies by
+    s (1 - s), which is 0 where s was zeroed (the zeroed s no longer depends on its score).
+    """
 
     def __init__(self, eps=1e-8):
         super().__init__()
         self.eps = eps
 
-    def forward(self, x):
+    def forward(self, x, key_mask=None):
         self.s = stable_sigmoid(x)                                          # (..., T_k)
+        if key_mask is not None:
+            self.s *= key_mask                                              # before the sum
         self.denominator = row_sum(self.s) + x.dtype.type(self.eps)                 # (..., 1)
         self.w = self.s / self.denominator
         return self.w
@@ -67,6 +90,9 @@ class ScaledDotProductAttention(Module):
     """A(Q, K, V) = f(Q K^T / sqrt(d_k)) V  (paper Eq. 1, with f any attention function).
 
     q: (B, H, T_q, d_k), k: (B, H, T_k, d_k), v: (B, H, T_k, d_v) -> (B, H, T_q, d_v)
+    key_mask (optional): bool, broadcastable to (B, H, T_q, T_k), usually (B, 1, 1, T_k); False
+    marks a padded key, which f gives weight exactly 0 (module docstring), so padded keys and
+    values reach no output and get zero gradients. None: every key is real.
     Dropout acts on the attention weights, after f (Sec. 3.2.7). `self.weights` keeps the last
     weights (before dropout), shape (B, H, T_q, T_k), for visualisation.
     """
@@ -76,12 +102,12 @@ class ScaledDotProductAttention(Module):
         self.function = attention_function(function)
         self.dropout = Dropout(dropout, rng)
 
-    def forward(self, q, k, v):
+    def forward(self, q, k, v, key_mask=None):
         self.q, self.k, self.v = q, k, v
         self.scale = q.shape[-1] ** -0.5                                    # Python float: no upcast
         scores = q @ k.swapaxes(-1, -2)                                     # (B, H, T_q, T_k)
         scores *= self.scale
-        self.weights = self.function(scores)
+        self.weights = self.function(scores, key_mask)
         self.dropped = self.dropout(self.weights)
         # Stored as (B, T_q, H, d_v) and returned as a (B, H, T_q, d_v) view: merging the heads
         # afterwards (MultiHeadAttention.merge_heads) is then a reshape, not a copy.
@@ -105,6 +131,9 @@ class MultiHeadAttention(Module):
     Self-attention: mha(x) with x (B, T, D). Cross-attention: mha(x, memory), queries from x
     (B, T_q, D), keys and values from memory (B, T_k, D); T_q and T_k may differ.
     Output: (B, T_q, D). backward returns dx for self-attention, (dx, dmemory) for cross-attention.
+    key_mask (optional, bool (B, 1, 1, T_k), False = padded frame) masks the keys: the frames of
+    x in self-attention, of memory in cross-attention, e.g. mha(x, None, key_mask) or
+    mha(x, memory, key_mask). See ScaledDotProductAttention.
 
     Width per head. The paper says every linear map has 128 neurons and uses 3 heads; 128 is not
     divisible by 3, so the usual d_head = d_model / heads cannot hold. We read it as: every head
@@ -153,7 +182,7 @@ class MultiHeadAttention(Module):
             merged[:, :, i] = x.transpose(0, 2, 1, 3)
         return merged.reshape(B, T, len(xs) * H * d)
 
-    def forward(self, x, memory=None):
+    def forward(self, x, memory=None, key_mask=None):
         self.is_self_attention = memory is None
         # Maps that read the same input run as one matrix product (LinearStack).
         if self.is_self_attention:
@@ -161,7 +190,7 @@ class MultiHeadAttention(Module):
         else:
             q = self.split_heads(self.q(x))                                 # (B, H, T_q, d)
             k, v = np.split(self.split_heads(self.kv(memory)), 2, axis=1)   # (B, H, T_k, d)
-        heads = self.attention(q, k, v)                                     # (B, H, T_q, d)
+        heads = self.attention(q, k, v, key_mask)                           # (B, H, T_q, d)
         return self.out_dropout(self.out(self.merge_heads(heads)))         # (B, T_q, D)
 
     def backward(self, dy):                                                 # (B, T_q, D)

@@ -16,10 +16,15 @@ class Sigmoid(Module):
     """w_i = sigma(x_i), element by element: as attention, rows are NOT normalised.
 
     x: (...) -> w: (...)
+    key_mask (optional, as attention; bool broadcastable to x, False = a padded key): the
+    weights of padded keys are multiplied by 0. Backward needs no mask: it multiplies by
+    w (1 - w), which is 0 there (the zeroed weight no longer depends on its score).
     """
 
-    def forward(self, x):
+    def forward(self, x, key_mask=None):
         self.w = stable_sigmoid(x)
+        if key_mask is not None:
+            self.w *= key_mask
         return self.w
 
     def backward(self, dw):

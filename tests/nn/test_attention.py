@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from avt_np import nn
+from avt_np.gradcheck import gradcheck
+from tests.nn.bound import Bound
 
 
 @pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
@@ -79,3 +81,98 @@ def test_attention_in_eval_mode_is_deterministic():
     mha = nn.MultiHeadAttention(8, heads=2, d_head=4, dropout=0.5, rng=rng).eval()
     x = rng.standard_normal((2, 3, 8))
     np.testing.assert_array_equal(mha(x), mha(x))
+
+
+# -- padded keys (key_mask) -------------------------------------------------------------------
+LENGTHS = np.array([5, 2, 1, 4])                        # real keys of each batch row, T_k = 5
+
+
+def key_mask(lengths=LENGTHS, t_k=5):
+    return (np.arange(t_k) < lengths[:, None])[:, None, None, :]           # (B, 1, 1, T_k)
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_masked_keys_get_weight_zero_and_real_keys_the_weights_of_the_cut_scores(function):
+    scores = 3 * np.random.default_rng(0).standard_normal((4, 2, 3, 5))
+    w = nn.attention_function(function)(scores, key_mask())
+    for b, length in enumerate(LENGTHS):
+        assert (w[b, ..., length:] == 0).all()
+        cut = nn.attention_function(function)(scores[b, ..., :length])
+        np.testing.assert_allclose(w[b, ..., :length], cut, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_masked_keys_ignore_any_score_even_huge_ones(function):
+    scores = np.random.default_rng(1).standard_normal((4, 1, 2, 5))
+    f = nn.attention_function(function)
+    reference = f(scores, key_mask()).copy()
+    padded = ~np.broadcast_to(key_mask(), scores.shape)
+    scores[padded] = 1e4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(f(scores, key_mask()), reference)
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_masked_attention_functions_pass_gradcheck(function):
+    scores = np.random.default_rng(2).standard_normal((4, 2, 3, 5))
+    result = gradcheck(Bound(nn.attention_function(function), key_mask()), scores)
+    assert result.ok, result
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_masked_scaled_dot_product_attention_passes_gradcheck(function):
+    rng = np.random.default_rng(3)
+    sdpa = nn.ScaledDotProductAttention(function, 0.2, rng)
+    q, k, v = (rng.standard_normal(s) for s in ((4, 2, 3, 6), (4, 2, 5, 6), (4, 2, 5, 7)))
+    result = gradcheck(Bound(sdpa, key_mask()), q, k, v)
+    assert result.ok, result
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+@pytest.mark.parametrize("kind", ["self", "cross"])
+def test_masked_multi_head_attention_passes_gradcheck(function, kind):
+    rng = np.random.default_rng(4)
+    mha = nn.MultiHeadAttention(6, 3, 4, function, 0.2, rng)
+    for _, param, _ in mha.parameters():
+        param += 0.1 * rng.standard_normal(param.shape)
+    if kind == "self":
+        inputs, bound = [rng.standard_normal((4, 5, 6))], Bound(mha, None, key_mask())
+    else:
+        inputs, bound = [rng.standard_normal((4, 3, 6)), rng.standard_normal((4, 5, 6))], \
+            Bound(mha, key_mask())
+    result = gradcheck(bound, *inputs)
+    assert result.ok, result
+    assert len(result.checks) == len(inputs) + len(list(mha.parameters()))
+
+
+def run_cross_attention(mha, x, memory, dy):
+    mha.zero_grad()
+    y = mha(x, memory, key_mask())
+    dx, dmemory = mha.backward(dy)
+    return y, dx, dmemory, {name: g.copy() for name, _, g in mha.parameters()}
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_padded_memory_frames_change_no_output_and_no_gradient(function):
+    rng = np.random.default_rng(5)
+    mha = nn.MultiHeadAttention(6, 3, 4, function, 0.0, rng)
+    x, memory = rng.standard_normal((4, 3, 6)), rng.standard_normal((4, 5, 6))
+    dy = rng.standard_normal((4, 3, 6))
+    y, dx, dmemory, grads = run_cross_attention(mha, x, memory, dy)
+    padded = ~(np.arange(5) < LENGTHS[:, None])                              # (B, T_k)
+    memory[padded] = 10 * rng.standard_normal((padded.sum(), 6))
+    y2, dx2, dmemory2, grads2 = run_cross_attention(mha, x, memory, dy)
+    for a, b in [(y, y2), (dx, dx2), (dmemory, dmemory2)] + [(grads[n], grads2[n]) for n in grads]:
+        assert np.abs(a - b).max() <= 1e-12
+    assert (dmemory[padded] == 0).all()
+
+
+@pytest.mark.parametrize("function", list(nn.ATTENTION_FUNCTIONS))
+def test_masked_attention_keeps_float32(function):
+    rng = np.random.default_rng(6)
+    mha = nn.MultiHeadAttention(8, 2, 4, function, 0.1, rng)
+    x = rng.standard_normal((4, 5, 8)).astype(np.float32)
+    y = mha(x, None, key_mask())
+    assert y.dtype == np.float32 and mha.weights.dtype == np.float32
+    assert mha.backward(np.ones_like(y)).dtype == np.float32
