@@ -19,6 +19,13 @@ numeric gradients are both below the noise is reported as "both zero": not a fai
 softmax attention's key bias), but visible, so nobody loosens a tolerance to hide it; so is a
 tensor whose two gradients are exactly zero when every output is zero (noise 0). A NaN or
 infinite gradient is a FAIL with error NaN.
+The module protocol is checked, not trusted: backward must ADD parameter gradients into
+`self.grads` (avt_np/nn/module.py), so from zeroed gradients, forward + backward(R) done twice
+must leave every parameter gradient exactly doubled, in the same array. A backward that assigns
+(`self.grads["w"] = ...`) fails with status "ASSIGNS", whatever its numbers; one that neither
+adds nor assigns (a second call changes the gradient by anything but the first) with "NOT ADDED".
+Each pass runs forward again and gets its own copy of R, so a backward that consumes its cache
+or writes into its upstream gradient is still called correctly.
 Dropout is made deterministic: before every evaluation each module's `rng` attribute is replaced
 by a generator with the same fixed seed, so every evaluation draws the same masks.
 """
@@ -34,13 +41,17 @@ from avt_np import cli
 from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 
 
+PASSING = ("ok", "both zero")
+
+
 @dataclass
 class TensorCheck:
     name: str
     shape: tuple
     mode: str            # "entries" or "N directions"
     error: float
-    status: str          # "ok", "both zero" or "FAIL"
+    status: str          # "ok", "both zero", "FAIL", or for a parameter "ASSIGNS" / "NOT ADDED"
+    problem: str = ""    # why a status other than "FAIL" fails, in one line
 
 
 @dataclass(repr=False)
@@ -50,7 +61,7 @@ class GradcheckResult:
 
     @property
     def ok(self):
-        return all(c.status != "FAIL" and not math.isnan(c.error) for c in self.checks)
+        return all(c.status in PASSING and not math.isnan(c.error) for c in self.checks)
 
     @property
     def worst_error(self):
@@ -62,7 +73,7 @@ class GradcheckResult:
 
     @property
     def failed(self):
-        return [c.name for c in self.checks if c.status == "FAIL"]
+        return [c.name for c in self.checks if c.status not in PASSING or math.isnan(c.error)]
 
     def __str__(self):
         rows = [("tensor", "shape", "checked", "rel. error", "status")]
@@ -70,6 +81,7 @@ class GradcheckResult:
                  for c in self.checks]
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines += [f"{c.name}: {c.problem}" for c in self.checks if c.problem]
         verdict = "PASS" if self.ok else f"FAIL ({', '.join(self.failed)})"
         lines.append(f"{verdict}: worst relative error {self.worst_error:.2e} "
                      f"(tolerance {self.tolerance:.0e})")
@@ -89,7 +101,35 @@ def _reseed_randomness(module, seed):
 
 
 class BackwardFailed(ValueError):
-    """The module's backward raised, or returned the wrong number or shapes of gradients."""
+    """The module's backward raised, or returned None or the wrong number or shapes of
+    gradients."""
+
+
+ADD_TOLERANCE = 1e-9     # float64: g + g is exact; an assigning backward is off by 1/2
+
+
+def accumulation(name, first, second, same_array, noise):
+    """(status or None, problem) of a parameter gradient after one backward (`first`) and after
+    a second identical forward + backward (`second`), from zero. same_array: self.grads kept its
+    array; noise: the finite-difference noise, below which a gradient is not told from zero."""
+    leaf, _, owner = name.rpartition(".")[::-1]
+    where = f"self.grads[{leaf!r}]" + (f" (of {owner})" if owner else "")
+    scale = max(2 * np.abs(first).max(initial=0.0), np.abs(second).max(initial=0.0))
+    if scale <= noise or not np.isfinite(scale):      # nothing to tell apart (or NaN: a FAIL)
+        doubled = True
+    else:
+        doubled = np.abs(second - 2 * first).max() <= ADD_TOLERANCE * scale
+    if doubled and same_array:
+        return None, ""
+    if doubled:
+        return "ASSIGNS", (f"backward assigns {where} a new array instead of adding into it "
+                           "(+=): an optimizer holding the old array (flatten_parameters) never "
+                           "sees the gradient")
+    if np.abs(second - first).max() <= ADD_TOLERANCE * scale:
+        return "ASSIGNS", (f"backward assigns {where} instead of adding (+=): a second backward "
+                           "on the same gradient left it unchanged instead of doubling it")
+    return "NOT ADDED", (f"a second backward on the same gradient did not double {where} "
+                         "(backward must add its gradient to what is there, +=)")
 
 
 def compare(a, n, noise, tolerance):
@@ -112,9 +152,10 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     eps:         relative finite-difference step (scaled by each tensor's largest magnitude)
     max_entries: tensors up to this size are checked entry by entry, larger ones along
                  `directions` random dense directions
-    Returns a GradcheckResult: `.ok`, `.worst_error`, `print(result)` for the table.
-    Raises BackwardFailed (a ValueError) when backward raises or returns the wrong number or
-    shapes of gradients; errors of forward propagate unchanged.
+    Returns a GradcheckResult: `.ok`, `.worst_error`, `print(result)` for the table. A
+    parameter whose gradient a second backward does not double is "ASSIGNS" or "NOT ADDED".
+    Raises BackwardFailed (a ValueError) when backward raises or returns None or the wrong
+    number or shapes of gradients; errors of forward propagate unchanged.
     """
     module = copy.deepcopy(module).astype(np.float64)
     inputs = [np.array(x, dtype=np.float64) if np.issubdtype(np.asarray(x).dtype, np.floating)
@@ -136,19 +177,32 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     f_noise = 10 * np.finfo(np.float64).eps * sum(float(np.abs(o * r).sum())
                                                     for o, r in zip(outputs, projections))
 
+    def forward_backward(call):
+        """forward, then backward(R) on a fresh copy of R -> what backward returned."""
+        run()
+        grad_out = tuple(r.copy() for r in projections)
+        try:
+            return module.backward(grad_out if len(grad_out) > 1 else grad_out[0])
+        except Exception as e:
+            raise BackwardFailed(f"backward raised {type(e).__name__}{call}: {e}") from e
+
     # analytic gradients
     module.zero_grad()
-    run()
-    grad_out = projections if len(projections) > 1 else projections[0]
-    try:
-        input_grads = _as_tuple(module.backward(grad_out))
-    except Exception as e:
-        raise BackwardFailed(f"backward raised {type(e).__name__}: {e}") from e
+    returned = forward_backward("")
+    if returned is None:
+        raise BackwardFailed("backward returned None; it must return the gradient of each "
+                             "forward input (a tuple when forward takes several)")
+    input_grads = _as_tuple(returned)
     float_inputs = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)
                     and x.dtype == np.float64]
     if len(input_grads) != len(inputs):
         raise BackwardFailed(f"backward returned {len(input_grads)} gradient(s) for "
-                             f"{len(inputs)} input(s) of forward")
+                             f"{len(inputs)} input(s) of forward; it must return one per "
+                             "input (a tuple when forward takes several)")
+    for i in float_inputs:
+        if input_grads[i] is None:
+            raise BackwardFailed(f"backward returned None for input {i}; it must return the "
+                                 "gradient of each floating forward input")
 
     tensors = [(f"input {i}", inputs[i], np.asarray(input_grads[i])) for i in float_inputs]
     tensors += [(name, param, np.array(grad)) for name, param, grad in module.parameters()]
@@ -156,6 +210,16 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
         if analytic.shape != x.shape:
             raise BackwardFailed(f"gradient of {name} has shape {analytic.shape}, "
                                  f"expected {x.shape}")
+
+    # the protocol: a second identical pass ADDS, so every parameter gradient doubles in place
+    arrays = {name: grad for name, _, grad in module.parameters()}
+    forward_backward(" when called a second time (after the same forward)")
+    second = {}
+    for name, param, grad in module.parameters():
+        if np.shape(grad) != param.shape:
+            raise BackwardFailed(f"after a second backward the gradient of {name} has shape "
+                                 f"{np.shape(grad)}, expected {param.shape}")
+        second[name] = (np.array(grad), grad is arrays.get(name))
 
     def finite_differences(x, vectors, h):
         """(f(x + h v) - f(x - h v)) / 2h for each v; x is perturbed in place and restored."""
@@ -187,7 +251,12 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
             h /= 10
             error, status = compare(a, finite_differences(x, vectors, h), f_noise / h, tolerance)
             mode += " (h/10)"
-        result.checks.append(TensorCheck(name, x.shape, mode, error, status))
+        not_added, problem = None, ""
+        if name in second:
+            not_added, problem = accumulation(name, analytic, *second[name], f_noise / h)
+        if not_added and status in PASSING:
+            status = not_added
+        result.checks.append(TensorCheck(name, x.shape, mode, error, status, problem))
     return result
 
 
@@ -294,8 +363,11 @@ def parse_init(items):
 def load_user_module(target, kwargs=None):
     """'path/to/file.py:ClassName' -> ClassName(**kwargs).
 
-    The file's folder is on sys.path while it is imported, so it can import its neighbours.
+    The file's folder is on sys.path while it is imported, so it can import its neighbours. Any
+    file name is read as Python source (an explicit SourceFileLoader: importlib only guesses a
+    loader from a .py suffix).
     """
+    import importlib.machinery
     import importlib.util
     import sys
     from pathlib import Path
@@ -308,7 +380,9 @@ def load_user_module(target, kwargs=None):
         raise UsageError(f"{target}: expected FILE.py:ClassName")
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
-    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    name = Path(path).stem.replace(".", "_") or "user_layers"
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=importlib.machinery.SourceFileLoader(name, path))
     source = importlib.util.module_from_spec(spec)
     folder = str(Path(path).resolve().parent)
     sys.path.insert(0, folder)

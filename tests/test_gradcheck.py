@@ -76,6 +76,140 @@ def test_checker_catches_broken_backward(what, make, bad_tensor):
     assert f"FAIL ({', '.join(result.failed)})" in str(result)
 
 
+class Scale(nn.Module):
+    """y = x * w over the last axis (the README's example), with a correct backward."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.add_param("w", np.linspace(0.5, 1.5, dim))
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params["w"]
+
+    def w_gradient(self, dy):
+        return (dy * self.x).reshape(-1, dy.shape[-1]).sum(0)
+
+    def backward(self, dy):
+        self.grads["w"] += self.w_gradient(dy)
+        return dy * self.params["w"]
+
+
+class ScaleAssigns(Scale):
+    def backward(self, dy):
+        self.grads["w"] = self.w_gradient(dy)                   # "=" where the protocol says +=
+        return dy * self.params["w"]
+
+
+class ScaleAssignsInPlace(Scale):
+    def backward(self, dy):
+        self.grads["w"][...] = self.w_gradient(dy)
+        return dy * self.params["w"]
+
+
+class ScaleAddsIntoANewArray(Scale):
+    def backward(self, dy):
+        self.grads["w"] = self.grads["w"] + self.w_gradient(dy)  # right sum, but a new array
+        return dy * self.params["w"]
+
+
+class ScaleAddsMoreEachCall(Scale):
+    calls = 0
+
+    def backward(self, dy):
+        self.calls += 1
+        self.grads["w"] += self.calls * self.w_gradient(dy)
+        return dy * self.params["w"]
+
+
+@pytest.mark.parametrize("layer, status, message", [
+    (ScaleAssigns, "ASSIGNS", "w: backward assigns self.grads['w'] instead of adding (+=)"),
+    (ScaleAssignsInPlace, "ASSIGNS", "w: backward assigns self.grads['w'] instead of adding (+=)"),
+    (ScaleAddsIntoANewArray, "ASSIGNS",
+     "w: backward assigns self.grads['w'] a new array instead of adding into it (+=)"),
+    (ScaleAddsMoreEachCall, "NOT ADDED",
+     "w: a second backward on the same gradient did not double self.grads['w']"),
+])
+def test_a_backward_that_does_not_add_fails_though_its_numbers_are_right(layer, status, message):
+    rng = np.random.default_rng(0)
+    result = gradcheck(layer(4), rng.standard_normal((2, 3, 4)))
+    assert not result.ok
+    assert result.failed == ["w"]
+    w = next(c for c in result.checks if c.name == "w")
+    assert w.status == status and w.error < result.tolerance      # one backward alone is right
+    assert message in str(result)
+    assert "FAIL (w)" in str(result)
+
+
+def test_the_correct_scale_adds_and_passes():
+    result = gradcheck(Scale(4), np.random.default_rng(0).standard_normal((2, 3, 4)))
+    assert result.ok, result
+    assert [c.status for c in result.checks] == ["ok", "ok"]
+
+
+def test_an_assigning_layer_inside_a_composite_module_is_named_by_its_path():
+    class LinearAssigns(nn.Linear):
+        def backward(self, dy, input_grad=True):
+            before = {k: g.copy() for k, g in self.grads.items()}
+            dx = super().backward(dy, input_grad)
+            self.grads["W"][...] -= before["W"]                 # keeps only this call's part
+            return dx
+
+    rng = np.random.default_rng(2)
+    ff = nn.FeedForward(5, 6, dropout=0.1, rng=rng)
+    ff.hidden = LinearAssigns(5, 6, rng)
+    result = gradcheck(ff, rng.standard_normal((2, 3, 5)))
+    assert result.failed == ["hidden.W"]
+    assert "hidden.W: backward assigns self.grads['W'] (of hidden) instead of adding" in str(result)
+
+
+class ReLUPopsItsCache(nn.Module):
+    """A layer used twice keeps a stack of caches: forward pushes, backward pops, and writes
+    into dy. Its backward cannot run twice after one forward, yet it is correct."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_param("b", np.array([0.3, -0.2, 0.1]))
+        self.stack = []
+
+    def forward(self, x):
+        self.stack.append(x + self.params["b"] > 0)
+        return np.maximum(x + self.params["b"], 0)
+
+    def backward(self, dy):
+        dy[~self.stack.pop()] = 0                          # in place, on the caller's array
+        self.grads["b"] += dy.reshape(-1, 3).sum(0)
+        return dy
+
+
+def test_a_backward_that_consumes_its_cache_and_writes_into_dy_is_checked_correctly():
+    result = gradcheck(ReLUPopsItsCache(), np.random.default_rng(0).standard_normal((4, 3)))
+    assert result.ok, result
+
+
+def test_a_backward_returning_none_or_too_few_gradients_has_its_own_message():
+    class ReturnsNothing(Scale):
+        def backward(self, dy):
+            self.grads["w"] += self.w_gradient(dy)
+
+    class Product(nn.Module):
+        def forward(self, x, y):
+            self.x, self.y = x, y
+            return x * y
+
+        def backward(self, dy):
+            return dy * self.y                              # forgot the gradient of y
+
+    x = np.ones((2, 4))
+    with pytest.raises(BackwardFailed, match=re.escape(
+            "backward returned None; it must return the gradient of each forward input")):
+        gradcheck(ReturnsNothing(4), x)
+    with pytest.raises(BackwardFailed, match=re.escape(
+            "backward returned 1 gradient(s) for 2 input(s) of forward; it must return one per "
+            "input")):
+        gradcheck(Product(), x, x)
+
+
 def test_transposed_weight_gradient_is_a_real_transpose():
     layer = LinearWithTransposedWeightGradient(5, 5, np.random.default_rng(0))
     right = nn.Linear(5, 5, np.random.default_rng(0))
@@ -174,6 +308,31 @@ USER_LAYERS = textwrap.dedent("""
         def backward(self, dy):
             return 2 * self.x * dy, dy
 
+    class ReturnsNone(Square):
+        def backward(self, dy):
+            2 * self.x * dy                                  # forgot the return
+
+    class Product(Module):
+        def forward(self, x, y):
+            self.x, self.y = x, y
+            return x * y
+
+        def backward(self, dy):
+            return dy * self.y
+
+    class AssignsGradient(Module):
+        def __init__(self):
+            super().__init__()
+            self.add_param("w", np.ones(3))
+
+        def forward(self, x):
+            self.x = x
+            return x * self.params["w"]
+
+        def backward(self, dy):
+            self.grads["w"] = (dy * self.x).sum(0)           # "=" instead of "+="
+            return dy * self.params["w"]
+
     class ParameterGradientOfTheWrongShape(Module):
         def __init__(self):
             super().__init__()
@@ -213,6 +372,35 @@ def test_cli_fails_a_broken_user_layer(user_file):
     assert "FAIL (input 0)" in done.stdout
 
 
+def test_cli_fails_a_user_layer_that_assigns_its_parameter_gradient(user_file):
+    done = run_cli(f"{user_file}:AssignsGradient", "--shape", "2,3")
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"^w +3 +entries +\S+ +ASSIGNS$", done.stdout, re.M), done.stdout
+    assert "w: backward assigns self.grads['w'] instead of adding (+=)" in done.stdout
+    assert "FAIL (w)" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("name", ["my_layers", "my_layers.txt", "layers.v2"])
+def test_cli_loads_a_user_file_whatever_its_suffix(tmp_path, name):
+    path = tmp_path / name
+    path.write_text(USER_LAYERS)
+    done = run_cli(f"{path}:Square", "--shape", "2,3")
+    assert done.returncode == 0, done.stderr
+    assert "PASS" in done.stdout
+    broken = run_cli(f"{path}:AssignsGradient", "--shape", "2,3")
+    assert broken.returncode == 1 and "ASSIGNS" in broken.stdout
+
+
+def test_cli_says_in_one_line_that_a_file_without_py_is_not_python(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x00\x01 not python")
+    done = run_cli(f"{path}:Square", "--shape", "2,3")
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(f"error: {path}: could not be imported: SyntaxError")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.py:Square", "--shape", "2,3"], "missing.py: no such file"),
     (["{f}:Nope", "--shape", "2,3"], "no class 'Nope'"),
@@ -242,15 +430,22 @@ def test_cli_usage_errors_exit_2_with_one_line(user_file, args, message):
     ("BackwardRaises", "backward raised RuntimeError: forgot to write it"),
     ("GradientOfTheWrongShape", "gradient of input 0 has shape (3,), expected (2, 3)"),
     ("TooManyGradients", "backward returned 2 gradient(s) for 1 input(s) of forward"),
+    ("ReturnsNone", "backward returned None; it must return the gradient of each forward input"),
     ("ParameterGradientOfTheWrongShape", "gradient of w has shape (2, 3), expected (3,)"),
 ])
 def test_cli_reports_a_broken_backward_as_a_failed_check(user_file, layer, reason):
     done = run_cli(f"{user_file}:{layer}", "--shape", "2,3")
     assert done.returncode == 1, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"FAIL: {user_file}:{layer}: "), done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"FAIL: {user_file}:{layer}: "), done.stderr
     assert reason in lines[0]
-    assert done.stderr == ""
+    assert done.stdout == ""                          # no table: no gradient could be compared
+
+
+def test_cli_reports_too_few_gradients_of_a_two_input_layer(user_file):
+    done = run_cli(f"{user_file}:Product", "--shape", "2,3", "--shape", "2,3")
+    assert done.returncode == 1, done.stderr
+    assert "backward returned 1 gradient(s) for 2 input(s) of forward" in done.stderr
 
 
 def test_a_broken_backward_raises_backward_failed_from_python():
