@@ -142,7 +142,9 @@ print("  ->", plot.save(picture, out, "finite_difference_error.png"))
 # - uses f = sum(out * R) for a fixed random R (with R = 1 some gradients vanish exactly:
 #   lesson 3 shows LayerNorm's);
 # - checks every entry of small tensors and a few random dense directions of large ones;
-# - reports per tensor the error max|a - n| / (max|a| + max|n|), tolerance 1e-6.
+# - reports per tensor the error max|a - n| / (max|a| + max|n|), tolerance 1e-6;
+# - runs forward + backward twice from zeroed gradients and requires every parameter gradient
+#   to double: a backward that assigns `self.grads` instead of adding fails as "ASSIGNS".
 # Look at the "rel. error" column: around 1e-10 is a correct backward.
 
 # %%
@@ -179,7 +181,8 @@ for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
 # ## Exercises
 # 1. Write the `Scale` layer of the README (y = x * w over the last axis) in a file
 #    `my_layers.py`, check it with `python -m avt_np.gradcheck my_layers.py:Scale --shape 4,10,16`,
-#    then replace `+=` by `=` in its backward: does the checker notice? (Hint: it calls backward
-#    once. Which test would catch it? Try a layer used twice.)
+#    then replace `+=` by `=` in its backward: the numbers are still right, yet the checker
+#    reports "ASSIGNS". Why would training be wrong with `=` for a layer used twice in one
+#    forward pass?
 # 2. Call `gradcheck(layer, x, eps=1e-2)` and `eps=1e-11`. Using the picture, predict which one
 #    fails for a curved function and why a linear layer passes with both.
