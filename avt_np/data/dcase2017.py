@@ -10,7 +10,12 @@ the organisers' label files:
   labels (onset, offset in seconds), so the embedded validation and test sets carry real event
   timing;
 - `event_durations`: per class, every real strong-label event duration (seconds), used to time
-  the events of synthetic training clips, which have no strong labels.
+  the events of synthetic training clips, which have no strong labels;
+- `vggish_examples_per_clip`: how many 0.96 s VGGish examples (= frames) the real clips give,
+  {"train": {examples: clips}, "validation": {...}}, from the organisers' duration files
+  (many downloaded clips are shorter than the 10 s their names say); each validation clip
+  also carries its own count as `vggish_examples`. No duration file exists for the
+  evaluation set (= the paper's test set), so test clips carry none.
 
 Rebuild it from the label files with
     python -m avt_np.data.dcase2017 PATH/TO/dcase2017_task4 [--out FILE]
@@ -71,6 +76,24 @@ def strong_clips(path, classes):
             for name, v in sorted(clips.items())}
 
 
+def vggish_examples(seconds, frames=10):
+    """0.96 s VGGish examples of a clip of `seconds` (at most `frames`): the audio front end's
+    count for floor(seconds * 16 kHz) samples, i.e. k examples need >= 0.96 k + 0.015 s."""
+    from avt_np.features.audio import SAMPLE_RATE, example_count
+    return min(frames, example_count(int(seconds * SAMPLE_RATE)))
+
+
+def durations(path):
+    """{file: seconds} of an organisers' duration file (`Y<file>.wav  <TAB> seconds`)."""
+    return {name.strip()[1:]: float(seconds) for name, seconds in read_rows(path)}
+
+
+def examples_histogram(counts):
+    """[k, ...] -> {"k": clips}, for k = 1..max, as JSON wants string keys."""
+    found = Counter(counts)
+    return {str(k): found[k] for k in range(1, max(found) + 1)}
+
+
 def build(folder):
     folder = Path(folder)
     class_rows = read_rows(folder / "sound_event_list_17_classes.txt")[1:]
@@ -81,11 +104,17 @@ def build(folder):
     label_sets = Counter(tuple(sorted(s)) for s in training.values())
     validation = strong_clips(folder / "groundtruth_strong_label_testing_set.csv", classes)
     test = strong_clips(folder / "groundtruth_strong_label_evaluation_set.csv", classes)
-    durations = defaultdict(list)
+    event_durations = defaultdict(list)
     for clips in (validation, test):
         for clip in clips.values():
             for c, onset, offset in clip["events"]:
-                durations[classes[c]].append(round(offset - onset, 3))
+                event_durations[classes[c]].append(round(offset - onset, 3))
+    train_seconds = durations(folder / "duration_of_files_in_training_set.csv")
+    validation_seconds = durations(folder / "duration_of_files_in_testing_set.csv")
+    if set(train_seconds) != set(training) or set(validation_seconds) != set(validation):
+        raise ValueError(f"{folder}: the duration files do not list the labelled clips")
+    for name, clip in validation.items():
+        clip["vggish_examples"] = vggish_examples(validation_seconds[name])
     return {
         "classes": classes,
         "mids": [row[0] for row in class_rows],
@@ -95,7 +124,10 @@ def build(folder):
                                 for s, n in sorted(label_sets.items(), key=lambda kv: -kv[1])],
         "validation_clips": [dict(file=k, **v) for k, v in validation.items()],
         "test_clips": [dict(file=k, **v) for k, v in test.items()],
-        "event_durations": {name: sorted(durations[name]) for name in classes},
+        "event_durations": {name: sorted(event_durations[name]) for name in classes},
+        "vggish_examples_per_clip": {
+            "train": examples_histogram(vggish_examples(d) for d in train_seconds.values()),
+            "validation": examples_histogram(c["vggish_examples"] for c in validation.values())},
         "paper_clips": {"train": 48883, "validation": 465, "test": 1050},
     }
 
