@@ -10,7 +10,8 @@ f = sum(out * R) for a fixed random R, so every output element matters (with R =
 LayerNorm gradient is exactly zero and any bug would pass). The analytic gradient is backward(R);
 the numeric one is (f(x + h e) - f(x - h e)) / 2h along each coordinate e of small tensors, or
 along a few random dense directions e of large ones (the check compares e . grad). The error of a
-tensor is max|a - n| / max(max|a| + max|n|, floor), over the whole tensor (STYLE.md). The
+tensor is max|a - n| / max(max|a| + max|n|, floor), over the whole tensor (one ratio per
+tensor: an entry-by-entry ratio, as in CS231n's checker, is noisy near zeros). The
 floor is the finite difference's own rounding noise, noise = 10 * float64 eps * sum|out * R| / h,
 divided by the tolerance: a gradient far smaller than f (e.g. a normalized sigmoid over one key,
 whose derivative is about eps_attention) is judged by whether the difference exceeds what a
