@@ -14,6 +14,7 @@ split (train, validation, test) must get at least one clip, as python -m avt_np.
 all three. Errors that concern the whole run are one line with exit code 2.
 """
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,25 @@ def build_parser():
                    help="storage type of the features (default: float16)")
     p.add_argument("--threads", type=int, default=None,
                    help="onnxruntime threads per model (default: one per core)")
+    p.add_argument("--batch", type=int, default=extract.DEFAULT_BATCH,
+                   help="video frames / audio examples per onnxruntime call: the frames of "
+                        "batch // frames clips go through VGG16 together (default: "
+                        f"{extract.DEFAULT_BATCH}, chosen with python -m avt_np.features.bench "
+                        "--networks; docs/features.md). The features do not depend on it")
+    p.add_argument("--prefetch", type=int, default=extract.DEFAULT_PREFETCH,
+                   help="threads decoding the next clips (ffmpeg, log-mel) while the networks "
+                        f"run; 0: no overlap (default: {extract.DEFAULT_PREFETCH})")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT",
+                   help="extract on a Dask distributed cluster (optional: pip install -r "
+                        "requirements-scaleout.txt): groups of clips go to the workers, which "
+                        "write finished clips into the work dir, so the clips, weights and "
+                        "work dir must be at the same paths on every worker (a shared file "
+                        "system); the data set is written here at the end. Start workers with "
+                        "--nthreads 1 (default: extract on this machine)")
+    p.add_argument("--group", type=int, default=None,
+                   help="--dask: clips per task; a worker lost mid-task loses only that "
+                        "task's unfinished clips, which another worker redoes (default: "
+                        "4 x --batch // --frames clips, at least 8)")
     p.add_argument("--log-mel", default="validation,test", metavar="SPLITS",
                    help="splits whose VGGish log-mel examples are stored too (log_mel.npy, for "
                         "python -m avt_np.visualize's spectrogram thumbnails): a comma list of "
@@ -112,9 +132,17 @@ def require_every_split(matched, label_files, clips):
                          "(python -m avt_np.train needs train, validation and test)")
 
 
-def run(args):
+def run(args, argv=None):
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    for flag, value, least in (("--batch", args.batch, 1), ("--prefetch", args.prefetch, 0),
+                               ("--group", args.group, 1)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be at least {least}, got {value}")
+    client = None
+    if args.dask:
+        from avt_np.features.cluster import connect
+        client = connect(args.dask)                   # before any work: a bad address is quick
     log_mel_splits = parse_log_mel(args.log_mel)
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists; pass --overwrite to replace it")
@@ -127,7 +155,8 @@ def run(args):
         if not path.is_file():
             raise FileNotFoundError(f"--labels {text}: no such file")
         table = read_weak_labels(path, classes)
-        print(f"labels: {path} -> {split} ({len(table)} clips)", file=sys.stderr)
+        print(f"labels: {path} -> {split} ({extract.plural(len(table), 'clip')})",
+              file=sys.stderr)
         labels_by_split.setdefault(split, {}).update(table)
         label_files.setdefault(split, []).append(text)
     clips = extract.discover_clips(args.clips)
@@ -135,8 +164,13 @@ def run(args):
         raise ValueError(f"--clips {args.clips}: no audio or video file found")
     matched, unlabelled = extract.match_labels(clips, labels_by_split)
     if unlabelled:
-        print(f"labels: {len(unlabelled)} clips have no label row and are skipped "
-              f"(e.g. {unlabelled[0].clip_id})", file=sys.stderr)
+        print(f"labels: {extract.plural(len(unlabelled), 'clip')} without a label row "
+              f"skipped (e.g. {unlabelled[0].clip_id})", file=sys.stderr)
+    no_file = extract.labelled_without_file(matched, labels_by_split)
+    if no_file:
+        print(f"labels: {extract.plural(len(no_file), 'labelled clip')} with no file in "
+              f"--clips {args.clips} (e.g. {no_file[0][1]}); listed in "
+              f"{Path(args.out) / 'not_found.csv'}", file=sys.stderr)
     if not matched:
         raise ValueError("no clip file matches a labelled clip id (file name without extension)")
     require_every_split(matched, label_files, args.clips)
@@ -165,40 +199,69 @@ def run(args):
                     classes=list(classes))
     work = extract.WorkDir(args.work_dir or f"{str(args.out).rstrip('/')}.work", settings)
 
-    extractor = extract.Extractor(vggish, vgg16, frames=args.frames, frames_dir=args.frames_dir,
-                                  pca=pca, dequantize=args.dequantize)
     started = time.time()
-    failures = extract.extract_all(matched, extractor, work, log_mel_splits=log_mel_splits)
-    for line in vggish.findings():
+    if client is None:
+        extractor = extract.Extractor(vggish, vgg16, frames=args.frames,
+                                      frames_dir=args.frames_dir, pca=pca,
+                                      dequantize=args.dequantize)
+        extractor.set_batch(args.batch)
+        failures = extract.extract_all(matched, extractor, work, log_mel_splits=log_mel_splits,
+                                       group=extract.clips_per_group(args.batch, args.frames),
+                                       prefetch=args.prefetch)
+        findings, notes = vggish.findings(), dict(extractor.notes)
+    else:
+        from avt_np.features import cluster
+        job = cluster.job_settings(args, vggish, vgg16, settings, work)
+        group = args.group or max(8, 4 * extract.clips_per_group(args.batch, args.frames))
+        print(f"extract: on the Dask cluster at {args.dask}, {group} clips a task",
+              file=sys.stderr)
+        failures, notes, findings = cluster.extract_on_cluster(
+            client, matched, job, work, group=group, log_mel_splits=log_mel_splits)
+    for line in findings:
         print(f"vggish: {line}", file=sys.stderr)
     for split in SPLITS:
         if not any(s == split and work.has(c.clip_id) for c, s, _ in matched):
             raise RuntimeError(f"no clip of the {split} split could be extracted (see "
                                f"{work.errors}); python -m avt_np.train needs every split")
+    not_found = extract.not_found_rows(matched, no_file, work, failures)
 
     provenance = dict(
         settings, tool="python -m avt_np.features", avt_np_version=avt_np.__version__,
-        command=" ".join(sys.argv), source=str(Path(args.clips).resolve()),
+        command=command_line(argv), source=str(Path(args.clips).resolve()),
         labels=[str(parse_labels_arg(t)[1].resolve()) for t in args.labels],
         front_end="VGGish log-mel: 16 kHz mono (scipy resample_poly), 25 ms periodic Hann, "
                   "10 ms hop, FFT 512, |STFT|, 64 HTK mel bands 125-7500 Hz, log(mel+0.01), "
                   "96-frame examples",
         frame_times="t_k = 0.48 + 0.96 k s", log_mel_splits=list(log_mel_splits),
-        vggish_findings=vggish.findings(),
+        vggish_findings=findings, batch=args.batch,
         skipped={cid: msg for cid, msg in failures.items()},
-        notes=dict(extractor.notes),          # this run's clips only (errors.log keeps all)
+        notes=notes,                          # this run's clips only (errors.log keeps all)
+        no_file=len(no_file),
+        not_found={s: sum(row[0] == s for row in not_found) for s in SPLITS},
         extracted_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         written_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     counts = extract.write_dataset(args.out, matched, work, classes, args.frames, with_video,
                                    dtype=args.dtype, provenance=provenance,
-                                   overwrite=args.overwrite, log_mel_splits=log_mel_splits)
-    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + f" clips; {len(failures)} skipped (see {work.errors})", file=sys.stderr)
+                                   overwrite=args.overwrite, log_mel_splits=log_mel_splits,
+                                   not_found=not_found)
+    summary = f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " clips"
+    if failures:
+        summary += f"; {len(failures)} skipped (see {work.errors})"
+    if not_found:
+        summary += (f"; {extract.plural(len(not_found), 'labelled clip')} not in the data set "
+                    f"(see {Path(args.out) / 'not_found.csv'})")
+    print(summary, file=sys.stderr)
     return 0
 
 
+def command_line(argv):
+    """'python -m avt_np.features <args>' as typed (argv None: this process's arguments)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join(["python", "-m", "avt_np.features", *args])
+
+
 def main(argv=None):
-    return cli.main(lambda argv: run(build_parser().parse_args(argv)), argv,
+    return cli.main(lambda argv: run(build_parser().parse_args(argv), argv), argv,
                     errors=(WeightsError, LabelError, DataError, OSError, ValueError,
                             RuntimeError),
                     interrupted="interrupted: finished clips are kept in the work directory; "

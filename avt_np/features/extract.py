@@ -24,6 +24,8 @@ with a note on stderr and in errors.log; the data set is written once at the end
 import sys
 import time
 import traceback
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +104,16 @@ def match_labels(clips, labels_by_split):
     return matched, unlabelled
 
 
+@dataclass
+class Prepared:
+    """A clip decoded and ready for the networks (Extractor.prepare)."""
+    clip: Clip
+    examples: np.ndarray            # (n, 96, 64) float32 log-mel, n <= frames
+    note: str = None                # a silence note, or None
+    frames: np.ndarray = None       # (frames, 224, 224, 3) uint8, or None (audio only)
+    present: np.ndarray = None      # (frames,) bool
+
+
 class Extractor:
     """One clip -> {'audio': (T, 128), 'video': (T, 4096) or absent, 'valid': (T,),
     'log_mel': (T, 96, 64)} float32 / bool / float16 (log_mel zero past the audio's examples).
@@ -109,6 +121,11 @@ class Extractor:
     vggish: a VGGish runner; vgg16: a VGG16 runner or None (audio only); frames_dir: folder
     of per-clip image folders used instead of ffmpeg; pca: a PCAQuantizer or None;
     dequantize: the convention turning its uint8 back into floats.
+
+    Two steps, so that several clips share a network call: `prepare(clip)` decodes and makes
+    the log-mel (no network; safe to run in threads), `embed([prepared])` runs VGGish and VGG16
+    once over the examples and frames of all of them (in calls of at most `set_batch` items).
+    `extractor(clip)` is both for one clip.
     """
 
     def __init__(self, vggish, vgg16=None, frames=10, frames_dir=None, pca=None,
@@ -117,6 +134,12 @@ class Extractor:
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.pca, self.dequantize = pca, dequantize
         self.notes = {}         # clip_id of an extracted clip -> a remark, not an error (silence)
+
+    def set_batch(self, batch):
+        """Frames (VGG16) and examples (VGGish) per onnxruntime call."""
+        self.vggish.max_batch = batch
+        if self.vgg16 is not None:
+            self.vgg16.max_batch = batch
 
     def audio_examples(self, clip):
         """clip -> ((n, 96, 64) examples, n <= frames; a silence note or None)."""
@@ -155,31 +178,52 @@ class Extractor:
         return (f"clip {clip.clip_id}: {clip.video} has no frame at {video_io.FIRST_CENTRE} s "
                 "(the first window's centre), so the clip has no usable frame")
 
-    def __call__(self, clip):
-        T = self.frames
+    def prepare(self, clip):
+        """Decode a clip: its log-mel examples and (with VGG16) its frames -> Prepared."""
         examples, note = self.audio_examples(clip)                      # (n, 96, 64)
-        emb = self.vggish(examples)
+        prepared = Prepared(clip, examples, note)
+        if self.vgg16 is not None:
+            prepared.frames, prepared.present = self.video_frames(clip)
+            if not prepared.present[0]:         # the clip would have length 0 (clip_length)
+                raise VideoError(self.no_first_frame(clip))
+        return prepared
+
+    def embed(self, batch):
+        """[Prepared] -> [arrays] (one dict per clip, as __call__): VGGish once over every
+        clip's examples, VGG16 once over every present frame."""
+        T = self.frames
+        counts = [p.examples.shape[0] for p in batch]
+        emb = self.vggish(np.concatenate([p.examples for p in batch]))
         if self.pca is not None:
             from avt_np.features.vggish import dequantize
             emb = dequantize(self.pca(emb), self.dequantize)
-        n = emb.shape[0]
-        audio = np.zeros((T, emb.shape[1]), np.float32)
-        audio[:n] = emb
-        log_mel = np.zeros((T, *examples.shape[1:]), np.float16)
-        log_mel[:n] = examples
-        valid = np.arange(T) < n
-        out = {"audio": audio, "valid": valid, "log_mel": log_mel}
+        fc7 = None
         if self.vgg16 is not None:
-            frames, present = self.video_frames(clip)
-            if not present[0]:                  # the clip would have length 0 (clip_length)
-                raise VideoError(self.no_first_frame(clip))
-            video = np.zeros((T, 4096), np.float32)
-            video[present] = self.vgg16(frames[present])
-            out["video"] = video
-            out["valid"] = valid & present
-        if note:                                # only now: a clip that failed has no note
-            self.notes[clip.clip_id] = note
-        return out
+            fc7 = self.vgg16(np.concatenate([p.frames[p.present] for p in batch]))
+        outs, a, v = [], 0, 0
+        for p, n in zip(batch, counts):
+            audio = np.zeros((T, emb.shape[1]), np.float32)
+            audio[:n] = emb[a:a + n]
+            a += n
+            log_mel = np.zeros((T, *p.examples.shape[1:]), np.float16)
+            log_mel[:n] = p.examples
+            valid = np.arange(T) < n
+            out = {"audio": audio, "valid": valid, "log_mel": log_mel}
+            if fc7 is not None:
+                m = int(p.present.sum())
+                video = np.zeros((T, fc7.shape[1]), np.float32)
+                video[p.present] = fc7[v:v + m]
+                v += m
+                out["video"] = video
+                out["valid"] = valid & p.present
+            outs.append(out)
+        for p in batch:
+            if p.note:                          # only now: a clip that failed has no note
+                self.notes[p.clip.clip_id] = p.note
+        return outs
+
+    def __call__(self, clip):
+        return self.embed([self.prepare(clip)])[0]
 
 
 class ClipProgress:
@@ -249,57 +293,172 @@ class WorkDir:
 
 
 CLIP_ERRORS = (AudioError, VideoError, OSError, ValueError, RuntimeError)
+DEFAULT_BATCH = 16          # frames / examples per onnxruntime call (docs/features.md)
+DEFAULT_PREFETCH = 2        # clips decoded ahead in threads while the networks run
 
 
-def extract_all(matched, extractor, work, progress=True, log_mel_splits=()):
+def clips_per_group(batch, frames):
+    """Clips whose frames fill one network call of `batch` frames (at least one clip)."""
+    return max(1, batch // frames)
+
+
+def prepared_clips(todo, extractor, prefetch):
+    """Yield (item, Prepared or the exception prepare raised) for each (clip, split, label)
+    in order; with prefetch > 0 that many threads decode the next clips meanwhile (ffmpeg,
+    soundfile, the FFTs and onnxruntime all release the GIL)."""
+    def prepare(item):
+        try:
+            return item, extractor.prepare(item[0])
+        except Exception as e:                  # judged by the caller, in order
+            return item, e
+
+    if prefetch <= 0:
+        yield from map(prepare, todo)
+        return
+    pool = ThreadPoolExecutor(prefetch, thread_name_prefix="avt_np-decode")
+    try:
+        ahead = deque()
+        items = iter(todo)
+        for item in items:
+            ahead.append(pool.submit(prepare, item))
+            if len(ahead) > 2 * prefetch:       # bounded: frames are 1.5 MB a clip
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def to_extract(matched, work, log_mel_splits=(), lacking=False):
+    """The (clip, split, label) items of `matched` to extract: those not in the work dir, and
+    cached clips of the `log_mel_splits` without log-mel; says how many are skipped or redone.
+    lacking=True: also return the set of ids of the latter."""
+    cached = {c.clip_id for c, _, _ in matched if work.has(c.clip_id)}
+    redo = {c.clip_id for c, s, _ in matched if c.clip_id in cached and s in log_mel_splits
+            and not work.has_log_mel(c.clip_id)}
+    todo = [m for m in matched if m[0].clip_id not in cached or m[0].clip_id in redo]
+    if len(todo) < len(matched):
+        print(f"extract: {plural(len(matched) - len(todo), 'clip')} already done in {work.path}",
+              file=sys.stderr)
+    if redo:
+        one = len(redo) == 1
+        print(f"extract: {plural(len(redo), 'cached clip')} of the --log-mel splits "
+              f"{'lacks' if one else 'lack'} log-mel (e.g. {min(redo)}) and "
+              f"{'is' if one else 'are'} extracted again", file=sys.stderr)
+    return (todo, redo) if lacking else todo
+
+
+def extract_all(matched, extractor, work, progress=True, log_mel_splits=(), group=1,
+                prefetch=0):
     """Extract every (clip, split, label) not already in the work dir, keeping the log-mel
     examples of the clips of `log_mel_splits` only. A cached clip of those splits without
-    log-mel is extracted again. Returns {clip_id: error}."""
+    log-mel is extracted again. Returns {clip_id: error}.
+
+    group: clips whose frames share network calls (clips_per_group); prefetch: threads that
+    decode the next clips while the networks run. Each clip is saved as soon as its group is
+    done, and a failing clip fails alone: when a group's network call fails, its clips are
+    run one by one so that the error lands on the clip that caused it. The features do not
+    depend on group or prefetch (up to float32 rounding of onnxruntime's batched kernels).
+    """
     failures = {}
-    cached = {c.clip_id for c, _, _ in matched if work.has(c.clip_id)}
-    lacking = {c.clip_id for c, s, _ in matched if c.clip_id in cached and s in log_mel_splits
-               and not work.has_log_mel(c.clip_id)}
-    todo = [m for m in matched if m[0].clip_id not in cached or m[0].clip_id in lacking]
-    if len(todo) < len(matched):
-        print(f"extract: {len(matched) - len(todo)} clips already done in {work.path}",
-              file=sys.stderr)
-    if lacking:
-        print(f"extract: {len(lacking)} cached clips of the --log-mel splits lack log-mel "
-              f"(e.g. {min(lacking)}) and are extracted again", file=sys.stderr)
+    todo, lacking = to_extract(matched, work, log_mel_splits, lacking=True)
     bar = ClipProgress(len(todo)) if progress and todo else None
-    for clip, split, _ in todo:
-        try:
-            arrays = extractor(clip)
-            if split not in log_mel_splits:
-                arrays.pop("log_mel", None)             # 123 kB a clip: kept only where asked
-            work.save(clip.clip_id, arrays)
-            failed = False
-            note = extractor.notes.get(clip.clip_id)
-            if note:                                   # extracted; worth knowing, not an error
-                work.log_error(clip.clip_id, f"note (extracted, not an error): {note}")
-                print(f"note {clip.clip_id}: {note}", file=sys.stderr)
-        except CLIP_ERRORS as e:
-            from avt_np.features.onnx_model import ModelFileError
-            if isinstance(e, ModelFileError):
-                raise                                  # the model is wrong for every clip
+
+    def failed(clip, e):
+        from avt_np.features.onnx_model import ModelFileError
+        if isinstance(e, ModelFileError):
+            raise e                                    # the model is wrong for every clip
+        if isinstance(e, CLIP_ERRORS):
             message = first_line(e)
             failures[clip.clip_id] = message
             work.log_error(clip.clip_id, f"{type(e).__name__}: {message}")
             print(f"skip {clip.clip_id}: {message}", file=sys.stderr)
-            failed = True
-        except Exception as e:                         # a bug or an unexpected library error:
-            tb = traceback.format_exc().replace("\n", " | ")   # still never abort the run
+        else:                                          # a bug or an unexpected library error:
+            tb = "".join(traceback.format_exception(e)).replace("\n", " | ")   # never abort
             failures[clip.clip_id] = f"{type(e).__name__}: {e}"
             work.log_error(clip.clip_id, tb)
             print(f"skip {clip.clip_id}: unexpected {type(e).__name__}: {e}", file=sys.stderr)
-            failed = True
-        if failed:                                      # e.g. extracted but not saved: the
-            extractor.notes.pop(clip.clip_id, None)     # provenance notes list saved clips only
-        if failed and clip.clip_id in lacking:          # its old cache lacks log-mel: the clip
-            work.file(clip.clip_id).unlink()            # is skipped like any failed clip
+        extractor.notes.pop(clip.clip_id, None)        # provenance notes list saved clips only
+        if clip.clip_id in lacking:                    # its old cache lacks log-mel: the clip
+            work.file(clip.clip_id).unlink()           # is skipped like any failed clip
         if bar:
-            bar.step(failed)
+            bar.step(True)
+
+    def save(item, arrays):
+        clip, split, _ = item
+        try:
+            if split not in log_mel_splits:
+                arrays.pop("log_mel", None)             # 123 kB a clip: kept only where asked
+            work.save(clip.clip_id, arrays)
+        except Exception as e:                          # e.g. extracted but not saved
+            return failed(clip, e)
+        note = extractor.notes.get(clip.clip_id)
+        if note:                                       # extracted; worth knowing, not an error
+            work.log_error(clip.clip_id, f"note (extracted, not an error): {note}")
+            print(f"note {clip.clip_id}: {note}", file=sys.stderr)
+        if bar:
+            bar.step(False)
+
+    def run_group(batch):
+        try:
+            outs = extractor.embed([p for _, p in batch])
+        except Exception as e:
+            from avt_np.features.onnx_model import ModelFileError
+            if isinstance(e, ModelFileError) or len(batch) == 1:
+                return failed(batch[0][0][0], e)
+            for one in batch:                          # find the clip that fails
+                run_group([one])
+            return
+        for (item, _), arrays in zip(batch, outs):
+            save(item, arrays)
+
+    batch = []
+    for item, prepared in prepared_clips(todo, extractor, prefetch):
+        if isinstance(prepared, Exception):
+            failed(item[0], prepared)
+            continue
+        batch.append((item, prepared))
+        if len(batch) >= group:
+            run_group(batch)
+            batch = []
+    if batch:
+        run_group(batch)
     return failures
+
+
+def plural(n, noun):
+    """'1 clip', '2 clips'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def labelled_without_file(matched, labels_by_split):
+    """[(split, clip_id)] of labelled clips no file in --clips matched, sorted by split, id."""
+    have = {c.clip_id for c, _, _ in matched}
+    return [(split, cid) for split in SPLITS for cid in sorted(labels_by_split.get(split, {}))
+            if cid not in have]
+
+
+def not_found_rows(matched, no_file, work, failures):
+    """not_found.csv's rows [(split, clip_id, reason)]: every labelled clip the data set lacks,
+    no file first, then clips that failed (reason: their error), in split order."""
+    reasons = {cid: failures.get(cid, "not extracted (see errors.log)") for c, _, _ in matched
+               if not work.has(cid := c.clip_id)}
+    rows = [(s, cid, "no file in --clips") for s, cid in no_file]
+    rows += [(s, c.clip_id, reasons[c.clip_id]) for c, s, _ in matched if c.clip_id in reasons]
+    order = {s: k for k, s in enumerate(SPLITS)}
+    return sorted(rows, key=lambda r: order[r[0]])       # stable: no file first in each split
+
+
+def not_found_csv(rows):
+    """The text of not_found.csv, in the AudioSet converter's format (avt_np.data.audioset):
+    a header `split,clip_id,reason`, one labelled clip a row."""
+    import csv
+    import io
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(["split", "clip_id", "reason"])
+    out.writerows(rows)
+    return text.getvalue()
 
 
 def clip_length(valid):
@@ -309,9 +468,11 @@ def clip_length(valid):
 
 
 def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="float16",
-                  provenance=None, overwrite=False, chunk=256, log_mel_splits=()):
+                  provenance=None, overwrite=False, chunk=256, log_mel_splits=(),
+                  not_found=None):
     """Write every cached clip through avt_np.data.format.DatasetWriter; returns clips per split.
     The splits in `log_mel_splits` get log_mel.npy (every clip of theirs must be cached with it).
+    not_found: rows of not_found.csv (not_found_rows), written beside the splits; None: no file.
 
     The format marks padding by a per-clip length, not a mask: a clip's length is its run of
     valid frames from the start, and every frame from there on is written as zeros (a frame
@@ -349,6 +510,9 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
                               labels=np.stack([lab for _, lab in part]).astype(np.uint8),
                               clip_ids=[cid for cid, _ in part], video=video, lengths=lengths,
                               log_mel=log_mel)
+        if not_found is not None:
+            from avt_np.io import write_text
+            write_text(Path(writer.tmp) / "not_found.csv", not_found_csv(not_found))
     return counts
 
 

@@ -27,17 +27,21 @@ def audio_clips(folder, seconds=(3.0, 2.0, 4.0, 1.5)):
 
 
 class Counting:
-    """Wraps an Extractor; counts calls, and raises KeyboardInterrupt (a kill) on call `kill_at`."""
+    """Wraps an Extractor; counts the clips it decodes, and raises KeyboardInterrupt (a kill)
+    on decoding clip number `kill_at`."""
 
     def __init__(self, inner, kill_at=None):
         self.inner, self.kill_at, self.calls = inner, kill_at, []
         self.notes = inner.notes
 
-    def __call__(self, clip):
+    def prepare(self, clip):
         if len(self.calls) == self.kill_at:
             raise KeyboardInterrupt
         self.calls.append(clip.clip_id)
-        return self.inner(clip)
+        return self.inner.prepare(clip)
+
+    def embed(self, batch):
+        return self.inner.embed(batch)
 
 
 def test_audio_frames_are_the_vggish_embeddings_of_the_front_ends_examples(tmp_path, models):
@@ -228,7 +232,7 @@ def test_a_cached_clip_without_log_mel_is_extracted_again_when_its_split_wants_i
     again = Counting(Extractor(models[0], frames=3))
     extract_all(matched, again, work, progress=False, log_mel_splits=("test",))
     assert again.calls == ["c1"]                                 # c0 (train) is not redone
-    assert "1 cached clips of the --log-mel splits lack log-mel (e.g. c1)" in capsys.readouterr().err
+    assert "1 cached clip of the --log-mel splits lacks log-mel (e.g. c1) and is extracted again" in capsys.readouterr().err
     np.testing.assert_array_equal(work.load("c1")["log_mel"], front_end_log_mel(clips[1], 3))
     assert not work.has_log_mel("c0")
 
