@@ -7,10 +7,16 @@ What is REAL (from the DCASE 2017 Task 4 label files, see avt_np/data/dcase2017.
   co-occurrences are the real ones;
 - validation / test: 465 of the 488 real "testing" clips and 1,050 of the 1,103 real
   "evaluation" clips, each with its real labels AND its real strong-label event timing;
-- the durations of training events, drawn per class from the real strong-label durations.
+- the durations of training events, drawn per class from the real strong-label durations;
+- clip lengths (real frames per clip; many downloaded DCASE clips are shorter than 10 s):
+  training clips draw theirs from the real training clips' VGGish examples per clip (85%
+  give 10, 13.7% give 9, 1.9% give 1-8); validation clips keep the real count of their clip;
+  test clips draw from the real validation ("testing") distribution, because no duration file
+  exists for the evaluation set. Frames at index >= length are zero (both modalities, as a
+  writer pads real data) and never audible or visible; `lengths.npy` of each split holds them.
 
 What is INVENTED (and is the point: the structure the paper's claims are about):
-- each clip is T = 10 frames of 0.96 s; a class is *audible* in a frame when one of its events
+- each clip holds up to T = 10 frames of 0.96 s; a class is *audible* in a frame when one of its events
   covers at least half of the frame (or half of the event, for events shorter than a frame);
 - audio frames: a clip-constant background + for every audible class its "sound" (a unit vector
   in a 32-d latent space, times a per-event loudness) + frame noise; video frames likewise with
@@ -51,7 +57,7 @@ from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, S
                                 read_meta)
 from avt_np.io import partial_dir, read_npz, write_json
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2                    # 2: real clip lengths, padded frames zero
 SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
           "Civil defense siren")
 ROAD_VEHICLES = ("Car", "Car passing by", "Bus", "Truck")
@@ -106,19 +112,34 @@ def draw_durations(rng, classes_of_events, stats, classes):
     return out
 
 
-def training_events(rng, labels, stats, classes):
-    """One event per (clip, label): duration from the class's real durations, onset uniform."""
+def clip_seconds(lengths, frames):
+    """Seconds of audio a clip of `lengths` real frames spans: 10 s when every frame is real,
+    else the 0.96 s examples it holds (VGGish drops the tail shorter than an example)."""
+    return np.where(lengths >= frames, 10.0, FRAME_HOP_SECONDS * lengths)
+
+
+def draw_lengths(rng, n, histogram, frames):
+    """(n,) real frames per clip drawn from {"examples": clips} of real clips (capped at frames)."""
+    examples = np.array([int(k) for k in histogram])
+    counts = np.array(list(histogram.values()), float)
+    return np.minimum(rng.choice(examples, size=n, p=counts / counts.sum()), frames)
+
+
+def training_events(rng, labels, stats, classes, seconds):
+    """One event per (clip, label): duration from the class's real durations, onset uniform
+    within the clip's `seconds` (N,)."""
     clip, cls = np.nonzero(labels)
-    duration = np.minimum(draw_durations(rng, cls, stats, classes), 10.0)
-    onset = rng.uniform(0.0, 10.0 - duration)
+    span = seconds[clip]
+    duration = np.minimum(draw_durations(rng, cls, stats, classes), span)
+    onset = rng.uniform(0.0, span - duration)
     return clip, cls, onset, onset + duration
 
 
-def real_events(rng, chosen, stats, classes):
-    """Labels and the real strong events of the chosen real clips.
+def real_events(rng, chosen, stats, classes, seconds):
+    """Labels and the real strong events of the chosen real clips, of `seconds` (N,) each.
 
-    A labelled class with no event (the annotator could not hear it) gets a drawn one, so that
-    every label of the embedded set is audible somewhere."""
+    A labelled class with no event (the annotator could not hear it) gets a drawn one within
+    the clip's seconds, so that every label of the embedded set is audible somewhere."""
     labels = np.zeros((len(chosen), len(classes)), np.uint8)
     clip, cls, onset, offset = [], [], [], []
     for i, real in enumerate(chosen):
@@ -130,8 +151,9 @@ def real_events(rng, chosen, stats, classes):
     heard = np.zeros_like(labels, bool)
     heard[clip, cls] = True
     missing_clip, missing_cls = np.nonzero(labels.astype(bool) & ~heard)
-    duration = draw_durations(rng, missing_cls, stats, classes)
-    start = rng.uniform(0.0, 10.0 - duration)
+    span = seconds[missing_clip]
+    duration = np.minimum(draw_durations(rng, missing_cls, stats, classes), span)
+    start = rng.uniform(0.0, span - duration)
     return (labels, np.concatenate([clip, missing_clip]), np.concatenate([cls, missing_cls]),
             np.concatenate([onset, start]), np.concatenate([offset, start + duration]))
 
@@ -147,11 +169,14 @@ def frames_covered(onset, offset, frames):
     return overlap >= need - 1e-9
 
 
-def audible_frames(onset, offset, frames):
-    """Like frames_covered, but an event always has at least one audible frame (events that
-    fall in the last 0.4 s of a 10 s clip, beyond frame 9, get frame 9)."""
-    covered = frames_covered(onset, offset, frames)
-    nearest = np.clip(((onset + offset) / 2 / FRAME_HOP_SECONDS).astype(np.int64), 0, frames - 1)
+def audible_frames(onset, offset, frames, lengths=None):
+    """Like frames_covered, but only real frames (index < lengths (E,), the real frames of each
+    event's clip; all when None) and an event always has at least one audible frame (events
+    that fall beyond the last real frame, e.g. in the last 0.4 s of a 10 s clip or after the
+    real audio of a shorter clip, get its last real frame)."""
+    lengths = np.full(len(onset), frames) if lengths is None else np.asarray(lengths)
+    covered = frames_covered(onset, offset, frames) & (np.arange(frames) < lengths[:, None])
+    nearest = np.clip(((onset + offset) / 2 / FRAME_HOP_SECONDS).astype(np.int64), 0, lengths - 1)
     covered[np.arange(len(onset)), nearest] |= ~covered.any(axis=1)
     return covered
 
@@ -184,11 +209,17 @@ def relu_map(rng, latent, dim, sparsity, scale):
     return weights.astype(np.float32), bias.astype(np.float32)
 
 
-def generate_split(rng, name, labels, clip, cls, onset, offset, sounds, looks, classes, recipe):
-    """Latents (N, T, L) of both modalities plus audible / visible (N, C, T) of one split."""
+def generate_split(rng, name, labels, clip, cls, onset, offset, sounds, looks, classes, recipe,
+                   lengths=None):
+    """Latents (N, T, L) of both modalities plus audible / visible (N, C, T) of one split.
+
+    lengths (N,): real frames per clip (all T when None); frames at index >= length get zero
+    latents (so zero embeddings: the ReLU maps' biases are <= 0) and no ground truth."""
     n, t, C = labels.shape[0], recipe.frames, len(classes)
+    lengths = np.full(n, t) if lengths is None else np.asarray(lengths)
+    real = np.arange(t) < lengths[:, None]                            # (N, T)
     audible = np.zeros((n, C, t), bool)
-    heard = audible_frames(onset, offset, t)                          # (E, T)
+    heard = audible_frames(onset, offset, t, lengths[clip])           # (E, T)
     np.logical_or.at(audible, (clip, cls), heard)
 
     little = np.isin(cls, [classes.index(c) for c in LITTLE_VISUAL])
@@ -196,7 +227,7 @@ def generate_split(rng, name, labels, clip, cls, onset, offset, sounds, looks, c
     informative = rng.random(n) >= recipe.uninformative_video          # (N,)
     shift = np.clip(rng.normal(0.0, recipe.offset_spread, len(cls)),
                     -recipe.offset_limit, recipe.offset_limit)
-    shown = frames_covered(onset + shift, offset + shift, t)
+    shown = frames_covered(onset + shift, offset + shift, t) & real[clip]
     shown &= (seen & informative[clip])[:, None]
     visible = np.zeros((n, C, t), bool)
     np.logical_or.at(visible, (clip, cls), shown)
@@ -208,14 +239,19 @@ def generate_split(rng, name, labels, clip, cls, onset, offset, sounds, looks, c
     video = (recipe.video_background * rng.standard_normal((n, 1, recipe.latent))
              + recipe.look_gain * np.einsum("nct,cl->ntl", visible.astype(float), looks)
              + recipe.video_noise * rng.standard_normal((n, t, recipe.latent)))
+    audio *= real[:, :, None]                                         # padded frames: zeros
+    video *= real[:, :, None]
     return {"audio_latent": audio.astype(np.float16), "video_latent": video.astype(np.float16),
             "labels": labels, "audible": audible, "visible": visible,
-            "informative_video": informative}
+            "informative_video": informative, "lengths": lengths.astype(np.int16)}
 
 
 def generate(path, seed=0, recipe=None, progress=True):
     """Build the embedded data set into the directory `path` (atomically)."""
     recipe = recipe or Recipe()
+    if min(recipe.sparsity.values()) < 0.5:
+        raise ValueError("Recipe.sparsity below 0.5 gives the ReLU maps a positive bias, so "
+                         "zero (padded) frames would not embed to zero")
     rng = np.random.default_rng([GENERATOR_VERSION, seed])
     stats, classes = dcase2017.load(), dcase2017.classes()
     start = time.perf_counter()
@@ -231,19 +267,28 @@ def generate(path, seed=0, recipe=None, progress=True):
     tmp = partial_dir(path)
     np.savez(tmp / "maps.npz", sounds=sounds, looks=looks, **maps)
     real = {"validation": stats["validation_clips"], "test": stats["test_clips"]}
+    examples = stats["vggish_examples_per_clip"]
     for name in SPLITS:
         n = recipe.sizes[name]
         if name == "train":
             labels = training_label_sets(rng, n, stats, classes)
-            events = training_events(rng, labels, stats, classes)
+            lengths = draw_lengths(rng, n, examples["train"], recipe.frames)
+            events = training_events(rng, labels, stats, classes,
+                                     clip_seconds(lengths, recipe.frames))
             sources = ["synthetic"] * n
         else:
             if n > len(real[name]):
                 raise DataError(f"{name}: {n} clips asked, only {len(real[name])} real ones exist")
             chosen = [real[name][i] for i in np.sort(rng.choice(len(real[name]), n, replace=False))]
-            labels, *events = real_events(rng, chosen, stats, classes)
+            if name == "validation":                       # each clip's own real length
+                lengths = np.minimum([c["vggish_examples"] for c in chosen], recipe.frames)
+            else:                                          # evaluation set: no durations known
+                lengths = draw_lengths(rng, n, examples["validation"], recipe.frames)
+            labels, *events = real_events(rng, chosen, stats, classes,
+                                          clip_seconds(lengths, recipe.frames))
             sources = [c["file"] for c in chosen]
-        arrays = generate_split(rng, name, labels, *events, sounds, looks, classes, recipe)
+        arrays = generate_split(rng, name, labels, *events, sounds, looks, classes, recipe,
+                                lengths)
         (tmp / name).mkdir()
         for key, value in arrays.items():
             np.save(tmp / name / f"{key}.npy", value)
@@ -259,7 +304,7 @@ def generate(path, seed=0, recipe=None, progress=True):
         "dims": recipe.dims, "splits": dict(recipe.sizes),
         "ground_truth": {name: True for name in SPLITS}, "recipe": asdict(recipe),
         "provenance": {"name": "embedded", "what": "synthetic features, real DCASE 2017 Task 4 "
-                       "label sets and event timing (see avt_np/data/synthetic.py)",
+                       "label sets, event timing and clip lengths (see avt_np/data/synthetic.py)",
                        "labels": dcase2017.ATTRIBUTION}})
     try:
         os.replace(tmp, path)

@@ -36,6 +36,11 @@ def test_shipped_statistics_are_the_published_ones():
     assert "Apache" in stats["attribution"] and "CC BY 4.0" in stats["attribution"]
 
 
+def stored_lengths(dataset, split):
+    """The real frames per clip a split stores (lengths.npy, as the standard format)."""
+    return np.load(dataset.path / split / "lengths.npy")
+
+
 def test_the_default_training_set_follows_the_real_class_frequencies(default_cache):
     labels = synthetic.default_dataset(cache=default_cache)["train"].labels   # what train uses
     assert labels.shape == (48883, 17)
@@ -50,7 +55,7 @@ def test_the_default_training_set_follows_the_real_class_frequencies(default_cac
 
 def test_the_first_run_builds_the_default_set_and_a_second_run_reuses_it(default_cache, capsys):
     folders = list(default_cache.iterdir())
-    assert len(folders) == 1 and folders[0].name.startswith("embedded-v1-")
+    assert len(folders) == 1 and folders[0].name.startswith(f"embedded-v{synthetic.GENERATOR_VERSION}-")
     stamp = (folders[0] / "meta.json").stat().st_mtime_ns
     dataset = synthetic.default_dataset(cache=default_cache)
     assert "building" not in capsys.readouterr().err
@@ -107,12 +112,14 @@ def test_validation_and_test_carry_real_clips_and_their_real_timing(small_embedd
     real = {c["file"]: c for c in dcase2017.load()["validation_clips"]}
     s = small_embedded["validation"]
     assert len(set(s.sources)) == len(s) and set(s.sources) <= set(real)
+    lengths = stored_lengths(small_embedded, "validation")
     for i, source in enumerate(s.sources):
         clip = real[source]
         np.testing.assert_array_equal(np.flatnonzero(s.labels[i]), clip["labels"])
+        assert lengths[i] == clip["vggish_examples"]                     # the clip's real length
         for c, onset, offset in clip["events"]:
             covered = frames_covered(np.array([onset]), np.array([offset]), 10)[0]
-            assert s.audible[i, c][covered].all()
+            assert s.audible[i, c][covered & (np.arange(10) < lengths[i])].all()   # real frames
 
 
 def test_frame_coverage_rule_on_hand_cases():
@@ -211,3 +218,59 @@ def test_a_damaged_embedded_meta_json_says_to_delete_the_cache(tmp_path, small_e
     with pytest.raises(DataError, match="meta.json") as error:
         synthetic.open_embedded(folder)
     assert "\n" not in str(error.value) and f"delete {folder}" in str(error.value)
+
+
+# -- clip lengths ------------------------------------------------------------------------------
+def test_shipped_vggish_example_counts_are_the_real_ones():
+    examples = dcase2017.load()["vggish_examples_per_clip"]
+    train = {int(k): v for k, v in examples["train"].items()}
+    assert sum(train.values()) == 51172 and train[10] == 43524 and train[9] == 6699
+    assert sum(v for k, v in train.items() if k < 10) == 7648           # 15% of clips
+    assert sum(examples["validation"].values()) == 488 and examples["validation"]["10"] == 427
+    clips = dcase2017.load()["validation_clips"]
+    assert sum(c["vggish_examples"] < 10 for c in clips) == 61
+    assert all("vggish_examples" not in c for c in dcase2017.load()["test_clips"])
+
+
+def test_default_clip_lengths_follow_the_real_dcase_distribution(default_cache):
+    dataset = synthetic.open_embedded(next(default_cache.iterdir()))
+    train = stored_lengths(dataset, "train")
+    assert train.shape == (48883,) and train.dtype == np.int16
+    assert train.min() >= 1 and train.max() == 10
+    real = dcase2017.load()["vggish_examples_per_clip"]["train"]
+    for k in (8, 9, 10):                                  # shares within 5 binomial sd
+        p = real[str(k)] / 51172
+        assert abs((train == k).sum() - 48883 * p) <= 5 * np.sqrt(48883 * p * (1 - p)) + 1
+    test = stored_lengths(dataset, "test")
+    support = {int(k) for k, v in dcase2017.load()["vggish_examples_per_clip"]["validation"].items()
+               if v}
+    assert set(np.unique(test)) <= support and 0.05 < (test < 10).mean() < 0.25
+
+
+def test_padded_frames_are_zero_and_never_audible_or_visible(small_embedded):
+    for split in ("train", "validation", "test"):
+        s, lengths = small_embedded[split], stored_lengths(small_embedded, split)
+        assert len(lengths) == len(s) and lengths.min() >= 1 and lengths.max() <= 10
+        padded = np.arange(10) >= lengths[:, None]                          # (N, T)
+        batch = s.batch(np.arange(len(s)))
+        assert (batch["audio"][padded] == 0).all() and (batch["video"][padded] == 0).all()
+        assert not s.audible.transpose(0, 2, 1)[padded].any()
+        assert not s.visible.transpose(0, 2, 1)[padded].any()
+        real = ~padded
+        assert (batch["audio"][real] != 0).any(axis=-1).all()              # real frames carry sound
+    assert (stored_lengths(small_embedded, "train") < 10).any()
+
+
+def test_events_beyond_the_real_frames_get_the_last_real_frame():
+    onset, offset = np.array([9.8, 0.0, 5.0]), np.array([10.0, 10.0, 6.0])
+    heard = audible_frames(onset, offset, 10, lengths=np.array([10, 4, 3]))
+    assert np.flatnonzero(heard[0]).tolist() == [9]
+    assert np.flatnonzero(heard[1]).tolist() == [0, 1, 2, 3]               # cut at the length
+    assert np.flatnonzero(heard[2]).tolist() == [2]                       # after the real audio
+
+
+def test_a_recipe_whose_padding_would_not_embed_to_zero_is_refused(tmp_path):
+    recipe = Recipe(sizes={"train": 5, "validation": 2, "test": 2},
+                    sparsity={"audio": 0.4, "video": 0.75})
+    with pytest.raises(ValueError, match="sparsity below 0.5"):
+        synthetic.generate(tmp_path / "x", recipe=recipe, progress=False)
