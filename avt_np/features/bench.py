@@ -70,7 +70,14 @@ def machine_line():
 
 
 def peak_rss_mb():
-    """This process's peak resident memory in MB (Linux reports ru_maxrss in kB)."""
+    """This process's peak resident memory in MB: VmHWM of /proc/self/status (ru_maxrss would
+    include the parent's peak, inherited through fork before exec), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

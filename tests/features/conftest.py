@@ -71,3 +71,14 @@ def weights(tmp_path, monkeypatch):
     standins.make_vgg16(folder / "vgg16-7-fc7.onnx", expose_fc7=True)
     monkeypatch.setenv("AVT_NP_WEIGHTS", str(folder))
     return folder
+
+
+def write_frames(folder, seconds, colour=(60, 90, 120)):
+    """Images named by the window centres (0.48.jpg, 1.44.jpg, ...) for `seconds` of video,
+    each a different shade, so VGG16 stand-in features differ per frame."""
+    from PIL import Image
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(int(seconds / 0.96 + 0.5)):
+        Image.new("RGB", (80, 60), (colour[0] + 10 * k, colour[1], colour[2])).save(
+            folder / f"{0.48 + 0.96 * k:.2f}.png")
+    return folder

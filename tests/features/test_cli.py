@@ -218,3 +218,78 @@ def test_frames_folder_and_wav_files_need_no_ffmpeg(labelled, weights, monkeypat
     assert data.has_video
     np.testing.assert_array_equal(data["train"].lengths, [10, 3, 3])   # bbb: 2.5 s of images
     assert data.meta["provenance"]["frames_dir"] == str(labelled / "frames")
+
+
+def test_a_labelled_clip_without_a_file_is_counted_and_listed_in_not_found_csv(labelled,
+                                                                                weights, capsys):
+    with open(labelled / "train.csv", "a") as f:
+        f.write("missing_0.000_10.000\t0.000\t10.000\tCar\n")
+    short = labelled / "clips" / "short_0.000_10.000.wav"
+    write_wav(short, 0.5)
+    with open(labelled / "test.csv", "a") as f:
+        f.write("short_0.000_10.000.wav\t0.000\t10.000\tBus\n")
+    assert main([*flags(labelled), "--audio-only"]) == 0
+    err = capsys.readouterr().err
+    assert "labels: 1 labelled clip with no file in --clips" in err
+    assert "(e.g. missing_0.000_10.000)" in err and "not_found.csv" in err
+    rows = (labelled / "data" / "not_found.csv").read_text().splitlines()
+    assert rows[0] == "split,clip_id,reason"
+    assert rows[1] == "train,missing_0.000_10.000,no file in --clips"
+    assert rows[2].startswith("test,short_0.000_10.000,") and "shorter than one" in rows[2]
+    assert len(rows) == 3
+    prov = open_dataset(labelled / "data").meta["provenance"]
+    assert prov["no_file"] == 1 and prov["not_found"] == {"train": 1, "validation": 0, "test": 1}
+
+
+def test_the_summary_names_the_log_only_when_a_clip_was_skipped(labelled, weights, capsys):
+    assert main([*flags(labelled), "--audio-only"]) == 0
+    err = capsys.readouterr().err
+    summary = err.strip().splitlines()[-1]
+    assert summary.startswith("wrote ") and "skipped" not in summary and "errors.log" not in summary
+    assert "(1 clip)" in err and "(1 clips)" not in err                  # validation, test
+    assert "not_found.csv" not in err                                   # nothing to list
+    assert (labelled / "data" / "not_found.csv").read_text() == "split,clip_id,reason\n"
+    prov = open_dataset(labelled / "data").meta["provenance"]
+    assert prov["command"] == ("python -m avt_np.features " + " ".join(flags(labelled))
+                               + " --audio-only")
+    write_wav(labelled / "clips" / "short_0.000_10.000.wav", 0.5)
+    with open(labelled / "train.csv", "a") as f:
+        f.write("short_0.000_10.000.wav\t0.000\t10.000\tBus\n")
+    assert main([*flags(labelled, "data2"), "--audio-only", "--work-dir",
+                 str(labelled / "data.work")]) == 0
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"1 skipped (see {labelled / 'data.work' / 'errors.log'})" in summary
+
+
+def test_the_batch_size_does_not_change_the_data_set(labelled, weights):
+    assert main([*flags(labelled, "one"), "--audio-only", "--dtype", "float32", "--batch", "1",
+                 "--prefetch", "0"]) == 0
+    assert main([*flags(labelled, "many"), "--audio-only", "--dtype", "float32", "--batch",
+                 "40", "--prefetch", "2"]) == 0
+    one, many = open_dataset(labelled / "one"), open_dataset(labelled / "many")
+    for split in ("train", "validation", "test"):
+        a, b = one[split], many[split]
+        assert a.clip_ids == b.clip_ids
+        np.testing.assert_array_equal(a.lengths, b.lengths)
+        idx = np.arange(len(a))
+        np.testing.assert_allclose(b.batch(idx)["audio"], a.batch(idx)["audio"], rtol=1e-5,
+                                   atol=1e-6)
+    assert many.meta["provenance"]["batch"] == 40
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--batch", "0"], "--batch must be at least 1, got 0"),
+    (["--prefetch", "-1"], "--prefetch must be at least 0, got -1"),
+])
+def test_bad_batch_flags_are_one_line_and_exit_code_2(labelled, weights, capsys, extra, message):
+    assert exit_code([*flags(labelled), "--audio-only", *extra]) == 2
+    assert message in error_line(capsys)
+
+
+def test_dask_without_dask_installed_names_the_requirements_file(labelled, weights, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)            # import fails
+    assert exit_code([*flags(labelled), "--audio-only", "--dask", "tcp://127.0.0.1:1"]) == 2
+    line = error_line(capsys)
+    assert "requirements-scaleout.txt" in line
+    assert not (labelled / "data.work").exists()

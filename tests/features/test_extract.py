@@ -10,7 +10,7 @@ from avt_np.features.extract import Clip, Extractor, WorkDir, extract_all, write
 from avt_np.features.vgg16 import VGG16
 from avt_np.features.vggish import VGGish
 from tests.features import standins
-from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
+from tests.features.conftest import needs_ffmpeg, write_frames, write_mp4, write_wav
 
 CLASSES = ["a", "b", "c"]
 
@@ -261,3 +261,59 @@ def test_writing_log_mel_from_a_cache_without_it_names_the_clip_file(tmp_path, m
         write_dataset(tmp_path / "data", matched, work, CLASSES, frames=3, with_video=False,
                       log_mel_splits=("test",))
     assert not (tmp_path / "data").exists()
+
+
+# -- batching and overlap ---------------------------------------------------------------------
+def clips_with_frames(folder, seconds=(3.0, 2.0, 4.0, 1.5, 5.0)):
+    """audio_clips plus a frames folder per clip (as --frames-dir), one shade per clip."""
+    clips = audio_clips(folder / "clips", seconds)
+    for i, (clip, s) in enumerate(zip(clips, seconds)):
+        write_frames(folder / "frames" / clip.clip_id, s - 1.0, (20 * i, 40, 200 - 20 * i))
+    return clips
+
+
+@pytest.mark.parametrize("batch, prefetch", [(4, 0), (8, 2), (50, 3)])
+def test_batched_and_overlapped_extraction_equals_one_clip_at_a_time(tmp_path, models,
+                                                                     batch, prefetch):
+    clips = clips_with_frames(tmp_path)
+    junk = tmp_path / "clips" / "junk.wav"
+    junk.write_bytes(b"RIFF but not really")
+    clips.insert(2, Clip("junk", audio=junk))                  # a failing clip in a group
+    matched = [(c, "test", np.zeros(3, np.uint8)) for c in clips]
+
+    def run(work, batch, group, prefetch):
+        vggish, vgg16 = models
+        extractor = Extractor(vggish, vgg16, frames=4, frames_dir=tmp_path / "frames")
+        extractor.set_batch(batch)
+        failures = extract_all(matched, extractor, WorkDir(tmp_path / work, {}), progress=False,
+                               log_mel_splits=("test",), group=group, prefetch=prefetch)
+        return failures, WorkDir(tmp_path / work, {})
+
+    one_failures, one = run("one", 16, 1, 0)
+    failures, work = run("batched", batch, extract.clips_per_group(batch, 4), prefetch)
+    assert list(failures) == list(one_failures) == ["junk"]
+    assert failures == one_failures
+    for clip in clips[:2] + clips[3:]:
+        a, b = one.load(clip.clip_id), work.load(clip.clip_id)
+        assert sorted(a) == sorted(b) == ["audio", "log_mel", "valid", "video"]
+        for k in a:                     # onnxruntime's kernels sum in another order per batch
+            np.testing.assert_allclose(b[k].astype(np.float64), a[k], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{clip.clip_id} {k}")   # size: ~10 float32 ulps
+    assert (one.load("c4")["video"] != 0).any()
+
+
+def test_a_clip_whose_network_call_fails_fails_alone_in_its_group(tmp_path, models):
+    clips = audio_clips(tmp_path / "clips")
+
+    class FailsOnC1(Extractor):
+        def embed(self, batch):
+            if any(p.clip.clip_id == "c1" for p in batch):
+                raise RuntimeError("onnxruntime failed on c1")
+            return super().embed(batch)
+
+    extractor = FailsOnC1(models[0], frames=4)
+    work = WorkDir(tmp_path / "work", {})
+    failures = extract_all([(c, "train", np.zeros(3, np.uint8)) for c in clips], extractor, work,
+                           progress=False, group=4, prefetch=1)
+    assert failures == {"c1": "onnxruntime failed on c1"}
+    assert [work.has(c.clip_id) for c in clips] == [1, 0, 1, 1]
