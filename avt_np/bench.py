@@ -1,6 +1,10 @@
-"""Speed benchmarks: `python -m avt_np.bench [--rounds N]`.
+"""Speed benchmarks. Speed is measured here, never asserted in tests.
 
-Reports, as medians over interleaved rounds (the machines drift 10-25% over minutes, so the
+    python -m avt_np.bench [--rounds N]        the training step (below)
+    python -m avt_np.bench lessons             seconds per lesson (each promises < 60 s)
+    python -m avt_np.bench quick-sweep         seconds of `python -m avt_np.sweep --quick`
+
+`step` reports, as medians over interleaved rounds (the machines drift 10-25% over minutes, so the
 cases take turns within each round):
   - NumPy's float32 matmul throughput on this machine (GFLOP/s), measured in the same run;
   - MultiHeadAttention forward + backward at batch 40, 10 frames, width 128 (3 heads x 128);
@@ -12,8 +16,12 @@ cases take turns within each round):
 """
 
 import os
+import platform
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +30,8 @@ from avt_np.cli import ArgumentParser, UsageError
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.nn import BinaryCrossEntropy, MultiHeadAttention
 from avt_np.optim import Adam
+
+ROOT = Path(__file__).resolve().parents[1]          # the repository: lessons/ lives there
 
 BATCH, FRAMES = 40, 10
 
@@ -114,12 +124,60 @@ def seconds(fn):
     return time.perf_counter() - start
 
 
+def timed_command(command, cwd, env=None):
+    """Run a command to its end; -> (seconds, exit code, last line of its stderr)."""
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    return time.perf_counter() - start, done.returncode, lines[-1] if lines else ""
+
+
+def bench_lessons():
+    """Each lesson of lessons/ in a fresh process, its pictures to a temporary folder."""
+    lessons = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
+    print(f"lessons, one at a time, {platform_line()}")
+    print("| lesson | seconds | within 60 s |\n| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for lesson in lessons:
+            env = dict(os.environ, AVT_NP_LESSONS_OUT=tmp)
+            seconds, code, last = timed_command([sys.executable, str(lesson)], tmp, env)
+            state = "yes" if seconds < 60 else "NO"
+            print(f"| {lesson.stem} | {seconds:.1f} | {state}"
+                  + (f" (exit {code}: {last})" if code else "") + " |", flush=True)
+
+
+def bench_quick_sweep():
+    """`python -m avt_np.sweep --quick` into a temporary folder (its data set included)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, code, last = timed_command(
+            [sys.executable, "-m", "avt_np.sweep", "--quick", "--out", str(Path(tmp) / "q")], tmp)
+    print(f"python -m avt_np.sweep --quick: {seconds:.1f} s ({platform_line()})"
+          + (f"; exit {code}: {last}" if code else ""))
+
+
+def platform_line():
+    """Processor model, cores and load average: what every quoted time needs beside it."""
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown CPU") \
+        if Path("/proc/cpuinfo").is_file() else platform.processor() or "unknown CPU"
+    return (f"{model}, {os.cpu_count()} cores, load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
 def run(argv=None):
     parser = ArgumentParser(prog="python -m avt_np.bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (30)")
+    parser.add_argument("what", nargs="?", default="step", choices=("step", "lessons",
+                                                                   "quick-sweep"),
+                        help="what to time [default: step]")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds of step (30)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         raise UsageError(f"--rounds {args.rounds}: must be at least 1")
+    if args.what == "lessons":
+        return bench_lessons()
+    if args.what == "quick-sweep":
+        return bench_quick_sweep()
 
     load, cores = os.getloadavg()[0], os.cpu_count()       # other jobs skew every number below
     rng = np.random.default_rng(0)

@@ -9,42 +9,60 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
+WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (150, 150, 150)
 
 
-def draw_panel(draw, box, series, title, x_label):
-    """Draw {name: [y per x = 1, 2, ...]} as lines inside box = (left, top, right, bottom)."""
+def draw_panel(draw, box, series, title, x_label, window=None, stop=None):
+    """Draw {name: [y per epoch 1, 2, ...]} as lines inside box = (left, top, right, bottom), on
+    round y ticks. window = (first, last) epoch: shaded (the ensemble's epochs); stop = the
+    epoch at which early stopping ended the run: a dashed red line."""
     left, top, right, bottom = box
     plot_left, plot_top, plot_right, plot_bottom = left + 55, top + 25, right - 10, bottom - 35
-    draw.rectangle((plot_left, plot_top, plot_right, plot_bottom), outline=(0, 0, 0))
-    draw.text((left + 55, top + 5), title, fill=(0, 0, 0))
-    draw.text(((plot_left + plot_right) // 2 - 15, bottom - 15), x_label, fill=(0, 0, 0))
+    draw.text((left + 55, top + 5), title, fill=BLACK)
+    draw.text(((plot_left + plot_right) // 2 - 15, bottom - 15), x_label, fill=BLACK)
     values = [v for ys in series.values() for v in ys]
     if not values:
+        draw.rectangle((plot_left, plot_top, plot_right, plot_bottom), outline=BLACK)
         return
     lo, hi = min(values), max(values)
     if hi - lo < 1e-12:
         lo, hi = lo - 0.5, hi + 0.5
-    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    ticks = _nice_ticks(lo, hi)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    lo, hi = min(lo, ticks[0]) - 0.5 * step, max(hi, ticks[-1]) + 0.5 * step
     n = max(len(ys) for ys in series.values())
 
-    def xy(i, v):
-        x = plot_left + (plot_right - plot_left) * (i / max(n - 1, 1))
+    def xy(epoch, v):                                    # epoch is 1-based
+        x = plot_left + (plot_right - plot_left) * ((epoch - 1) / max(n - 1, 1))
         y = plot_bottom - (plot_bottom - plot_top) * (v - lo) / (hi - lo)
         return x, y
 
-    for k in range(5):                                   # y ticks
-        v = lo + (hi - lo) * k / 4
-        _, y = xy(0, v)
-        draw.line((plot_left - 4, y, plot_left, y), fill=(0, 0, 0))
-        draw.text((left + 2, y - 6), f"{v:.3g}", fill=(0, 0, 0))
-    for i in range(n):                                   # x ticks: 1-based epochs
-        if n <= 15 or i % max(1, n // 10) == 0:
-            x, _ = xy(i, lo)
-            draw.line((x, plot_bottom, x, plot_bottom + 4), fill=(0, 0, 0))
-            draw.text((x - 4, plot_bottom + 6), str(i + 1), fill=(0, 0, 0))
+    if window is not None:                               # the ensemble's epochs, shaded
+        half = 0.5 * (plot_right - plot_left) / max(n - 1, 1)
+        x0, x1 = xy(window[0], lo)[0] - half, xy(window[1], lo)[0] + half
+        draw.rectangle((max(x0, plot_left), plot_top, min(x1, plot_right), plot_bottom),
+                       fill=(225, 235, 250))
+        draw.text((max(x0, plot_left) + 3, plot_bottom - 14), "ensemble", fill=COLOURS[0])
+    if stop is not None:                                 # early stopping, dashed
+        x = xy(stop, lo)[0]
+        for y in range(plot_top, plot_bottom, 8):
+            draw.line((x, y, x, min(y + 4, plot_bottom)), fill=COLOURS[1], width=1)
+        draw.text((x - 62, plot_bottom - 28), "early stop", fill=COLOURS[1])
+    draw.rectangle((plot_left, plot_top, plot_right, plot_bottom), outline=BLACK)
+    digits = max(0, -int(np.floor(np.log10(step)))) if step > 0 else 0
+    for v in ticks:                                      # y ticks, same number of decimals
+        _, y = xy(1, v)
+        draw.line((plot_left - 4, y, plot_left, y), fill=BLACK)
+        draw.text((left + 2, y - 6), f"{v:.{digits}f}", fill=BLACK)
+    every = max(1, int(np.ceil(n / 10)))
+    for epoch in range(1, n + 1):                        # x ticks: 1-based epochs
+        if epoch == 1 or epoch % every == 0:
+            x, _ = xy(epoch, lo)
+            draw.line((x, plot_bottom, x, plot_bottom + 4), fill=BLACK)
+            draw.text((x - 4, plot_bottom + 6), str(epoch), fill=BLACK)
     for j, (name, ys) in enumerate(series.items()):
         colour = COLOURS[j % len(COLOURS)]
-        points = [xy(i, v) for i, v in enumerate(ys)]
+        points = [xy(i + 1, v) for i, v in enumerate(ys)]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
         for x, y in points:
@@ -52,15 +70,17 @@ def draw_panel(draw, box, series, title, x_label):
         draw.text((plot_right - 120, plot_top + 5 + 14 * j), name, fill=colour)
 
 
-def training_curves(train_loss, val_loss, val_f1, width=900, height=360):
-    """Two panels: losses per epoch, validation micro-F1 per epoch. Returns a PIL image."""
-    image = Image.new("RGB", (width, height), (255, 255, 255))
+def training_curves(train_loss, val_loss, val_f1, window=None, stop=None, width=900,
+                    height=360):
+    """Two panels: losses per epoch, validation micro-F1 per epoch, the ensemble window
+    (first, last epoch) shaded and the early-stopping epoch (or None) marked. -> PIL image."""
+    image = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(image)
     half = width // 2
     draw_panel(draw, (0, 0, half, height), {"train BCE": train_loss, "validation BCE": val_loss},
-               "binary cross-entropy", "epoch")
+               "binary cross-entropy", "epoch", window, stop)
     draw_panel(draw, (half, 0, width, height), {"validation micro-F1": val_f1},
-               "validation micro-F1 (best global threshold)", "epoch")
+               "validation micro-F1 (best global threshold)", "epoch", window, stop)
     return image
 
 
@@ -70,7 +90,6 @@ def training_curves(train_loss, val_loss, val_f1, width=900, height=360):
 # as (left, top, right, bottom) pixels, right and bottom exclusive, so tests and callers can
 # find cells and points.
 
-WHITE, BLACK, GREY = (255, 255, 255), (0, 0, 0), (150, 150, 150)
 NAN_COLOUR = (200, 200, 200)
 # Colour scales as a few RGB stops, interpolated linearly. "viridis": a viridis-like sequential
 # scale, dark purple (low) -> blue -> green -> yellow (high), the one avt_np/visualize.py uses.

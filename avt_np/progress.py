@@ -6,8 +6,12 @@ import time
 
 
 class Progress:
-    def __init__(self, total, label="", every_seconds=5.0, stream=None):
+    """Progress(total, label).update(done, extra) prints "label done/total extra [rate, elapsed,
+    ETA]". eta_is_bound: the work may end early (early stopping), so the ETA reads "<= ..."."""
+
+    def __init__(self, total, label="", every_seconds=5.0, stream=None, eta_is_bound=False):
         self.total, self.label = total, label
+        self.eta_prefix = "<= " if eta_is_bound else ""
         self.stream = stream or sys.stderr
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.every = 0.2 if self.tty else every_seconds
@@ -25,7 +29,7 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         line = (f"{self.label} {done}/{self.total} {extra} "
-                f"[{rate:.1f}/s, {elapsed:.0f}s elapsed, ETA {format_seconds(eta)}]")
+                f"[{rate:.1f}/s, {elapsed:.0f}s elapsed, ETA {self.eta_prefix}{format_seconds(eta)}]")
         if self.tty:
             print("\r" + line, end="\n" if done >= self.total else "", file=self.stream, flush=True)
         else:

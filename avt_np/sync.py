@@ -31,10 +31,13 @@ better than attending uniformly; = 0: the event's key frames are avoided. Becaus
 often long (the embedded test set's chance level is about 0.7), the report also gives the gain
 over chance, (share - chance) / (1 - chance): 1 = perfect, 0 = chance, negative = avoided.
 
-Every function on arrays is pure NumPy; `model_sync_report` at the bottom runs a model.
+Every function on arrays is pure NumPy; `model_sync_report` at the bottom runs a model
+(avt_np.predict).
 """
 
 import numpy as np
+
+from avt_np.predict import predict
 
 PRESENCE = {"audio": "audible", "video": "visible"}     # modality -> ground-truth array name
 
@@ -126,28 +129,6 @@ def sync_report(block_weights, query_present, key_present):
 
 
 # -- running a model ---------------------------------------------------------------------------
-def cross_attention(model, split, config, indices, batch_size=100):
-    """Run `model` (eval mode) on clips `indices` of `split`.
-
-    -> (list over decoder blocks of (N, H, T_q, T_k) cross-attention weights, clip
-       probabilities (N, classes), frame probabilities (N, T_q, classes))
-    """
-    indices = np.asarray(indices, np.int64)
-    was_training = model.training
-    model.eval()
-    weights, probs, frames = [], [], []
-    try:
-        for start in range(0, len(indices), batch_size):
-            batch = split.batch(indices[start:start + batch_size])
-            probs.append(model(batch[config.first], batch[config.second]))
-            frames.append(model.frame_probabilities)
-            weights.append([w.copy() for w in model.cross_attention_weights()])
-    finally:
-        model.train(was_training)                # leave the model in the mode it came in
-    blocks = [np.concatenate([w[i] for w in weights]) for i in range(len(weights[0]))]
-    return blocks, np.concatenate(probs), np.concatenate(frames)
-
-
 def skip_reason(split, config):
     """Why no score can be computed (a message), or None."""
     if config.first == config.second:
@@ -165,7 +146,7 @@ def model_sync_report(model, split, config, batch_size=100):
     if reason:
         return {"split": split.name, "skipped": reason}
     r = roles(config.first, config.second)
-    blocks, _, _ = cross_attention(model, split, config, np.arange(len(split)), batch_size)
+    blocks = predict(model, split, config, batch_size=batch_size, attention=True).cross_attention
     report = sync_report(blocks, getattr(split, r["query_truth"]), getattr(split, r["key_truth"]))
     return {"split": split.name, "clips": len(split),
             "query": f"{r['query']} frames where the event is {r['query_truth']}",

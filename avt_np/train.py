@@ -16,8 +16,6 @@ Every file is written atomically. Same seed, same machine, same number of BLAS t
 same metrics.json, resumed or not (OpenBLAS rounds differently on one thread than on two).
 """
 
-import csv
-import io as text_io
 import json
 import resource
 import sys
@@ -26,19 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np import io
-from avt_np import cli
+from avt_np import cli, data, io
 from avt_np.cli import ArgumentParser, UsageError
-from avt_np.data import dcase2017
-from avt_np.evaluate import predict, score_ensemble, snapshot_path
+from avt_np.data import EMBEDDED, dcase2017
+from avt_np.data.sampler import BalancedSampler
+from avt_np.evaluate import score_ensemble
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
 from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
 from avt_np.nn import ATTENTION_FUNCTIONS, POOLING, BinaryCrossEntropy, Dropout
 from avt_np.optim import Adam
 from avt_np.plot import training_curves
+from avt_np.predict import predict
 from avt_np.progress import Progress
-
-EMBEDDED = "embedded"           # --data value meaning the built-in synthetic default set
+from avt_np.run_dir import load_state, save_state, snapshot_path, write_log
 
 # flag -> (default, help). Defaults are the paper's best configuration and protocol.
 SETTINGS = {
@@ -89,8 +87,7 @@ def settings_from(args, saved=None):
     """The run's settings: flags given on the command line, else the saved ones, else defaults.
     With a saved run (--resume), a flag that contradicts it is an error."""
     settings = {}
-    if args.data not in (None, EMBEDDED):
-        args.data = str(Path(args.data).resolve())      # a resumed run may start elsewhere
+    args.data = data.resolved(args.data)                # a resumed run may start elsewhere
     for name, (default, _) in SETTINGS.items():
         given = getattr(args, name)
         if saved is not None:
@@ -115,26 +112,48 @@ def settings_from(args, saved=None):
     return settings
 
 
-def open_data(data, config):
-    """The data set named by --data (EMBEDDED: the synthetic default), checked against config."""
-    from avt_np.data.format import DataError, open_dataset
-    from avt_np.data.synthetic import default_dataset
+# -- settings -------------------------------------------------------------------------------------
+def settings_and_run_dir(args):
+    """The run's settings (saved ones when resuming) and its directory, checked before any
+    data is opened."""
+    saved = None
+    if args.resume:
+        if args.out is None:
+            raise UsageError("--resume needs --out RUN_DIR")
+        config_path = Path(args.out) / "config.json"
+        if not config_path.is_file():
+            raise UsageError(f"{config_path}: not found; nothing to resume in {args.out}")
+        saved = json.loads(config_path.read_text())["settings"]
+    settings = settings_from(args, saved)
+    run_dir = Path(args.out or f"runs/{settings['first']}-{settings['second']}-seed{settings['seed']}")
+    if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"--out {run_dir}: already holds a run; continue it with --resume "
+                         f"or choose another directory")
+    parse_pos_enc(settings["pos_enc"])
+    return settings, run_dir
+
+
+# -- data -----------------------------------------------------------------------------------------
+def open_data(settings):
+    """The data set of --data and the balanced sampler of its training split (Sec. 3.2.2)."""
+    dataset = data.open(settings["data"], (settings["first"], settings["second"]))
+    if list(dataset.classes) != dcase2017.classes():
+        print(f"note: --data {settings['data']} has other classes than DCASE 2017 Task 4's 17 "
+              f"({len(dataset.classes)}: {', '.join(dataset.classes[:3])}, ...); the model is "
+              f"built for them", file=sys.stderr)
     try:
-        dataset = default_dataset() if data == EMBEDDED else open_dataset(data)
-    except DataError as e:
-        raise UsageError(str(e)) from None
-    if "video" in (config.first, config.second) and not dataset.has_video:
-        raise UsageError(f"--data {data}: this data set has no video; train an audio/audio model "
-                         f"(--first audio --second audio --pos-enc none)")
-    for split in ("train", "validation", "test"):
-        try:
-            if len(dataset[split]) == 0:
-                raise UsageError(f"--data {data}: the {split} split is empty")
-        except KeyError:
-            raise UsageError(f"--data {data}: no {split} split") from None
-    return dataset
+        sampler = BalancedSampler(dataset["train"].labels, batch_size=settings["batch_size"],
+                                  batches_per_epoch=settings["batches_per_epoch"],
+                                  max_ratio=settings["max_ratio"], seed=settings["seed"])
+    except ValueError as e:
+        raise UsageError(f"--data {settings['data']}: train split: {e}") from None
+    if sampler.absent:
+        print(f"note: no training clip carries {', '.join(dataset.classes[c] for c in sampler.absent)};"
+              " those classes are never presented", file=sys.stderr)
+    return dataset, sampler
 
 
+# -- model ----------------------------------------------------------------------------------------
 def model_config(settings, dataset):
     dims = {m: int(d) for m, d in dataset.dims.items() if m in MODALITIES}
     try:
@@ -146,135 +165,67 @@ def model_config(settings, dataset):
         raise UsageError(str(e)) from None
 
 
-LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "val_micro_f1", "seconds"]
+def start_or_resume(run_dir, settings, config, model, adam):
+    """The history of finished epochs: empty for a new run (config.json written), else the one
+    saved in checkpoints/last.npz with the model and Adam state restored."""
+    if (run_dir / "checkpoints" / "last.npz").is_file():
+        history = load_state(run_dir, model, adam)
+        print(f"resuming {run_dir} after epoch {len(history)}", file=sys.stderr)
+        return history
+    if not (run_dir / "config.json").is_file():
+        io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
+                                                "data": settings["data"]})
+    return []
 
 
-def write_log(run_dir, history):
-    out = text_io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(LOG_COLUMNS)
-    for row in history:
-        writer.writerow([row["epoch"]] + [f"{row[c]:.6f}" for c in LOG_COLUMNS[1:]])
-    io.write_text(Path(run_dir) / "log.csv", out.getvalue())
-
-
-def save_state(run_dir, model, adam, history):
-    """checkpoints/last.npz: parameters, Adam state and the per-epoch history (for --resume)."""
-    arrays = {f"param.{k}": v for k, v in model.state_dict().items()}
-    arrays.update({f"adam.{k}": v for k, v in adam.state_dict().items()})
-    arrays["history"] = np.array(json.dumps(history))
-    io.write_npz(Path(run_dir) / "checkpoints" / "last.npz", arrays)
-
-
-def load_state(run_dir, model, adam):
-    path = Path(run_dir) / "checkpoints" / "last.npz"
-    retry = "; start again in another --out directory"
-    try:
-        state = io.read_npz(path)                     # its errors name the file
-    except ValueError as e:
-        raise UsageError(f"{e}{retry}") from None
-    try:
-        model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("param.")})
-        adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam.")})
-        return json.loads(str(state["history"]))
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"{path}: not a checkpoint of this run ({e}){retry}") from None
-
-
+# -- epochs ---------------------------------------------------------------------------------------
 def set_dropout_rng(model, rng):
     for module in model.modules():
         if isinstance(module, Dropout):
             module.rng = rng
 
 
-def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config):
-    """One epoch of balanced batches; returns the mean training loss."""
+def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config, progress):
+    """One epoch of balanced batches; returns the mean training loss. `progress` counts the
+    batches of the whole run, so its ETA is the run's."""
     # Randomness from (seed, epoch) alone, so a resumed run draws exactly the same batches
     # and dropout masks as an uninterrupted one.
     set_dropout_rng(model, np.random.default_rng([settings["seed"], epoch]))
-    batches = sampler.epoch(epoch)
-    progress = Progress(len(batches), f"epoch {epoch}/{settings['epochs']} batch")
     losses = []
-    for i, indices in enumerate(batches, 1):
+    for indices in sampler.epoch(epoch):
         batch = train.batch(np.asarray(indices))
         adam.zero_grad()
-        p = model(batch[config.first], batch[config.second])
+        p = model(batch[config.first], batch[config.second], batch["lengths"])
         losses.append(float(loss_fn(p, batch["labels"])))
         model.backward(loss_fn.backward()[0], input_grad=False)
         adam.step()
-        progress.update(i, f"loss {np.mean(losses[-50:]):.4f}")
+        progress.update(progress.done + 1, f"epoch {epoch}/{settings['epochs']}, "
+                                           f"loss {np.mean(losses[-50:]):.4f}")
     return float(np.mean(losses))
 
 
 def validate(model, loss_fn, split, config):
-    probs = predict(model, split, config)
+    probs = predict(model, split, config).probabilities
     labels = split.labels.astype(probs.dtype)
     _, f1 = best_global_threshold(labels > 0.5, probs)
     return float(loss_fn(probs, labels)), f1
 
 
-def run(argv=None):
-    args = build_parser().parse_args(argv)
-    saved = None
-    if args.out is None and args.resume:
-        raise UsageError("--resume needs --out RUN_DIR")
-    if args.resume:
-        config_path = Path(args.out) / "config.json"
-        if not config_path.is_file():
-            raise UsageError(f"{config_path}: not found; nothing to resume in {args.out}")
-        saved = json.loads(config_path.read_text())["settings"]
-    settings = settings_from(args, saved)
-    run_dir = Path(args.out or f"runs/{settings['first']}-{settings['second']}-seed{settings['seed']}")
-    if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise UsageError(f"--out {run_dir}: already holds a run; continue it with --resume "
-                         f"or choose another directory")
-    parse_pos_enc(settings["pos_enc"])             # flag errors before the data is opened
-
-    dataset = open_data(settings["data"], ModelConfig(
-        first=settings["first"], second=settings["second"], pos_enc=()))
-    config = model_config(settings, dataset)
-    if list(dataset.classes) != dcase2017.classes():
-        print(f"note: --data {settings['data']} has other classes than DCASE 2017 Task 4's 17 "
-              f"({len(dataset.classes)}: {', '.join(dataset.classes[:3])}, ...); the model is "
-              f"built for them", file=sys.stderr)
-    from avt_np.data.sampler import BalancedSampler
-    train = dataset["train"]
-    try:
-        sampler = BalancedSampler(train.labels, batch_size=settings["batch_size"],
-                                  batches_per_epoch=settings["batches_per_epoch"],
-                                  max_ratio=settings["max_ratio"], seed=settings["seed"])
-    except ValueError as e:
-        raise UsageError(f"--data {settings['data']}: train split: {e}") from None
-    if sampler.absent:
-        print(f"note: no training clip carries {', '.join(dataset.classes[c] for c in sampler.absent)};"
-              " those classes are never presented", file=sys.stderr)
-    model = AudiovisualTransformer(config, seed=settings["seed"])
-    adam = Adam(model)
+def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, history):
+    """Epochs until --epochs or early stopping (Sec. 3.2.8), each saved when it ends.
+    -> (history, stopped_early)."""
     loss_fn = BinaryCrossEntropy()
-
-    history = []
-    if args.resume and (run_dir / "checkpoints" / "last.npz").is_file():
-        history = load_state(run_dir, model, adam)
-        print(f"resuming {run_dir} after epoch {len(history)}", file=sys.stderr)
-    else:
-        io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
-                                                "data": settings["data"]})
-    if (run_dir / "metrics.json").is_file():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        print(f"{run_dir} has already finished: test micro-F1 {metrics['test_micro_f1']:.4f}")
-        return metrics
-
-    print(f"training {config.first}/{config.second}, positional encodings "
-          f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
-          f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
-          f"({len(train)} train clips) -> {run_dir}", file=sys.stderr)
     val_losses = [row["val_loss"] for row in history]
     stopped_early = bool(history) and should_stop_early(val_losses, settings["patience"])
     epoch = len(history)
+    left = 0 if stopped_early else settings["epochs"] - epoch
+    progress = Progress(left * settings["batches_per_epoch"], "run: batch",
+                        eta_is_bound=True)              # early stopping may end the run sooner
     while epoch < settings["epochs"] and not stopped_early:
         epoch += 1
         start = time.perf_counter()
-        train_loss = train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config)
+        train_loss = train_epoch(model, adam, loss_fn, dataset["train"], sampler, epoch,
+                                 settings, config, progress)
         val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
@@ -282,19 +233,28 @@ def run(argv=None):
         io.write_npz(snapshot_path(run_dir, epoch), model.state_dict())
         save_state(run_dir, model, adam, history)
         write_log(run_dir, history)
-        old = snapshot_path(run_dir, epoch - settings["ensemble"])
-        old.unlink(missing_ok=True)                  # only the ensemble window is kept
-        stopped_early = should_stop_early(val_losses, settings["patience"])
+        snapshot_path(run_dir, epoch - settings["ensemble"]).unlink(missing_ok=True)  # keep the
+        stopped_early = should_stop_early(val_losses, settings["patience"])         # window
         print(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
               f"validation micro-F1 {val_f1:.4f}, {history[-1]['seconds']:.1f} s"
               + (" -> early stop" if stopped_early else ""), file=sys.stderr)
+    return history, stopped_early
 
-    curves = training_curves([r["train_loss"] for r in history], val_losses,
-                             [r["val_micro_f1"] for r in history])
+
+# -- score ----------------------------------------------------------------------------------------
+def score(model, run_dir, dataset, settings, config, history, stopped_early):
+    """curves.png, then the ensemble of the last epochs scored on test (Sec. 3.2.9-3.2.10):
+    metrics.json."""
+    epochs = ensemble_epochs(len(history), settings["ensemble"])
+    if len(epochs) < settings["ensemble"]:
+        print(f"note: --ensemble {settings['ensemble']} but only {len(history)} epoch(s) were "
+              f"trained: the ensemble averages epochs {epochs[0]}-{epochs[-1]}", file=sys.stderr)
+    curves = training_curves([r["train_loss"] for r in history], [r["val_loss"] for r in history],
+                             [r["val_micro_f1"] for r in history], window=(epochs[0], epochs[-1]),
+                             stop=len(history) if stopped_early else None)
     io.atomic_write(run_dir / "curves.png", lambda f: curves.save(f, format="PNG"))
-    metrics = score_ensemble(model, run_dir, ensemble_epochs(epoch, settings["ensemble"]),
-                             dataset, config, dataset.classes)
-    metrics.update({"epochs_trained": epoch, "stopped_early": stopped_early,
+    metrics = score_ensemble(model, run_dir, epochs, dataset, config, dataset.classes)
+    metrics.update({"epochs_trained": len(history), "stopped_early": stopped_early,
                     "config": {"settings": settings, "model": config.to_dict()}})
     io.write_json(run_dir / "metrics.json", metrics)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -303,6 +263,28 @@ def run(argv=None):
           file=sys.stderr)
     print(f"test micro-F1 {metrics['test_micro_f1']:.4f}  ({run_dir}/metrics.json)")
     return metrics
+
+
+def run(argv=None):
+    """settings -> data -> model -> epochs -> score; returns the metrics."""
+    args = build_parser().parse_args(argv)
+    settings, run_dir = settings_and_run_dir(args)
+    dataset, sampler = open_data(settings)
+    config = model_config(settings, dataset)
+    model = AudiovisualTransformer(config, seed=settings["seed"])
+    adam = Adam(model)
+    history = start_or_resume(run_dir, settings, config, model, adam)
+    if (run_dir / "metrics.json").is_file():
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        print(f"{run_dir} has already finished: test micro-F1 {metrics['test_micro_f1']:.4f}")
+        return metrics
+    print(f"training {config.first}/{config.second}, positional encodings "
+          f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
+          f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
+          f"({len(dataset['train'])} train clips) -> {run_dir}", file=sys.stderr)
+    history, stopped_early = train_epochs(model, adam, dataset, sampler, settings, config,
+                                          run_dir, history)
+    return score(model, run_dir, dataset, settings, config, history, stopped_early)
 
 
 def main(argv=None):

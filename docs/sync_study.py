@@ -69,13 +69,13 @@ def report(line):
 def diagnostics(run_dir, clips=200):
     """Mean largest cross-attention weight (last decoder block) and the encoder output's
     standard deviation over frames, on the first `clips` test clips."""
-    from avt_np.sync import cross_attention
+    from avt_np.predict import predict                # imported here: the table needs no model
     from avt_np.visualize import load
 
     run = load(run_dir)
     run.model.eval()
     split, indices = run.dataset["test"], np.arange(clips)
-    blocks, _, _ = cross_attention(run.model, split, run.config, indices)
+    blocks = predict(run.model, split, run.config, indices, attention=True).cross_attention
     rows = blocks[-1] / np.maximum(blocks[-1].sum(-1, keepdims=True), 1e-30)  # sigmoid rows too
     memory = run.model.encoder_input(split.batch(indices)[run.config.first])
     for block in run.model.encoder:

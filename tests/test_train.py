@@ -35,7 +35,8 @@ def test_a_short_run_writes_every_file_and_evaluate_reproduces_its_score(tmp_pat
     done = cli("avt_np.train", "--data", data, *SHORT, "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("test micro-F1 ")
-    assert "epoch 3/3 batch 3/3" in done.stderr                    # progress on stderr
+    assert "run: batch 9/9 epoch 3/3" in done.stderr               # progress on stderr, with
+    assert "ETA <= " in done.stderr and "scoring: model 3/3" in done.stderr   # the run's ETA
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == ["checkpoints/epoch_002.npz", "checkpoints/epoch_003.npz",
                      "checkpoints/last.npz", "config.json", "curves.png", "log.csv",

@@ -20,7 +20,9 @@ import numpy as np
 from avt_np import cli
 from avt_np.cli import ArgumentParser
 from avt_np.data import audioset
-from avt_np.data.format import SPLITS, DataError, open_dataset
+from avt_np.data.format import SPLITS, DataError
+from avt_np.data.opening import open as open_data
+from avt_np.data.synthetic import default_cache_dir, default_dataset, materialize
 
 
 def folder_bytes(path):
@@ -41,7 +43,6 @@ def summary(dataset):
 
 
 def synth(args):
-    from avt_np.data.synthetic import default_cache_dir, default_dataset, materialize
     start = time.perf_counter()
     dataset = default_dataset(seed=args.seed, cache=args.cache or default_cache_dir())
     print(f"{summary(dataset)}\n  {folder_bytes(dataset.path) / 1e6:.0f} MB on disk, "
@@ -52,7 +53,7 @@ def synth(args):
 
 
 def check(args):
-    dataset = open_dataset(args.dir)
+    dataset = open_data(args.dir)
     print(summary(dataset))
 
 

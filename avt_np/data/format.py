@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np.cli import first_line
+from avt_np.cli import UsageError, first_line
 from avt_np.data.npy_appender import NpyAppender
 from avt_np.io import partial_dir, write_json
 
 FORMAT = "avt_np-dataset"
+EMBEDDED_FORMAT = "avt_np-embedded"     # meta.json of a cached embedded set (synthetic.py)
 VERSION = 1
 SPLITS = ("train", "validation", "test")
 FRAME_HOP_SECONDS = 0.96
@@ -44,7 +45,7 @@ LOG_MEL_SHAPE = (96, 64)        # one VGGish example: avt_np.features.audio EXAM
                                 # NUM_MEL_BANDS (not imported: reading needs no SciPy)
 
 
-class DataError(Exception):
+class DataError(UsageError):
     """A data set that cannot be used; the message is one line naming the file and problem."""
 
 
@@ -74,10 +75,12 @@ class Split:
 
     def batch(self, idx):
         """Clips idx (B,) -> {"audio": (B, T, 128), "video": (B, T, D_v) or None,
-        "labels": (B, C)}, all float32, plus "audible"/"visible" (B, C, T) when known."""
+        "labels": (B, C)}, all float32, "lengths" (B,) int64 real frames per clip (None when
+        all are real), plus "audible"/"visible" (B, C, T) when known."""
         idx = np.asarray(idx, dtype=np.int64)
         out = {"audio": self.audio_frames(idx), "video": self.video_frames(idx),
-               "labels": self.labels[idx].astype(np.float32)}
+               "labels": self.labels[idx].astype(np.float32),
+               "lengths": None if self.lengths is None else self.lengths[idx].astype(np.int64)}
         if self.has_ground_truth:
             out["audible"], out["visible"] = self.audible[idx], self.visible[idx]
         return out
@@ -151,7 +154,7 @@ def read_meta(path):
     missing = [k for k in ("format", "classes", "frames", "dims", "splits") if k not in meta]
     if missing:
         raise DataError(f"{file}: missing key(s) {', '.join(missing)}")
-    if meta["format"] not in (FORMAT, "avt_np-embedded"):
+    if meta["format"] not in (FORMAT, EMBEDDED_FORMAT):
         raise DataError(f"{file}: format is {meta['format']!r}, expected {FORMAT!r}")
     dims = meta["dims"]
     if not (isinstance(dims, dict) and "audio" in dims and set(dims) <= {"audio", "video"}
@@ -286,20 +289,18 @@ def read_split(path, name, meta):
 
 
 def open_dataset(path, classes=None):
-    """Open and validate the data set directory `path` (expected class names: optional)."""
+    """Open and validate the data set directory `path` (expected class names: optional).
+    An embedded cache is opened by avt_np.data.open, which also knows this format."""
     meta = read_meta(path)
-    if meta["format"] == "avt_np-embedded":          # a cached embedded set, e.g. from --data
-        from avt_np.data.synthetic import open_embedded
-        dataset = open_embedded(path)
-        meta = dataset.meta
+    if meta["format"] == EMBEDDED_FORMAT:
+        raise DataError(f"{Path(path) / 'meta.json'}: an embedded data set cache; open it with "
+                        "avt_np.data.open (or pass it as --data)")
     if classes is not None and list(classes) != list(meta["classes"]):
         diff = next((i for i, (a, b) in enumerate(zip(classes, meta["classes"])) if a != b),
                     min(len(classes), len(meta["classes"])))
         raise DataError(f"{Path(path) / 'meta.json'}: classes differ from those expected "
                         f"({len(meta['classes'])} vs {len(classes)} classes, first difference "
                         f"at index {diff})")
-    if meta["format"] == "avt_np-embedded":
-        return dataset
     splits = {name: read_split(path, name, meta) for name in SPLITS}
     for name, split in splits.items():
         if name in meta["splits"] and meta["splits"][name] != len(split):

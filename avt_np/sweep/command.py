@@ -5,7 +5,7 @@
     python -m avt_np.sweep --out sweeps/t1 --only 'first=video,pooling=max' --seeds 3
     python -m avt_np.sweep --out sweeps/t1 --dask tcp://scheduler:8786
 
-The grid is Table 1's 60 cells (avt_np/sweep_grid.py): 10 rows (first / second modality and the
+The grid is Table 1's 60 cells (grid.py): 10 rows (first / second modality and the
 modalities with positional encodings; the unimodal rows have encodings on their one modality or
 none) x 6 columns (mean / max pooling x softmax / sigmoid / normalized-sigmoid attention). Each
 run is avt_np.train in its own directory, SWEEP_DIR/runs/NAME (the train CLI's
@@ -14,22 +14,23 @@ half-finished ones resumed, so the same command after a kill finishes only what 
 The protocol (epochs, batches, data) is fixed per SWEEP_DIR in sweep.json.
 
 Every invocation rewrites SWEEP_DIR/table1.md, table1.csv and results.json from the runs that
-have finished (avt_np/sweep_table.py), and prints the Markdown table.
+have finished (table.py), and prints the Markdown table.
 """
 
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from avt_np import io
-from avt_np import cli
+from avt_np import cli, data, io
 from avt_np.cli import ArgumentParser, CheckFailed, UsageError
+from avt_np.data import EMBEDDED, synthetic
 from avt_np.progress import Progress
-from avt_np.sweep_grid import parse_only, select
-from avt_np.sweep_runner import KEEP, THREAD_VARIABLES, connect_dask, run_dask, run_local
-from avt_np.sweep_table import write_tables
-from avt_np.train import EMBEDDED, SETTINGS
+from avt_np.sweep.grid import parse_only, select
+from avt_np.sweep.runner import KEEP, THREAD_VARIABLES, connect_dask, run_dask, run_local
+from avt_np.sweep.table import write_tables
+from avt_np.train import SETTINGS
 
 PROTOCOL = ("epochs", "batches_per_epoch", "batch_size", "ensemble")
 # --quick: enough to show the table's format and exercise every configuration, not to learn much
@@ -124,7 +125,6 @@ def check_protocol(sweep_dir, protocol):
         raise UsageError(f"--out {sweep_dir}: {existing} is a file, expected a directory")
     path = sweep_dir / "sweep.json"
     if path.is_file():
-        import json
         saved = json.loads(path.read_text())["protocol"]
         for name, value in protocol.items():
             if saved.get(name) != value:
@@ -139,16 +139,13 @@ def prepare_data(protocol, quick, selection):
     """Build the --quick data set if missing, then open the data once here: bad data is one
     line now rather than 60 failed runs, and the embedded default is built before the runs
     start (not by two workers at once)."""
-    from avt_np.model import ModelConfig
-    from avt_np.train import open_data
     path = Path(protocol["data"]) if protocol["data"] != EMBEDDED else None
     if quick and path is not None and not (path / "meta.json").is_file():
-        from avt_np.data import synthetic
         print(f"sweep: generating the --quick data set in {path}", file=sys.stderr)
         synthetic.generate(path, seed=0, recipe=synthetic.Recipe(sizes=QUICK_SIZES),
                            progress=False)
     for first, second in sorted({(cell.first, cell.second) for cell, _ in selection}):
-        open_data(protocol["data"], ModelConfig(first=first, second=second, pos_enc=()))
+        data.open(protocol["data"], (first, second))
 
 
 def jobs_for(selection, sweep_dir, protocol, keep, threads):

@@ -20,6 +20,7 @@ tasks in threads of one process, which would share stdout and BLAS threads.
 """
 
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from multiprocessing import get_context
 from pathlib import Path
 
+from avt_np import train
 from avt_np.cli import UsageError
 
 KEEP = ("all", "ensemble", "none")      # checkpoints left in a finished run directory
@@ -73,7 +75,6 @@ def run_job(job):
 def train_here(argv, log, threads):
     """avt_np.train.run(argv) in this process, its output into `log`; the exit code train's
     command line would give. BLAS threads were set when this worker started."""
-    from avt_np import train
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C stops the run
     try:
         with redirect_stdout(log), redirect_stderr(log):
@@ -102,7 +103,6 @@ def train_in_child(argv, log, threads):
 
 
 def read_f1(run_dir):
-    import json
     return json.loads((Path(run_dir) / "metrics.json").read_text())["test_micro_f1"]
 
 

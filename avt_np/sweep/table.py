@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 from avt_np import io
-from avt_np.sweep_grid import COLUMNS, ROWS, Cell, paper_table
+from avt_np.sweep.grid import COLUMNS, ROWS, Cell, paper_table
 
 
 def collect(sweep_dir):

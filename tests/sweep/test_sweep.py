@@ -12,10 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from avt_np import sweep_table, train
+from avt_np import train
+from avt_np.sweep import table as sweep_table
 from avt_np.data import synthetic
 from avt_np.data.format import DatasetWriter
-from avt_np.sweep_grid import COLUMNS, ROWS, Cell, cells, paper_table, parse_only, select
+from avt_np.sweep.grid import COLUMNS, ROWS, Cell, cells, paper_table, parse_only, select
 
 # A few seconds per run: enough to exercise the protocol (2 epochs, resume, ensemble, scoring).
 SHORT = ["--epochs", "2", "--batches-per-epoch", "2", "--batch-size", "8", "--ensemble", "1"]
@@ -144,7 +145,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs_when_rerun(tmp_path, data
             "--seeds", "1", "--only", "first=audio,second=audio,pos_enc=audio", "--workers", "2"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600                # a hang guard
     while len(finished_runs(out)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)                  # the sweep and its workers, mid-run
@@ -167,11 +168,11 @@ def test_ctrl_c_stops_the_runs_writes_the_tables_and_exits_130(tmp_path, data):
                              data, *SHORT, "--seeds", "1", "--only", "first=audio,second=audio"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600                # hang guards, 10x the expected time
     while not finished_runs(out) and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)                 # to the sweep only: it stops its workers
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert "runs" in (out / "table1.md").read_text() and len(finished_runs(out)) < 12
@@ -264,7 +265,7 @@ def test_out_naming_a_file_is_one_line_and_exit_code_2(tmp_path):
 ])
 def test_threads_default_respects_blas_threads_set_in_the_environment(monkeypatch, environment,
                                                                         flags, threads):
-    from avt_np import sweep as sweep_cli
+    from avt_np.sweep import command as sweep_cli
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
@@ -334,13 +335,10 @@ def test_the_same_runs_go_to_a_dask_cluster_on_loopback(tmp_path, data):
 # -- --quick -----------------------------------------------------------------------------------
 def test_quick_produces_the_complete_table(tmp_path):
     out = tmp_path / "quick"
-    start = time.perf_counter()
-    done = sweep("--quick", "--out", str(out))
-    seconds = time.perf_counter() - start
+    done = sweep("--quick", "--out", str(out))        # its time: python -m avt_np.bench quick-sweep
     assert done.returncode == 0, done.stderr
     assert "60 of 60 cells, 60 runs" in done.stdout and "–" not in done.stdout.split("\n\n")[1]
     assert len(finished_runs(out)) == 60
     assert not any((out / "runs").glob("*/checkpoints"))            # --quick keeps no weights
-    assert seconds < 90, f"--quick took {seconds:.0f} s"
     again = sweep("--quick", "--out", str(out))
     assert again.returncode == 0 and "60 finished, 0 to resume, 0 to start" in again.stderr

@@ -1,0 +1,40 @@
+"""Running a model over the clips of a split: the one prediction loop of the package.
+
+    out = predict(model, split, config)                        # out.probabilities (N, C)
+    out = predict(model, split, config, indices=[3], attention=True)
+    out.cross_attention[-1]                                    # (1, H, T_q, T_k), last block
+
+The model runs in eval mode (no dropout) in batches, and is left in the mode it came in.
+Clip lengths (padded frames) are passed on when the split records them.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Predictions:
+    probabilities: np.ndarray            # (N, C) clip probabilities
+    frame_probabilities: np.ndarray      # (N, T_q, C) per-frame probabilities
+    cross_attention: list = None         # per decoder block (N, H, T_q, T_k), with attention=True
+
+
+def predict(model, split, config, indices=None, batch_size=100, attention=False):
+    """Run `model` on clips `indices` of `split` (default: all). -> Predictions."""
+    indices = np.arange(len(split)) if indices is None else np.asarray(indices, np.int64)
+    was_training = model.training
+    model.eval()
+    probs, frames, weights = [], [], []
+    try:
+        for start in range(0, len(indices), batch_size):
+            batch = split.batch(indices[start:start + batch_size])
+            probs.append(model(batch[config.first], batch[config.second], batch["lengths"]))
+            frames.append(model.frame_probabilities)
+            if attention:
+                weights.append([w.copy() for w in model.cross_attention_weights()])
+    finally:
+        model.train(was_training)
+    blocks = ([np.concatenate([w[b] for w in weights]) for b in range(len(weights[0]))]
+              if attention else None)
+    return Predictions(np.concatenate(probs), np.concatenate(frames), blocks)

@@ -1,0 +1,69 @@
+"""The synchronization score of a run (avt_np/sync.py) for `python -m avt_np.visualize
+--sync-report` and lesson 14: read from metrics.json when it was computed on the asked split of
+the run's own data (no snapshot needed, so runs trained with --keep none answer), else computed
+now with the run's last ensemble snapshot."""
+
+from avt_np.data import open as open_data
+from avt_np.data import same_data
+from avt_np.run_dir import load_model, read_finished
+from avt_np.sync import model_sync_report, skip_reason
+from avt_np.visualize.clip_view import split_of
+
+
+def stored_sync(saved, metrics, split_name, data=None):
+    """metrics.json's "sync" entry when it was computed on `split_name` of `data` (None:
+    the run's own data), else None."""
+    stored = metrics.get("sync")
+    if stored is None or stored.get("split") != split_name:
+        return None
+    if data is not None and not same_data(data, saved["data"]):
+        return None
+    return stored
+
+
+def sync_for_run(run, split_name="test"):
+    """The score of a loaded Run on `split_name` of its data."""
+    stored = stored_sync(run.saved, run.metrics, split_name, run.data)
+    if stored is not None:
+        return stored
+    split = split_of(run.dataset, split_name)
+    return {"epoch": run.epoch, **model_sync_report(run.model, split, run.config)}
+
+
+def sync_for_run_dir(run_dir, split_name="test", data=None):
+    """sync_for_run from a run directory, loading the model only when the score must be
+    computed."""
+    saved, config, metrics, epoch = read_finished(run_dir)
+    stored = stored_sync(saved, metrics, split_name, data)
+    if stored is not None:
+        return stored
+    split = split_of(open_data(data or saved["data"], (config.first, config.second)),
+                     split_name)
+    reason = skip_reason(split, config)
+    if reason:
+        return {"epoch": epoch, "split": split.name, "skipped": reason}
+    where = f"--data {data}" if data is not None else "the run's own data"
+    model = load_model(run_dir, config, epoch,
+                       needed_for=f"the score on the {split_name} split of {where}")
+    return {"epoch": epoch, **model_sync_report(model, split, config)}
+
+
+def format_sync(report):
+    """The report as a few lines of text (one table row per decoder block)."""
+    if "skipped" in report:
+        return f"synchronization score skipped ({report['split']} split): {report['skipped']}"
+    lines = [f"synchronization score, {report['split']} split ({report['clips']} clips, "
+             f"model of epoch {report.get('epoch', '?')})",
+             f"  queries: {report['query']}; attention mass counted on: {report['key']}",
+             f"  {report['pairs']} (clip, class, query frame) pairs scored, "
+             f"{report['excluded_pairs']} excluded (event absent from every key frame)",
+             f"  chance (fraction of key frames where the event is present): "
+             f"{report['chance']:.3f}" if report["pairs"] else "  no pair to score",
+             "  block  share  gain   share per head        top-1  top-1 per head"]
+    if report["pairs"]:
+        for b in report["blocks"]:
+            gain = (b["share"] - report["chance"]) / max(1 - report["chance"], 1e-12)
+            lines.append(f"  {b['block'] + 1:>5}  {b['share']:.3f}  {gain:+.3f} "
+                         + " ".join(f"{s:.3f}" for s in b["share_per_head"]).ljust(20)
+                         + f"  {b['top1']:.3f}  " + " ".join(f"{s:.3f}" for s in b["top1_per_head"]))
+    return "\n".join(lines)

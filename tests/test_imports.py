@@ -1,0 +1,109 @@
+"""The package's imports run one way: a graph of every `import` in avt_np/ (inside functions
+too), built from the source, has no cycle, and no module imports one from a higher layer."""
+
+import ast
+from pathlib import Path
+
+import avt_np
+
+PACKAGE = Path(avt_np.__file__).parent
+
+# Lower layers first; a module may import only from its own layer or lower ones.
+LAYERS = [
+    ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot"],
+    ["avt_np.nn"],
+    ["avt_np.model"],
+    ["avt_np.optim", "avt_np.metrics", "avt_np.data", "avt_np.weights", "avt_np.features",
+     "avt_np.gradcheck"],
+    ["avt_np.predict", "avt_np.run_dir", "avt_np.sync"],
+    ["avt_np.evaluate"],
+    ["avt_np.train", "avt_np.bench"],
+    ["avt_np.visualize", "avt_np.sweep"],
+]
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules():
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(path, known):
+    """The avt_np modules `path` imports, anywhere in the file. `from a.b import c` counts as
+    an import of a.b.c when that is a module, else of a.b."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                found.add(sub if sub in known else node.module)
+    return {m for m in found if m in known}
+
+
+def graph():
+    known = modules()
+    return {name: imports_of(path, known) - {name} for name, path in known.items()}
+
+
+def find_cycle(edges):
+    """One cycle as a list of modules, or None (depth-first search with colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(edges):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def layer_of(name):
+    """Index of the layer a module belongs to (the longest matching prefix)."""
+    best = None
+    for i, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[1]:
+                    best = (i, len(prefix))
+    return None if best is None else best[0]
+
+
+def test_the_checker_finds_a_cycle_and_accepts_a_tree():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_import_graph_of_the_package_has_no_cycle():
+    edges = graph()
+    assert len(edges) > 40                                      # it really read the package
+    assert "avt_np.data.format" in edges["avt_np.data.opening"]
+    cycle = find_cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_every_module_imports_only_from_its_layer_or_below():
+    edges = graph()
+    unplaced = [name for name in edges if layer_of(name) is None]
+    assert not unplaced, f"modules in no layer of LAYERS: {unplaced}"
+    upward = [f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})" for a, bs in edges.items()
+              for b in bs if layer_of(b) > layer_of(a)]
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)
