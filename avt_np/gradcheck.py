@@ -456,7 +456,9 @@ def run(argv=None):
                          f"{type(e).__name__}: {e}") from None
     print(result)
     if not result.ok:
-        raise CheckFailed(f"{args.target}: a gradient differs from its finite difference")
+        bad = [c for c in result.checks if c.name in result.failed]
+        raise CheckFailed(f"{args.target}: " + "; ".join(
+            f"{c.name}: {c.problem or 'differs from its finite difference'}" for c in bad))
 
 
 def main(argv=None):

@@ -38,6 +38,8 @@ from avt_np.predict import predict
 from avt_np.progress import Progress
 from avt_np.run_dir import load_state, save_state, snapshot_path, write_log
 
+PADDING = ("mask", "include")
+
 # flag -> (default, help). Defaults are the paper's best configuration and protocol.
 SETTINGS = {
     "first": ("video", "modality read by the encoder: audio or video (Table 1)"),
@@ -48,6 +50,9 @@ SETTINGS = {
     "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. 2.2.4)"),
     "attention": ("softmax", "attention function: softmax, sigmoid or normalized-sigmoid "
                              "(Sec. 2.2.5)"),
+    "padding": ("mask", "zero-padded frames of short clips: mask (never attended to, left out "
+                        "of pooling) or include (treated as frames, the unmasked variant; the "
+                        "paper does not say)"),
     "epochs": (30, "maximum number of epochs (Sec. 3.2.2)"),
     "batches_per_epoch": (300, "batches per epoch (Sec. 3.2.2)"),
     "batch_size": (40, "clips per batch (Sec. 3.2.2)"),
@@ -91,17 +96,18 @@ def settings_from(args, saved=None):
     for name, (default, _) in SETTINGS.items():
         given = getattr(args, name)
         if saved is not None:
-            if given is not None and given != saved[name]:
+            if given is not None and given != saved.get(name, default):
                 raise UsageError(f"--{name.replace('_', '-')} {given}: the run in {args.out} was "
-                                 f"started with {saved[name]}; resume it without changing settings")
-            settings[name] = saved[name]
+                                 f"started with {saved.get(name, default)}; resume it without "
+                                 f"changing settings")
+            settings[name] = saved.get(name, default)     # a setting newer than the run
         else:
             settings[name] = default if given is None else given
     if saved is None and args.pos_enc is None and "video" not in (settings["first"],
                                                                   settings["second"]):
         settings["pos_enc"] = "none"        # the paper's best encodes video; audio/audio has none
     for name, allowed in (("first", MODALITIES), ("second", MODALITIES), ("pooling", POOLING),
-                          ("attention", ATTENTION_FUNCTIONS)):
+                          ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING)):
         if settings[name] not in allowed:
             raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
     for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
@@ -160,7 +166,7 @@ def model_config(settings, dataset):
         return ModelConfig(first=settings["first"], second=settings["second"],
                            pos_enc=parse_pos_enc(settings["pos_enc"]), pooling=settings["pooling"],
                            attention=settings["attention"], classes=len(dataset.classes),
-                           dims=dims)
+                           dims=dims, mask_padding=settings["padding"] == "mask")
     except ValueError as e:
         raise UsageError(str(e)) from None
 
