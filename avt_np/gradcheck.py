@@ -33,13 +33,20 @@ by a generator with the same fixed seed, so every evaluation draws the same mask
 
 import ast
 import copy
+import importlib.machinery
+import importlib.util
 import math
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from avt_np import cli
+from avt_np import cli, nn
 from avt_np.cli import ArgumentParser, CheckFailed, UsageError
+from avt_np.model import AudiovisualTransformer, ModelConfig
+from avt_np.model.blocks import DecoderBlock, EncoderBlock
+from avt_np.nn import Module
 
 
 PASSING = ("ok", "both zero")
@@ -265,8 +272,6 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
 
 def builtin_checks():
     """(name, build) pairs: build() -> (module, inputs), small float64 cases of every layer."""
-    from avt_np import nn
-    from avt_np.model.blocks import DecoderBlock, EncoderBlock
 
     def case(make, *shapes, seed=0):
         def build():
@@ -322,7 +327,6 @@ def builtin_checks():
 
 def model_case(first, second, pooling, attention):
     """The full model at small widths, positional encodings on both streams."""
-    from avt_np.model import AudiovisualTransformer, ModelConfig
     dims = {"audio": 5, "video": 9}
     config = ModelConfig(first=first, second=second, pos_enc=(first, second), pooling=pooling,
                          attention=attention, blocks=2, heads=2, d_model=6, d_head=3, d_ff=5,
@@ -368,13 +372,6 @@ def load_user_module(target, kwargs=None):
     file name is read as Python source (an explicit SourceFileLoader: importlib only guesses a
     loader from a .py suffix).
     """
-    import importlib.machinery
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    from avt_np.nn import Module
-
     kwargs = kwargs or {}
     path, sep, class_name = target.rpartition(":")
     if not sep or not path or not class_name:
