@@ -139,10 +139,18 @@ def run(args, argv=None):
                                ("--group", args.group, 1)):
         if value is not None and value < least:
             raise ValueError(f"{flag} must be at least {least}, got {value}")
-    client = None
-    if args.dask:
-        from avt_np.features.cluster import connect
-        client = connect(args.dask)                   # before any work: a bad address is quick
+    if not args.dask:
+        return extract_here_or_there(args, argv, None)
+    from avt_np.features.cluster import connect
+    client = connect(args.dask)                       # before any work: a bad address is quick
+    try:
+        return extract_here_or_there(args, argv, client)
+    finally:
+        client.close()
+
+
+def extract_here_or_there(args, argv, client):
+    """The run on this machine (client None) or on the Dask cluster of `client`."""
     log_mel_splits = parse_log_mel(args.log_mel)
     if Path(args.out).exists() and not args.overwrite:
         raise ValueError(f"--out {args.out} already exists; pass --overwrite to replace it")
