@@ -24,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from avt_np import cli
 from avt_np.cli import first_line
 from avt_np.io import atomic_write
@@ -198,8 +200,8 @@ def free_batch(graph, name="N"):
 def runs_with_batch(model_bytes, batch=2):
     """True if onnxruntime runs a serialized model (onnx's SerializeToString()) on `batch` zero
     inputs (all input dims but 0 fixed)."""
-    import numpy as np
-    import onnxruntime as ort               # imported here: only graph surgery needs it
+    import onnxruntime as ort               # imported here, as onnx below: only graph surgery
+                                            # needs them, and they take a second to load
     quiet = ort.RunOptions()
     quiet.log_severity_level = 4            # failing is an answer here, not an error to print
     options = ort.SessionOptions()

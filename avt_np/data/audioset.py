@@ -57,12 +57,14 @@ from pathlib import Path
 
 import numpy as np
 
+import avt_np
 from avt_np import cli
 from avt_np.data import dcase2017_task4_clips as clip_table
 from avt_np.data import protobuf as pb
 from avt_np.data.format import SPLITS, DataError, DatasetWriter
 from avt_np.data.tfrecord import TFRecordError, read_records
 from avt_np.io import settings_changed, write_npz, write_text
+from avt_np.progress import Progress
 
 EMBEDDING_BYTES = 128
 WORK_VERSION = 1
@@ -341,7 +343,6 @@ def scan(inputs, work, table, frames, check_crc=True, progress=True):
     """Convert every input file not already done -> (converted, skipped, unread): counts of
     files. An unread file (I/O error, archive cut short) is not marked done, so the next run
     reads it again; a file whose content is damaged is done, with its error recorded."""
-    from avt_np.progress import Progress
     bar = Progress(max(1, round(inputs.total / 1e6)), "audioset: MB read") if progress else None
     converted = skipped = unread = 0
     found = sum(e["clips"] for e in work.done.values())
@@ -462,7 +463,6 @@ def add_arguments(parser):
 
 def run(args):
     """Run the converter for parsed `args`; bad input raises DataError (one line). Returns 0."""
-    import avt_np
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
