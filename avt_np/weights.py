@@ -174,7 +174,7 @@ def download(url, dest, label=None, timeout=60, min_bytes=None):
 # -- graph surgery -----------------------------------------------------------------------------
 def load_onnx(path):
     """onnx.ModelProto from a file, or WeightsError (one line) if it is not an ONNX model."""
-    import onnx
+    import onnx                             # imported here: slow to load, graph surgery only
     try:
         return onnx.load(str(path))
     except Exception as e:  # google.protobuf DecodeError, OSError, ...
@@ -226,7 +226,7 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     runner then feeds it one frame at a time) and a note goes to stderr. src is read once and
     dst written once (atomic_write).
     """
-    import onnx
+    import onnx                             # imported here: slow to load, graph surgery only
     from onnx import TensorProto, helper
 
     model = load_onnx(src)
