@@ -2,7 +2,8 @@
 
 Sec. 3.2.1 of the paper: "logarithmic mel spectrograms are extracted ... a sliding window of
 960 ms with a hop of 960 ms ... passed through vggish". The numbers are VGGish's own
-(Hershey et al. 2017, the `vggish_params` of Google's release; see shared/REFERENCE.md):
+(Hershey et al. 2017; `vggish_params.py` and `mel_features.py` of Google's release,
+github.com/tensorflow/models, research/audioset/vggish):
 
     16 kHz mono -> |STFT| with a 25 ms periodic Hann window, 10 ms hop, FFT 512
     -> 64 triangular mel bands, 125-7500 Hz, HTK mel scale 1127 ln(1 + f / 700)

@@ -81,8 +81,11 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def in_fresh_process(fn, *args):
-    """fn(*args) in a new (spawned) process, so its peak memory is its own."""
+def in_fresh_process(fn, *args, fresh=True):
+    """fn(*args) in a new (spawned) process, so its peak memory is its own (fresh=False: here,
+    quicker, but the peak memory reported is then the largest so far)."""
+    if not fresh:
+        return fn(*args)
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         return pool.submit(fn, *args).result()
 
@@ -174,12 +177,13 @@ def time_decoding(folder, rounds=3):
             "log_mel": float(np.median(logmel[1:]))}
 
 
-def bench_networks(batches=(1, 4, 16, 64), threads=(2, 1), items=32, divide=1, stream=None):
+def bench_networks(batches=(1, 4, 16, 64), threads=(2, 1), items=32, divide=1, stream=None,
+                   fresh=True, rounds=3):
     """Rows of {'stage', 'threads', 'batch', 'seconds_per_call', 'seconds_per_clip',
     'peak_rss_mb', 'load'}: decoding, log-mel, then every network configuration."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="avt_np_bench_") as tmp:
-        dec = time_decoding(tmp)
+        dec = time_decoding(tmp, rounds)
         for stage in ("decode", "log_mel"):
             rows.append({"stage": f"{stage} ({dec['source']})" if stage == "decode" else stage,
                          "threads": 1, "batch": 1, "seconds_per_call": dec[stage],
@@ -189,7 +193,8 @@ def bench_networks(batches=(1, 4, 16, 64), threads=(2, 1), items=32, divide=1, s
         for kind in ("vggish", "vgg16"):
             for t in threads:
                 for b in batches:
-                    r = in_fresh_process(time_network, paths[kind], kind, b, t, items)
+                    r = in_fresh_process(time_network, paths[kind], kind, b, t, items,
+                                         fresh=fresh)
                     rows.append({"stage": kind, "threads": t, "batch": b,
                                  "seconds_per_call": r["seconds_per_call"],
                                  "seconds_per_clip": r["seconds_per_item"] * FRAMES,
@@ -279,7 +284,8 @@ def extract_once(paths, folder, clips, mode, batch, threads, out):
 MODES = ("one", "batched", "overlap")
 
 
-def bench_end_to_end(n_clips=8, rounds=3, batch=16, threads=None, divide=1, stream=None):
+def bench_end_to_end(n_clips=8, rounds=3, batch=16, threads=None, divide=1, stream=None,
+                     fresh=True):
     """{mode: {'seconds': [per round], 'peak_rss_mb': max}, 'ratios': {mode: [one / mode]},
     'max_abs_difference': {mode: vs one}, 'loads': [per round]}."""
     result = {m: {"seconds": [], "peak_rss_mb": 0.0} for m in MODES}
@@ -291,7 +297,8 @@ def bench_end_to_end(n_clips=8, rounds=3, batch=16, threads=None, divide=1, stre
             result["loads"].append(load_average())
             for m in MODES:
                 out = Path(tmp) / f"{m}.npz"
-                got = in_fresh_process(extract_once, paths, tmp, clips, m, batch, threads, out)
+                got = in_fresh_process(extract_once, paths, tmp, clips, m, batch, threads, out,
+                                       fresh=fresh)
                 result[m]["seconds"].append(got["seconds"])
                 result[m]["peak_rss_mb"] = max(result[m]["peak_rss_mb"], got["peak_rss_mb"])
                 if stream:
@@ -332,7 +339,8 @@ def build_parser():
     p.add_argument("--seconds", type=float, default=60.0,
                    help="front end: audio length per call, in seconds (default: 60)")
     p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds (default: 7 for the front end, 3 end to end)")
+                   help="interleaved rounds (default: 7 for the front end, 3 end to end and "
+                        "for --networks' decoding)")
     p.add_argument("--batches", default="1,4,16,64",
                    help="--networks: batch sizes (frames or examples per call; default: "
                         "1,4,16,64)")
@@ -349,6 +357,9 @@ def build_parser():
     p.add_argument("--divide", type=int, default=1,
                    help="divide every width of both networks by this (tests; default: 1, the "
                         "real sizes)")
+    p.add_argument("--same-process", action="store_true",
+                   help="run every configuration in this process (quicker; the peak memory "
+                        "column is then the largest so far; default: a fresh process each)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
@@ -363,7 +374,8 @@ def run(argv=None):
     if args.networks:
         rows = bench_networks(int_list(args.batches), int_list(args.threads or "2,1"),
                               args.items, args.divide,
-                              stream=None if args.json else sys.stderr)
+                              stream=None if args.json else sys.stderr,
+                              fresh=not args.same_process, rounds=args.rounds or 3)
         if args.json:
             print(json.dumps({"machine": machine_line(), "rows": rows}, indent=1))
             return
@@ -380,7 +392,8 @@ def run(argv=None):
             raise UsageError(f"--batch {batch}: expected at least 1")
         start = machine_line()
         r = bench_end_to_end(args.clips, args.rounds or 3, batch, threads, args.divide,
-                             stream=None if args.json else sys.stderr)
+                             stream=None if args.json else sys.stderr,
+                             fresh=not args.same_process)
         if args.json:
             print(json.dumps({"machine": start, **r}, indent=1))
             return

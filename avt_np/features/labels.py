@@ -1,8 +1,11 @@
 """DCASE 2017 Task 4 weak labels: `file<TAB>start<TAB>end<TAB>label` rows -> (17,) {0, 1} per clip.
 
-Format and traps from shared/dcase2017_task4/README.md: one row per (clip, label); the
-evaluation files end lines with CRLF; clip files are named `<youtube id>_<start>_<end>.wav`.
-A clip id here is the file name without its extension.
+Format of the DCASE 2017 Task 4 label lists, as the organisers' repository ships them:
+
+    github.com/ankitshah009/Task-4-Large-scale-weakly-supervised-sound-event-detection-for-smart-cars
+
+one row per (clip, label); the evaluation files end lines with CRLF; clip files are named
+`<youtube id>_<start>_<end>.wav`. A clip id here is the file name without its extension.
 """
 
 import re
