@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np import cli, data, io
+from avt_np import cli, data, diagnostics, io
 from avt_np.cli import ArgumentParser, UsageError
 from avt_np.data import EMBEDDED, dcase2017
 from avt_np.data.sampler import BalancedSampler
@@ -76,6 +76,10 @@ def build_parser():
     parser.add_argument("--out", help="run directory [default: runs/FIRST-SECOND-seedSEED]")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last finished epoch")
+    parser.add_argument("--diagnostics", type=int, default=0, metavar="K",
+                        help="every K steps (and at step 1), append attention, residual, "
+                             "encoder-output and gradient statistics to RUN_DIR/"
+                             "diagnostics.jsonl (avt_np/diagnostics.py); 0: off [default: 0]")
     return parser
 
 
@@ -191,9 +195,11 @@ def set_dropout_rng(model, rng):
             module.rng = rng
 
 
-def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config, progress):
+def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config, progress,
+                diagnose=None):
     """One epoch of balanced batches; returns the mean training loss. `progress` counts the
-    batches of the whole run, so its ETA is the run's."""
+    batches of the whole run, so its ETA is the run's. diagnose(step, epoch, loss), if given,
+    runs after each backward, before the update."""
     # Randomness from (seed, epoch) alone, so a resumed run draws exactly the same batches
     # and dropout masks as an uninterrupted one.
     set_dropout_rng(model, np.random.default_rng([settings["seed"], epoch]))
@@ -204,6 +210,8 @@ def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config, p
         p = model(batch[config.first], batch[config.second], batch["lengths"])
         losses.append(float(loss_fn(p, batch["labels"])))
         model.backward(loss_fn.backward()[0], input_grad=False)
+        if diagnose is not None:
+            diagnose(progress.done + 1, epoch, losses[-1])
         adam.step()
         progress.update(progress.done + 1, f"epoch {epoch}/{settings['epochs']}, "
                                            f"loss {np.mean(losses[-50:]):.4f}")
@@ -217,7 +225,8 @@ def validate(model, loss_fn, split, config):
     return float(loss_fn(probs, labels)), f1
 
 
-def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, history):
+def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, history,
+                 diagnose=None):
     """Epochs until --epochs or early stopping (Sec. 3.2.8), each saved when it ends.
     -> (history, stopped_early)."""
     loss_fn = BinaryCrossEntropy()
@@ -231,7 +240,7 @@ def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, histo
         epoch += 1
         start = time.perf_counter()
         train_loss = train_epoch(model, adam, loss_fn, dataset["train"], sampler, epoch,
-                                 settings, config, progress)
+                                 settings, config, progress, diagnose)
         val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
@@ -245,6 +254,18 @@ def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, histo
               f"validation micro-F1 {val_f1:.4f}, {history[-1]['seconds']:.1f} s"
               + (" -> early stop" if stopped_early else ""), file=sys.stderr)
     return history, stopped_early
+
+
+def diagnostics_writer(model, run_dir, every, steps_before):
+    """diagnose(step, epoch, loss) appending model_diagnostics to RUN_DIR/diagnostics.jsonl at
+    step 1 and every `every` steps of the run (steps counted over resumed epochs too)."""
+    def diagnose(step, epoch, loss):
+        step += steps_before
+        if step == 1 or step % every == 0:
+            record = {"step": step, "epoch": epoch, "loss": loss}
+            record.update(diagnostics.model_diagnostics(model))
+            diagnostics.append_jsonl(run_dir / "diagnostics.jsonl", record)
+    return diagnose
 
 
 # -- score ----------------------------------------------------------------------------------------
@@ -288,8 +309,12 @@ def run(argv=None):
           f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
           f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
           f"({len(dataset['train'])} train clips) -> {run_dir}", file=sys.stderr)
+    diagnose = None
+    if args.diagnostics > 0:
+        diagnose = diagnostics_writer(model, run_dir, args.diagnostics,
+                                      len(history) * settings["batches_per_epoch"])
     history, stopped_early = train_epochs(model, adam, dataset, sampler, settings, config,
-                                          run_dir, history)
+                                          run_dir, history, diagnose)
     return score(model, run_dir, dataset, settings, config, history, stopped_early)
 
 

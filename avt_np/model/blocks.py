@@ -23,8 +23,13 @@ class EncoderBlock(Module):
         self.norm2 = LayerNorm(dim, dtype=dtype)
 
     def forward(self, x, key_mask=None):
-        x = self.norm1(x + self.self_attn(x, None, key_mask))
-        return self.norm2(x + self.ff(x))
+        # self.branches keeps (skip, branch) before each LayerNorm, for avt_np/diagnostics.py
+        a = self.self_attn(x, None, key_mask)
+        self.branches = {"self_attn": (x, a)}
+        x = self.norm1(x + a)
+        f = self.ff(x)
+        self.branches["ff"] = (x, f)
+        return self.norm2(x + f)
 
     def backward(self, dy):
         dx = self.norm2.backward(dy)
@@ -56,9 +61,16 @@ class DecoderBlock(Module):
         self.norm3 = LayerNorm(dim, dtype=dtype)
 
     def forward(self, x, memory, key_mask=None, memory_mask=None):
-        x = self.norm1(x + self.self_attn(x, None, key_mask))
-        x = self.norm2(x + self.cross_attn(x, memory, memory_mask))
-        return self.norm3(x + self.ff(x))
+        # self.branches keeps (skip, branch) before each LayerNorm, for avt_np/diagnostics.py
+        a = self.self_attn(x, None, key_mask)
+        self.branches = {"self_attn": (x, a)}
+        x = self.norm1(x + a)
+        c = self.cross_attn(x, memory, memory_mask)
+        self.branches["cross_attn"] = (x, c)
+        x = self.norm2(x + c)
+        f = self.ff(x)
+        self.branches["ff"] = (x, f)
+        return self.norm3(x + f)
 
     def backward(self, dy):
         dx = self.norm3.backward(dy)

@@ -160,6 +160,7 @@ class AudiovisualTransformer(Module):
         memory = self.encoder_input(first)                          # (B, T1, D)
         for block in self.encoder:
             memory = block(memory, keys_first)
+        self.memory, self.real_first = memory, real_first           # for avt_np/diagnostics.py
         x = self.decoder_input(second)                              # (B, T2, D)
         for block in self.decoder:
             x = block(x, memory, keys_second, keys_first)

@@ -71,10 +71,60 @@ class NormalizedSigmoid(Module):
         return ds * self.s * (1 - self.s)
 
 
+def real_keys(x, key_mask):
+    """n, the number of real keys of each row: (..., 1), in x's dtype (T_k without a mask)."""
+    if key_mask is None:
+        return x.dtype.type(x.shape[-1])
+    return np.broadcast_to(key_mask, x.shape).sum(-1, keepdims=True).astype(x.dtype)
+
+
+class ScaledSigmoid(Module):
+    """w_i = sigma(x_i) / n, n the number of real keys. Not in the paper: ours (issue 21).
+
+    The plain sigmoid's rows sum to about n/2 at initialisation (softmax: 1); dividing by the
+    constant n (not by the row's sum, as the normalized sigmoid does) keeps the weights
+    unnormalised and independent of each other while the row sum starts near 1/2.
+    Key mask: padded keys get weight 0 and do not count in n. Backward: s (1 - s) / n.
+    """
+
+    def forward(self, x, key_mask=None):
+        self.s = stable_sigmoid(x)
+        if key_mask is not None:
+            self.s *= key_mask
+        self.n = real_keys(x, key_mask)
+        self.w = self.s / self.n
+        return self.w
+
+    def backward(self, dw):
+        return dw * self.s * (1 - self.s) / self.n
+
+
+class BiasedSigmoid(Module):
+    """w_i = sigma(x_i - log n), n the number of real keys: sigmoid attention with the score
+    bias b = -log(n) of Ramapuram et al., "Theory, Analysis, and Best Practices for Sigmoid
+    Self-Attention" (2024, arXiv:2409.04431). Not in the paper (Boes & Van hamme use the plain
+    sigmoid); an option here.
+
+    With scores near 0 a weight starts near 1/(n + 1), so a row sums to about 1.
+    Key mask: padded keys get weight 0 and do not count in n. Backward: w (1 - w).
+    """
+
+    def forward(self, x, key_mask=None):
+        self.w = stable_sigmoid(x - np.log(real_keys(x, key_mask)))
+        if key_mask is not None:
+            self.w *= key_mask
+        return self.w
+
+    def backward(self, dw):
+        return dw * self.w * (1 - self.w)
+
+
 ATTENTION_FUNCTIONS = {
     "softmax": Softmax,
     "sigmoid": Sigmoid,
     "normalized-sigmoid": NormalizedSigmoid,
+    "sigmoid-scaled": ScaledSigmoid,             # ours, not the paper's (issue 21)
+    "sigmoid-bias": BiasedSigmoid,               # Ramapuram et al. 2024, not the paper's
 }
 
 
@@ -103,7 +153,7 @@ class ScaledDotProductAttention(Module):
         self.dropout = Dropout(dropout, rng)
 
     def forward(self, q, k, v, key_mask=None):
-        self.q, self.k, self.v = q, k, v
+        self.q, self.k, self.v, self.key_mask = q, k, v, key_mask           # key_mask: diagnostics
         self.scale = q.shape[-1] ** -0.5                                    # Python float: no upcast
         scores = q @ k.swapaxes(-1, -2)                                     # (B, H, T_q, T_k)
         scores *= self.scale
