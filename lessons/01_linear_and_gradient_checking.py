@@ -10,7 +10,8 @@
 # - `avt_np.gradcheck.gradcheck`: what it checks, how to read its table, and that it FAILS on
 #   broken layers.
 #
-# Run: python lessons/01_linear_and_gradient_checking.py   (a few seconds)
+# Run: python lessons/01_linear_and_gradient_checking.py
+#      (< 1 s on 2 cores; see lessons/README.md)
 
 # %%
 import numpy as np
@@ -180,7 +181,8 @@ for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
 # %% [markdown]
 # ## Exercises
 # 1. Write the `Scale` layer of the README (y = x * w over the last axis) in a file
-#    `my_layers.py`, check it with `python -m avt_np.gradcheck my_layers.py:Scale --shape 4,10,16`,
+#    `my_layers.py`, check it with
+#    `python -m avt_np.gradcheck my_layers.py:Scale --init dim=16 --shape 4,10,16`,
 #    then replace `+=` by `=` in its backward: the numbers are still right, yet the checker
 #    reports "ASSIGNS". Why would training be wrong with `=` for a layer used twice in one
 #    forward pass?

@@ -11,7 +11,7 @@
 # - two things the gradient check reports that are NOT bugs: the key bias under softmax, and
 #   queries / keys when there is a single key.
 #
-# Run: python lessons/06_multi_head_attention.py   (a few seconds)
+# Run: python lessons/06_multi_head_attention.py   (1-3 s on 2 cores; see lessons/README.md)
 
 # %%
 import numpy as np
@@ -112,7 +112,7 @@ print(gradcheck(ScaledDotProductAttention("softmax", dropout=0.2, rng=rng), q, k
 # parallel, are concatenated and mapped back by a final linear map (dropout after it,
 # Sec. 3.2.7). The paper uses 3 heads (Sec. 3.2.4) and 128 neurons per linear map
 # (Sec. 3.2.6); 128 is not divisible by 3, so avt_np gives each head its own 128-wide maps
-# (d_head = 128; see the README). The maps of all heads sit side by side in one matrix per
+# (d_head = 128; see docs/model.md). The maps of all heads sit side by side in one matrix per
 # role, q.W: (D, H d_head), and a reshape moves the heads into an axis:
 #
 #     x (B, T, D) -> q(x) (B, T, H d_head) -> split_heads -> (B, H, T, d_head)
@@ -163,14 +163,16 @@ print({c.name: c.status for c in one_key.checks})
 # %% [markdown]
 # ## 6. Heads at initialisation
 # A freshly initialised block on random frames: no head puts most of its weight on one key
-# (nothing learned yet). One picture per head.
+# (nothing learned yet). One picture per head, all on one colour scale (0 to the largest weight
+# of any head), so the heads can be compared by colour.
 
 # %%
 mha = MultiHeadAttention(dim=128, heads=3, d_head=128, rng=rng).eval()
 mha(rng.standard_normal((1, 10, 128)).astype(np.float32),
     rng.standard_normal((1, 10, 128)).astype(np.float32))
+largest = float(mha.weights[0].max())                  # one colour scale shared by the heads
 heads = [plot.heatmap(mha.weights[0, h], title=f"head {h}", x_label="key frame",
-                      y_label="query frame", vmin=0, cell=18) for h in range(3)]
+                      y_label="query frame", vmin=0, vmax=largest, cell=18) for h in range(3)]
 print(f"largest weight of any head at init: {mha.weights.max():.2f} (uniform would be 0.10)")
 print("  ->", plot.save(plot.hstack(heads), out, "heads_at_init.png"))
 

@@ -10,7 +10,7 @@
 #   data: WITHOUT positional encodings the model's clip prediction cannot depend on when an
 #   event happens, which is exactly what weak labels ask; WITH them it can, and must learn not to.
 #
-# Run: python lessons/07_positional_encodings.py   (a few seconds)
+# Run: python lessons/07_positional_encodings.py   (1-2 s on 2 cores; see lessons/README.md)
 
 # %%
 import numpy as np

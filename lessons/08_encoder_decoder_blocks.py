@@ -9,7 +9,7 @@
 # - a picture of how information moves between frames: which input frames each output frame
 #   depends on, read off the backward pass.
 #
-# Run: python lessons/08_encoder_decoder_blocks.py   (a few seconds)
+# Run: python lessons/08_encoder_decoder_blocks.py   (2-5 s on 2 cores; see lessons/README.md)
 
 # %%
 import numpy as np

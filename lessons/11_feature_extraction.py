@@ -11,7 +11,7 @@
 # The embeddings themselves come from VGGish and VGG16 (ONNX, `python -m avt_np.weights fetch`);
 # this lesson stops at their inputs.
 #
-# Run: python lessons/11_feature_extraction.py   (a few seconds)
+# Run: python lessons/11_feature_extraction.py   (2-3 s on 2 cores; see lessons/README.md)
 
 # %%
 import numpy as np

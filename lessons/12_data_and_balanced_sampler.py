@@ -10,8 +10,8 @@
 #   visual appearances offset in time from the sound;
 # - how the balanced sampler of Sec. 3.2.2 turns a 135:1 imbalance into at most 5:1.
 #
-# Run: python lessons/12_data_and_balanced_sampler.py   (a few seconds; the first run also
-# builds the embedded data set, ~3 s, into ~/.cache/avt_np)
+# Run: python lessons/12_data_and_balanced_sampler.py   (~4 s on 2 cores; see lessons/README.md;
+# the first run also builds the embedded data set, ~3 s, into ~/.cache/avt_np)
 
 # %%
 import numpy as np

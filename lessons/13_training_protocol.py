@@ -9,7 +9,7 @@
 # - micro-F1: F1 over all (clip, class) decisions pooled, so frequent classes weigh more.
 # Then a short real run of `python -m avt_np.train` (its Python entry point) shows them at work.
 #
-# Run: python lessons/13_training_protocol.py   (about 15 s on 2 cores)
+# Run: python lessons/13_training_protocol.py   (15-20 s on 2 cores; see lessons/README.md)
 
 # %%
 import json

@@ -11,7 +11,7 @@
 #   the same at every frame, the keys are all alike and any attention function must spread its
 #   weight evenly.
 #
-# Run: python lessons/14_cross_modal_attention.py   (about 20 s on 2 cores)
+# Run: python lessons/14_cross_modal_attention.py   (~20 s on 2 cores; see lessons/README.md)
 
 # %%
 import tempfile
@@ -54,7 +54,8 @@ for name, w in (("on target", on_target), ("uniform", uniform), ("elsewhere", el
 
 # %% [markdown]
 # ## 2. A short real run, and its picture
-# Train a video/audio model for a few epochs on a small embedded set, then draw test clip 0:
+# Train a video/audio model for a few epochs on a small embedded set, then draw the first test
+# clip where an event is visible (its index is printed):
 # the query (audio) strip, the key (video) strip, one heat-map row per head for the chosen
 # query frame, and the ground truth bars (audible / visible) under the strips.
 
