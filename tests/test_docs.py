@@ -9,8 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 160
-LINKED_PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")),
-                "lessons/README.md", "avt_np/data/README.md", "weights/README.md"]
+DOCS_PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))
+LINKED_PAGES = ["README.md", *DOCS_PAGES, "lessons/README.md", "avt_np/data/README.md",
+                "weights/README.md"]
 
 # [text](target) and ![alt](target); the target ends at the first space or ")"
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -42,7 +43,8 @@ def test_every_relative_link_resolves_to_a_file(page):
 
 
 def test_relative_links_are_found_outside_code_only():
-    text = "[a](docs/a.md) ![b](b.png) [c](https://x.org/c) [d](#top)\n```\n[e](e.md)\n```\n`[f](f.md)`"
+    text = ("[a](docs/a.md) ![b](b.png) [c](https://x.org/c) [d](#top)\n"
+            "```\n[e](e.md)\n```\n`[f](f.md)`")
     assert list(relative_links(text)) == ["docs/a.md", "b.png"]
 
 
@@ -66,5 +68,5 @@ def test_no_tracked_file_points_at_the_private_notes_outside_the_repository():
                 f"{shared}/dcase2017_task4"]
     found = [f"{name}: {pattern}" for name, text in tracked_text_files()
              for pattern in patterns if pattern in text]
-    assert not found, ("cite public sources (the paper, DCASE 2017 Task 4, upstream "
-                       "repositories) instead of files outside the repository:\n" + "\n".join(found))
+    assert not found, ("cite public sources (the paper, DCASE 2017 Task 4, upstream repositories) "
+                       "instead of files outside the repository:\n" + "\n".join(found))
