@@ -24,6 +24,7 @@ from pathlib import Path
 
 from avt_np.cli import UsageError, first_line
 from avt_np.features import extract
+from avt_np.weights import require
 
 MODEL_KEYS = ("vggish", "vgg16", "vgg16_output", "vgg16_preprocess", "pca", "threads")
 
@@ -52,7 +53,7 @@ def job_settings(args, vggish, vgg16, settings, work):
     return {"vggish": absolute(vggish.path), "vgg16": absolute(vgg16.path) if vgg16 else None,
             "vgg16_output": vgg16.output_name if vgg16 else None,
             "vgg16_preprocess": vgg16.style if vgg16 else None,
-            "pca": absolute(args.pca) if args.pca and Path(args.pca).exists() else args.pca,
+            "pca": absolute(require(args.pca, "vggish_pca")) if args.pca else None,
             "dequantize": args.dequantize, "frames": args.frames,
             "frames_dir": absolute(args.frames_dir), "threads": args.threads,
             "batch": args.batch, "prefetch": args.prefetch,
