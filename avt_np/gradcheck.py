@@ -322,18 +322,27 @@ def builtin_checks():
         ("AudiovisualTransformer audio/video, max pooling, normalized-sigmoid (small widths)",
          lambda: model_case("audio", "video", "max", "normalized-sigmoid")),
     ]
+    for pooling, attention, lengths in (("mean", "softmax", [3, 1]), ("max", "sigmoid", [1, 2]),
+                                        ("mean", "normalized-sigmoid", [2, 3])):
+        checks.append((f"AudiovisualTransformer video/audio, {pooling} pooling, {attention}, "
+                       f"padded clips of lengths {lengths} (small widths)",
+                       lambda p=pooling, a=attention, n=lengths: model_case("video", "audio", p,
+                                                                            a, lengths=n)))
     return checks
 
 
-def model_case(first, second, pooling, attention):
-    """The full model at small widths, positional encodings on both streams."""
+def model_case(first, second, pooling, attention, lengths=None):
+    """The full model at small widths, positional encodings on both streams. With `lengths`,
+    each clip's real frames (the rest padding, masked): a third, integer input, passed through."""
     dims = {"audio": 5, "video": 9}
     config = ModelConfig(first=first, second=second, pos_enc=(first, second), pooling=pooling,
                          attention=attention, blocks=2, heads=2, d_model=6, d_head=3, d_ff=5,
                          dims=dims)
     rng = np.random.default_rng(0)
-    return (AudiovisualTransformer(config, seed=0),
-            [rng.standard_normal((2, 3, dims[first])), rng.standard_normal((2, 4, dims[second]))])
+    inputs = [rng.standard_normal((2, 3, dims[first])), rng.standard_normal((2, 4, dims[second]))]
+    if lengths is not None:
+        inputs.append(np.array(lengths))
+    return AudiovisualTransformer(config, seed=0), inputs
 
 
 # -- command line ------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def strong_clips(path, classes):
 def vggish_examples(seconds, frames=10):
     """0.96 s VGGish examples of a clip of `seconds` (at most `frames`): the audio front end's
     count for floor(seconds * 16 kHz) samples, i.e. k examples need >= 0.96 k + 0.015 s."""
-    from avt_np.features.audio import SAMPLE_RATE, example_count
+    from avt_np.features.audio import SAMPLE_RATE, example_count   # imported here: SciPy,
+                                                                  # only the rebuild needs it
     return min(frames, example_count(int(seconds * SAMPLE_RATE)))
 
 

@@ -266,14 +266,7 @@ def read_split(path, name, meta):
                 clip, c = np.argwhere(unlabelled)[0]
                 raise DataError(f"{file}: clip {clip} has {kind} frames of class "
                                 f"{meta['classes'][c]!r} but not its label")
-    lengths = None
-    if (folder / "lengths.npy").exists():
-        lengths = np.asarray(load_npy(folder / "lengths.npy"))
-        expect_shape(folder / "lengths.npy", lengths, (n,))
-        if not np.issubdtype(lengths.dtype, np.integer):
-            raise DataError(f"{folder / 'lengths.npy'}: dtype {lengths.dtype}, expected integers")
-        if n and (lengths.min() < 0 or lengths.max() > frames):
-            raise DataError(f"{folder / 'lengths.npy'}: lengths must lie in 0..{frames}")
+    lengths = read_lengths(folder, n, frames)
     if len(truth) == 1:
         raise DataError(f"{folder}: has {next(iter(truth))}.npy but not its partner "
                         "(frame-level ground truth needs both audible.npy and visible.npy)")
@@ -286,6 +279,21 @@ def read_split(path, name, meta):
                        truth.get("audible"), truth.get("visible"))
     split.lengths, split.log_mel = lengths, log_mel
     return split
+
+
+def read_lengths(folder, n, frames):
+    """folder/lengths.npy checked: (n,) integers in 1..frames (a clip with no real frame has
+    nothing to score); None when the file is absent (every frame is real)."""
+    file = Path(folder) / "lengths.npy"
+    if not file.exists():
+        return None
+    lengths = np.asarray(load_npy(file))
+    expect_shape(file, lengths, (n,))
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise DataError(f"{file}: dtype {lengths.dtype}, expected integers")
+    if n and (lengths.min() < 1 or lengths.max() > frames):
+        raise DataError(f"{file}: lengths must lie in 1..{frames}")
+    return lengths
 
 
 def open_dataset(path, classes=None):
@@ -398,8 +406,9 @@ class DatasetWriter:
             raise DataError(f"{self.path}/{split}: give audible and visible together")
         if lengths is not None:
             lengths = np.asarray(lengths)
-            if lengths.shape != (b,) or (b and (lengths.min() < 0 or lengths.max() > self.frames)):
-                raise DataError(f"{self.path}/{split}: lengths must be ({b},) in 0..{self.frames}")
+            if lengths.shape != (b,) or (b and (lengths.min() < 1 or lengths.max() > self.frames)):
+                raise DataError(f"{self.path}/{split}: lengths must be ({b},) in 1..{self.frames} "
+                                "(a clip with no real frame has nothing to score)")
         if log_mel is not None:
             log_mel = self.checked_log_mel(split, log_mel, clip_ids)
         optional = (ground_truth, lengths is not None, log_mel is not None)

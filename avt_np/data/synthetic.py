@@ -52,10 +52,12 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.data import dcase2017
-from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split,
-                                check_finite, check_labels, expect_shape, load_npy, read_lines,
-                                read_meta)
+from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, DatasetWriter,
+                                Split,
+                                check_finite, check_labels, expect_shape, load_npy, read_lengths,
+                                read_lines, read_meta)
 from avt_np.io import partial_dir, read_npz, write_json
+from avt_np.progress import Progress
 
 GENERATOR_VERSION = 2                    # 2: real clip lengths, padded frames zero
 SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
@@ -203,7 +205,7 @@ def sounds_and_looks(rng, classes, recipe):
 def relu_map(rng, latent, dim, sparsity, scale):
     """A fixed random ReLU layer latent -> dim whose bias gives `sparsity` zeros for inputs of
     per-dimension std `scale` (the pre-activation of each unit is then ~ N(0, scale^2))."""
-    from scipy.stats import norm
+    from scipy.stats import norm          # imported here: slow to load, building only
     weights = rng.standard_normal((latent, dim)) / np.sqrt(latent)
     bias = np.full(dim, -norm.ppf(sparsity) * scale)
     return weights.astype(np.float32), bias.astype(np.float32)
@@ -344,6 +346,7 @@ class SyntheticSplit(Split):
             if len(lines) != n:
                 raise DataError(f"{file}: {len(lines)} lines for {n} clips")
         self.maps = maps
+        self.lengths = read_lengths(folder, n, T)
 
     def embed(self, modality, idx):
         latent = np.asarray(self.latents[modality][idx], dtype=np.float32)    # (B, T, L)
@@ -410,8 +413,6 @@ def default_dataset(seed=0, cache=None):
 
 def materialize(dataset, out, chunk=500, overwrite=False):
     """Write an embedded (or any) data set in the standard on-disk format."""
-    from avt_np.data.format import DatasetWriter
-    from avt_np.progress import Progress
     provenance = dict(dataset.meta.get("provenance", {}), materialized_from=str(dataset.path))
     with DatasetWriter(out, dataset.classes, dataset.dims, dataset.frames, "float16",
                        provenance, overwrite=overwrite) as writer:
@@ -423,6 +424,7 @@ def materialize(dataset, out, chunk=500, overwrite=False):
                 batch = split.batch(idx)
                 writer.append(name, audio=batch["audio"], video=batch["video"],
                               labels=split.labels[idx], clip_ids=[split.clip_ids[i] for i in idx],
-                              audible=batch.get("audible"), visible=batch.get("visible"))
+                              audible=batch.get("audible"), visible=batch.get("visible"),
+                              lengths=batch["lengths"])
                 progress.update(idx[-1] + 1)
     return Path(out)

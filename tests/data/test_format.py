@@ -63,10 +63,15 @@ def test_audio_only_sets_and_lengths_of_padded_clips(tmp_path):
     with DatasetWriter(tmp_path / "a", CLASSES, {"audio": 4}, frames=T) as writer:
         c = clips(rng, 3)
         writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"],
-                      lengths=[5, 2, 0])
+                      lengths=[5, 2, 1])
     dataset = open_dataset(tmp_path / "a")
     assert not dataset.has_video and dataset["train"].batch([0])["video"] is None
-    np.testing.assert_array_equal(dataset["train"].lengths, [5, 2, 0])
+    np.testing.assert_array_equal(dataset["train"].lengths, [5, 2, 1])
+    np.testing.assert_array_equal(dataset["train"].batch([2, 0])["lengths"], [1, 5])
+    with DatasetWriter(tmp_path / "b", CLASSES, {"audio": 4}, frames=T) as writer:
+        with pytest.raises(DataError, match=r"lengths must be \(3,\) in 1\.\."):
+            writer.append("train", audio=c["audio"], labels=c["labels"], clip_ids=c["clip_ids"],
+                          lengths=[5, 2, 0])                       # no real frame: unscorable
     assert len(dataset["test"]) == 0 and dataset["test"].lengths is None
 
 
@@ -203,7 +208,7 @@ CASES = {
     "float lengths": (lambda p: save_like(p / "train" / "lengths.npy", np.full(7, 3.5)),
                       "train/lengths.npy: dtype float64, expected integers"),
     "lengths too long": (lambda p: save_like(p / "train" / "lengths.npy", np.full(7, T + 1)),
-                         "train/lengths.npy: lengths must lie in 0..5"),
+                         "train/lengths.npy: lengths must lie in 1..5"),
     "log_mel shape": (lambda p: save_like(p / "test" / "log_mel.npy",
                                           np.zeros((3, T, 96, 64), np.float16)),
                       r"test/log_mel.npy: shape \(3, 5, 96, 64\), expected \(4, 5, 96, 64\)"),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from avt_np.data import dcase2017, synthetic
+from avt_np.data import open as open_data
 from avt_np.data.format import DataError, open_dataset
 from avt_np.data.synthetic import (LITTLE_VISUAL, ROAD_VEHICLES, SIRENS, Recipe, audible_frames,
                                    frames_covered)
@@ -64,7 +65,7 @@ def test_the_first_run_builds_the_default_set_and_a_second_run_reuses_it(default
     size = sum(f.stat().st_size for f in folders[0].rglob("*") if f.is_file())
     assert size < 200e6
     # --data can name the cached folder too
-    assert len(open_dataset(folders[0])["test"]) == 1050
+    assert len(open_data(folders[0])["test"]) == 1050
 
 
 def test_same_seed_gives_identical_arrays_and_another_seed_does_not(tmp_path, small_embedded):
@@ -203,7 +204,7 @@ def test_a_damaged_embedded_cache_fails_on_opening_in_one_line(tmp_path, small_e
     shutil.copytree(small_embedded.path, folder)
     damage, message = EMBEDDED_DAMAGE[case]
     damage(folder)
-    for opener in (synthetic.open_embedded, open_dataset):       # default set and --data DIR
+    for opener in (synthetic.open_embedded, open_data):          # default set and --data DIR
         with pytest.raises(DataError, match=message) as error:
             opener(folder)
         assert "\n" not in str(error.value) and "delete" in str(error.value)
