@@ -129,8 +129,8 @@ def diagnostics_table(out):
                          f"{s['enc_near_1']:.2f} | {s['enc_attn_residual']:.2f} | "
                          f"{mean(r, 'decoder.', 'self_attn'):.2f} | "
                          f"{mean(r, 'decoder.', 'cross_attn'):.2f} | "
-                         f"{s['enc_out_relative_std']:.3f} | {g["encoder_input.project"]:.1e} | "
-                         f"{g["decoder_input.project"]:.1e} |")
+                         f"{s['enc_out_relative_std']:.3f} | {g['encoder_input.project']:.1e} | "
+                         f"{g['decoder_input.project']:.1e} |")
     return "\n".join(lines)
 
 
