@@ -19,7 +19,7 @@ modality, e.g. uninformative videos or a car alarm inside a car, have nothing to
 counted as `excluded_pairs`). For each pair and head h:
 
     share[b, c, q, h] = sum_k w[b, h, q, k] * present_key[b, c, k] / sum_k w[b, h, q, k]
-    chance[b, c, q]   = (number of key frames where c is present) / T_k
+    chance[b, c, q]   = (number of key frames where c is present) / (real key frames of clip b)
     top1[b, c, q, h]  = is the most-attended key frame one where c is present?
                         (ties share the hit: the fraction of the tied maxima that are present,
                         so uniform attention scores exactly chance)
@@ -62,10 +62,12 @@ def sync_pairs(query_present, key_present):
     return b, c, q, excluded
 
 
-def pair_scores(weights, query_present, key_present):
+def pair_scores(weights, query_present, key_present, lengths=None):
     """Per pair and head: attention share on present key frames, top-1 hit, and chance.
 
-    weights: (B, H, T_q, T_k) non-negative; query_present (B, C, T_q), key_present (B, C, T_k)
+    weights: (B, H, T_q, T_k) non-negative; query_present (B, C, T_q), key_present (B, C, T_k);
+    lengths (B,) the real frames of each clip (None: all T_k), which chance is counted over
+    (the model never attends to padded frames, so uniform attention spreads over the real ones)
     -> dict of "share" (P, H), "top1" (P, H), "share_mean_head" (P,), "top1_mean_head" (P,),
        "chance" (P,), "excluded_pairs" int. The *_mean_head entries score the head-averaged
        attention row (each head's row normalised first).
@@ -81,7 +83,8 @@ def pair_scores(weights, query_present, key_present):
             "top1": top1_hits(rows, present[:, None, :]),
             "share_mean_head": (mean_row * present).sum(-1),
             "top1_mean_head": top1_hits(mean_row, present),
-            "chance": present.mean(-1),
+            "chance": present.sum(-1) / (present.shape[-1] if lengths is None
+                                         else np.asarray(lengths)[b]),
             "excluded_pairs": excluded}
 
 
@@ -92,7 +95,7 @@ def top1_hits(rows, present, rtol=1e-6):
     return (top & present).sum(-1) / top.sum(-1)
 
 
-def sync_score(weights, query_present, key_present):
+def sync_score(weights, query_present, key_present, lengths=None):
     """The synchronization score of one attention array (one decoder block).
 
     weights: (B, H, T_q, T_k); query_present (B, C, T_q), key_present (B, C, T_k) bool
@@ -100,7 +103,7 @@ def sync_score(weights, query_present, key_present):
         "top1_per_head"}; the scores are means over pairs (None when there is no pair);
        gain = (share - chance) / (1 - chance) of the head-averaged share.
     """
-    s = pair_scores(weights, query_present, key_present)
+    s = pair_scores(weights, query_present, key_present, lengths)
     n = len(s["chance"])
     mean = lambda x: float(x.mean()) if n else None                        # noqa: E731
     per_head = lambda x: [float(v) for v in x.mean(0)] if n else None      # noqa: E731
@@ -111,7 +114,7 @@ def sync_score(weights, query_present, key_present):
             "top1": mean(s["top1_mean_head"]), "top1_per_head": per_head(s["top1"])}
 
 
-def sync_report(block_weights, query_present, key_present):
+def sync_report(block_weights, query_present, key_present, lengths=None):
     """The score for every decoder block.
 
     block_weights: list over blocks of (B, H, T_q, T_k) -> {"pairs", "excluded_pairs",
@@ -120,7 +123,7 @@ def sync_report(block_weights, query_present, key_present):
     """
     blocks = []
     for i, w in enumerate(block_weights):
-        score = sync_score(w, query_present, key_present)
+        score = sync_score(w, query_present, key_present, lengths)
         blocks.append({"block": i, **{k: score[k] for k in
                                       ("share", "share_per_head", "gain", "top1",
                                       "top1_per_head")}})
@@ -147,7 +150,8 @@ def model_sync_report(model, split, config, batch_size=100):
         return {"split": split.name, "skipped": reason}
     r = roles(config.first, config.second)
     blocks = predict(model, split, config, batch_size=batch_size, attention=True).cross_attention
-    report = sync_report(blocks, getattr(split, r["query_truth"]), getattr(split, r["key_truth"]))
+    report = sync_report(blocks, getattr(split, r["query_truth"]), getattr(split, r["key_truth"]),
+                         split.lengths)
     return {"split": split.name, "clips": len(split),
             "query": f"{r['query']} frames where the event is {r['query_truth']}",
             "key": f"{r['key']} frames where the event is {r['key_truth']}", **report}

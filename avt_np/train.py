@@ -50,6 +50,9 @@ SETTINGS = {
     "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. 2.2.4)"),
     "attention": ("softmax", "attention function: softmax, sigmoid or normalized-sigmoid "
                              "(Sec. 2.2.5)"),
+    "memory_block": (3, "encoder output the decoder's cross-attention reads: 3 = the last "
+                        "encoder block (the paper, Fig. 3), 1 or 2 = an earlier block, 0 = the "
+                        "input stream before any encoder block (an ablation of ours)"),
     "padding": ("mask", "zero-padded frames of short clips: mask (never attended to, left out "
                         "of pooling) or include (treated as frames, the unmasked variant; the "
                         "paper does not say)"),
@@ -117,6 +120,10 @@ def settings_from(args, saved=None):
     for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
         if settings[name] < 1:
             raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: must be at least 1")
+    blocks = ModelConfig().blocks
+    if not 0 <= settings["memory_block"] <= blocks:
+        raise UsageError(f"--memory-block {settings['memory_block']}: expected 0..{blocks} "
+                         f"(0 = the input stream, {blocks} = the last encoder block, the paper)")
     if settings["max_ratio"] < 1:
         raise UsageError(f"--max-ratio {settings['max_ratio']}: must be at least 1")
     return settings
@@ -170,7 +177,8 @@ def model_config(settings, dataset):
         return ModelConfig(first=settings["first"], second=settings["second"],
                            pos_enc=parse_pos_enc(settings["pos_enc"]), pooling=settings["pooling"],
                            attention=settings["attention"], classes=len(dataset.classes),
-                           dims=dims, mask_padding=settings["padding"] == "mask")
+                           dims=dims, mask_padding=settings["padding"] == "mask",
+                           memory_block=settings["memory_block"])
     except ValueError as e:
         raise UsageError(str(e)) from None
 

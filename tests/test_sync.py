@@ -126,3 +126,15 @@ def test_queries_come_from_the_second_modality_and_keys_from_the_first():
                                        "query_truth": "visible", "key_truth": "audible"}
 
 
+
+
+def test_chance_counts_only_the_real_key_frames_of_a_padded_clip():
+    query = np.zeros((1, 1, 5), bool)
+    query[0, 0, 1] = True
+    key = np.zeros((1, 1, 5), bool)
+    key[0, 0, 0] = True                                   # present in 1 of 2 real key frames
+    weights = np.zeros((1, 1, 5, 5))
+    weights[..., :2] = 0.5                                # uniform over the real frames
+    assert sync_score(weights, query, key)["chance"] == pytest.approx(0.2)
+    padded = sync_score(weights, query, key, lengths=[2])
+    assert padded["chance"] == pytest.approx(0.5) and padded["gain"] == pytest.approx(0.0)

@@ -45,9 +45,19 @@ class ModelConfig:
     # Leave padded frames (index >= a clip's length) out of attention and pooling. The paper
     # is silent on padding; False ignores `lengths` and treats every frame as real.
     mask_padding: bool = True
+    # Which encoder output the decoder's cross-attention reads: k = the output of encoder block
+    # k, 0 = the input stream (linear map, dropout, positional encodings); None = the last block,
+    # the paper's model (Fig. 3). An ablation of ours: blocks after k could not change the
+    # output, so only k encoder blocks are built.
+    memory_block: int = None
 
     def __post_init__(self):
         self.pos_enc = tuple(self.pos_enc)
+        if self.memory_block is None:
+            self.memory_block = self.blocks
+        if not 0 <= self.memory_block <= self.blocks:
+            raise ValueError(f"memory block {self.memory_block}: expected 0..{self.blocks} "
+                             f"(0 = the input stream, {self.blocks} = the last encoder block)")
         for name in ("first", "second"):
             if getattr(self, name) not in MODALITIES:
                 raise ValueError(f"{name} modality '{getattr(self, name)}': expected audio or video")
@@ -142,7 +152,7 @@ class AudiovisualTransformer(Module):
                                          c.first in c.pos_enc, rng, dtype)
         self.decoder_input = InputStream(c.dims[c.second], c.d_model, c.dropout,
                                          c.second in c.pos_enc, rng, dtype)
-        self.encoder = [EncoderBlock(*block_args) for _ in range(c.blocks)]
+        self.encoder = [EncoderBlock(*block_args) for _ in range(c.memory_block)]
         self.decoder = [DecoderBlock(*block_args) for _ in range(c.blocks)]
         self.classifier = Linear(c.d_model, c.classes, rng, dtype)
         self.sigmoid = Sigmoid()

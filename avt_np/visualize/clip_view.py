@@ -119,5 +119,6 @@ def query_frame_share(view, block, query_frame):
         return None
     q_present = np.zeros_like(view.query_present)
     q_present[:, query_frame] = view.query_present[:, query_frame]
-    score = sync_score(view.weights[block][None], q_present[None], view.key_present[None])
+    lengths = None if view.length is None else [view.length]
+    score = sync_score(view.weights[block][None], q_present[None], view.key_present[None], lengths)
     return score if score["pairs"] else None

@@ -11,7 +11,9 @@ The model is the run's ensemble's last snapshot (checkpoints/epoch_XXX.npz of th
 metrics.json "ensemble_epochs"), on the run's own data (config.json "data") unless --data says
 otherwise. --sync-report reads the score from metrics.json when it was computed on the asked
 split of the run's own data (no snapshot needed: runs trained with --keep none work); on other
-data or another split it runs that snapshot. Queries come from the decoder (the second
+data or another split it runs that snapshot. It then prints the probes of
+avt_np/sync_probes.py (encoder variation per stage, the score of every decoder block against
+every encoder stage, the frame-shuffle test), which need the snapshot. Queries come from the decoder (the second
 modality), keys from the encoder (the first): for the paper's video/audio model an audio frame
 asks which video frames to read. What the picture shows: avt_np/visualize/picture.py.
 """
@@ -24,7 +26,8 @@ from avt_np.cli import ArgumentParser, UsageError
 from avt_np.sync import skip_reason
 from avt_np.visualize.clip_view import clip_view, load
 from avt_np.visualize.picture import render, save_png
-from avt_np.visualize.sync_report import format_sync, sync_for_run_dir
+from avt_np.sync_probes import format_probes
+from avt_np.visualize.sync_report import format_sync, probes_for_run_dir, sync_for_run_dir
 
 
 def picture_name(view, all_queries=False):
@@ -50,12 +53,14 @@ def build_parser():
                              "counts from the end [default: -1, the last, as in Sec. 4.2]")
     parser.add_argument("--all-queries", action="store_true",
                         help="draw the full query x key weight matrix of every head")
-    parser.add_argument("--out", help="PNG to write [default: RUN_DIR/attention-SPLIT-CLIP.png]")
+    parser.add_argument("--out", help="PNG to write [default: RUN_DIR/attention-CLIP.png, the "
+                                      "split in front when the clip id does not start with it]")
     parser.add_argument("--data", help="data set directory [default: the one the run used]")
     parser.add_argument("--sync-report", action="store_true",
                         help="print the synchronization score of the run on --split instead of "
                              "drawing: from metrics.json for the run's own test split, else "
-                             "computed with the last ensemble snapshot")
+                             "computed with the last ensemble snapshot; then the probes of "
+                             "avt_np/sync_probes.py (they need that snapshot)")
     return parser
 
 
@@ -66,6 +71,9 @@ def run_cli(argv=None):
     if args.sync_report:
         report = sync_for_run_dir(args.run_dir, args.split, args.data)
         print(format_sync(report))
+        probes = probes_for_run_dir(args.run_dir, args.split, args.data)
+        print(format_probes(probes) if "skipped" not in probes
+              else f"probes skipped: {probes['skipped']}")
         return report
     run = load(args.run_dir, args.data)
     view = clip_view(run, args.split, args.clip)

@@ -6,7 +6,9 @@ now with the run's last ensemble snapshot."""
 from avt_np.data import open as open_data
 from avt_np.data import same_data
 from avt_np.run_dir import load_model, read_finished
+from avt_np.run_dir import snapshot_path
 from avt_np.sync import model_sync_report, skip_reason
+from avt_np.sync_probes import probe_report
 from avt_np.visualize.clip_view import split_of
 
 
@@ -67,3 +69,15 @@ def format_sync(report):
                          + " ".join(f"{s:.3f}" for s in b["share_per_head"]).ljust(20)
                          + f"  {b['top1']:.3f}  " + " ".join(f"{s:.3f}" for s in b["top1_per_head"]))
     return "\n".join(lines)
+
+
+def probes_for_run_dir(run_dir, split_name="test", data=None):
+    """avt_np/sync_probes.py's probes of the run's last ensemble snapshot on `split_name`, or
+    {"skipped": why} when the run kept no snapshot."""
+    saved, config, metrics, epoch = read_finished(run_dir)
+    if not snapshot_path(run_dir, epoch).is_file():
+        return {"skipped": f"they need the model of epoch {epoch}, which this run did not keep"}
+    split = split_of(open_data(data or saved["data"], (config.first, config.second)),
+                     split_name)
+    model = load_model(run_dir, config, epoch)
+    return {"epoch": epoch, **probe_report(model, split, config, metrics["threshold"])}

@@ -266,3 +266,30 @@ def test_masked_model_keeps_float32_and_gives_padded_keys_zero_cross_attention()
         np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-5)
     dvideo, daudio, _ = model.backward(np.ones_like(p))
     assert dvideo.dtype == np.float32 and daudio.dtype == np.float32
+
+
+@pytest.mark.parametrize("memory_block", [0, 1])
+def test_decoder_reading_an_earlier_encoder_block_passes_gradcheck(memory_block):
+    config = ModelConfig(first="video", second="audio", pos_enc=("video", "audio"),
+                         memory_block=memory_block, **SMALL)
+    model = AudiovisualTransformer(config, seed=3)
+    assert len(model.encoder) == memory_block                    # later blocks: never read
+    rng = np.random.default_rng(4)
+    x_first, x_second = rng.standard_normal((2, 3, 9)), rng.standard_normal((2, 4, 5))
+    result = gradcheck(model, x_first, x_second, np.array([3, 2]), max_entries=12, directions=3)
+    assert result.ok, result
+
+
+def test_memory_block_zero_feeds_the_input_stream_to_cross_attention():
+    config = ModelConfig(memory_block=0, **SMALL)
+    model = AudiovisualTransformer(config, seed=0)
+    model.eval()
+    rng = np.random.default_rng(1)
+    first, second = rng.standard_normal((2, 3, 9)), rng.standard_normal((2, 4, 5))
+    model(first, second)
+    stream = model.encoder_input(first)
+    np.testing.assert_allclose(model.decoder[0].cross_attn.k(stream),
+                               model.decoder[0].cross_attn.k(model.memory), atol=0)
+    assert ModelConfig().memory_block == ModelConfig().blocks == 3           # the paper's model
+    with pytest.raises(ValueError, match="memory block 4: expected 0..2"):
+        ModelConfig(memory_block=4, **SMALL)

@@ -90,6 +90,10 @@ def test_metrics_hold_the_sync_score_of_the_last_ensemble_model_per_block(runs, 
     assert "synchronization score, test split (40 clips" in text and "chance" in text
     rows = [line.split()[0] for line in text.splitlines() if re.match(r"\s+\d\s+0\.\d{3}\s", line)]
     assert rows == ["1", "2", "3"]                             # one row per decoder block
+    assert "encoder output, std over a clip's frames: stage 0 " in text and "stage 3" in text
+    assert "frames shuffled within each clip: micro-F1" in text         # the probes follow
+    probe_rows = [line.split() for line in text.splitlines() if re.match(r"\s+\d\s+[+-]", line)]
+    assert [row[0] for row in probe_rows] == ["1", "2", "3"] and all(len(r) == 5 for r in probe_rows)
 
 
 def test_unimodal_run_is_drawn_with_a_note_and_its_score_is_skipped(runs, capsys):
@@ -137,7 +141,9 @@ def test_sync_report_of_a_run_without_snapshots_is_read_from_metrics(runs, tmp_p
     shutil.copytree(runs / "va", run)
     shutil.rmtree(run / "checkpoints")                         # what --keep none leaves
     visualize.main([str(run), "--sync-report"])
-    assert "synchronization score, test split (40 clips" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "synchronization score, test split (40 clips" in text
+    assert "probes skipped: they need the model of epoch 1, which this run did not keep" in text
     code = visualize.main([str(run), "--split", "validation", "--sync-report"])  # needs the model
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
