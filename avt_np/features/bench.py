@@ -189,6 +189,8 @@ def bench_networks(batches=(1, 4, 16, 64), threads=(2, 1), items=32, divide=1, s
                          "threads": 1, "batch": 1, "seconds_per_call": dec[stage],
                          "seconds_per_clip": dec[stage], "peak_rss_mb": None,
                          "load": load_average()})
+            if stream:
+                print(table_row(rows[-1]), file=stream, flush=True)
         paths = build_networks(tmp, divide)
         for kind in ("vggish", "vgg16"):
             for t in threads:

@@ -293,7 +293,7 @@ class WorkDir:
 
 
 CLIP_ERRORS = (AudioError, VideoError, OSError, ValueError, RuntimeError)
-DEFAULT_BATCH = 20          # frames / examples per onnxruntime call: two 10-frame clips (docs/features.md)
+DEFAULT_BATCH = 20          # frames / examples per onnxruntime call: two clips (docs/features.md)
 DEFAULT_PREFETCH = 2        # clips decoded ahead in threads while the networks run
 
 
