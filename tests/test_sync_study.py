@@ -1,4 +1,4 @@
-"""docs/sync_study.py, the script behind the README's attention study, on a tiny embedded set."""
+"""docs/sync_study.py, the script behind docs/attention.md's study, on a tiny embedded set."""
 
 import importlib.util
 from pathlib import Path
@@ -15,9 +15,9 @@ def sync_study(monkeypatch):
     spec = importlib.util.spec_from_file_location("sync_study", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert len(module.CONFIGS) == 8
-    # two of the eight configurations, one per direction, keep the test short
-    monkeypatch.setattr(module, "CONFIGS", [module.CONFIGS[0], module.CONFIGS[-1]])
+    assert len(module.CONFIGS) == 24                  # 2 orders x 2 functions x 3 memories x 2
+    # two of the cells, one per direction, keep the test short
+    monkeypatch.setattr(module, "CONFIGS", [module.CONFIGS[4], module.CONFIGS[19]])
     return module
 
 
@@ -31,14 +31,19 @@ def test_study_trains_every_configuration_scores_it_and_skips_finished_runs(
             "--epochs", "1", "--batches-per-epoch", "2", "--batch-size", "8"]
     sync_study.main(args)
     first = capsys.readouterr()
-    rows = [line for line in first.out.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) == 1 + 2                                  # header + one row per configuration
-    assert rows[1].startswith("| audio / video | none | softmax | 1 |")
-    assert rows[2].startswith("| video / audio | video | softmax | 1 |")
+    short = first.out.split("Full protocol")[0]
+    rows = [line for line in short.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 2                                  # header + one row per cell
+    assert rows[1].startswith("| video / audio | softmax | 3 | mean | 1 |")
+    assert rows[2].startswith("| audio / video | normalized-sigmoid | 0 | max | 1 |")
     for row in rows[1:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        chance, share, max_weight = float(cells[5]), float(cells[6]), float(cells[9])
-        assert 0 < chance < 1 and 0 <= share <= 1 and 0.1 <= max_weight <= 1
+        f1, chance, share, std, shuffled = (float(cells[i]) for i in (5, 6, 7, 10, 11))
+        assert 0 < chance < 1 and 0 <= share <= 1 and std >= 0 and 0 <= shuffled <= 1
+    for name in ("short_video-audio_softmax_memory3_mean_seed0",
+                 "short_audio-video_normalized-sigmoid_memory0_max_seed0"):
+        probes = out / "runs" / name / "probes.json"
+        assert probes.is_file() and "sync_by_memory" in probes.read_text()
     assert (out / "table.md").read_text().strip() == first.out.strip()
     assert first.err.count(": done") == 2 and "[2/2] " in first.err
 
