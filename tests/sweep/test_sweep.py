@@ -2,6 +2,7 @@
 bad input, a Dask LocalCluster on loopback, and the --quick full table."""
 
 import csv
+import importlib.util
 import json
 import os
 import signal
@@ -29,6 +30,9 @@ def data(tmp_path_factory):
     synthetic.generate(path, seed=1, recipe=synthetic.Recipe(sizes=sizes), progress=False)
     return str(path)
 
+
+HAVE_DASK = importlib.util.find_spec("distributed") is not None
+NO_DASK = "Dask is optional (pip install -r requirements-scaleout.txt); CI installs it"
 
 def sweep(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "avt_np.sweep", *args], capture_output=True,
@@ -234,7 +238,10 @@ def test_tables_show_mean_and_sd_over_seeds_beside_the_papers_value(tmp_path):
     (["--epochs", "0"], "--epochs 0: must be at least 1"),
     (["--data", "/no/such/dir"], "--data /no/such/dir: not a directory"),
     (["--keep", "some"], "--keep"),
-    (["--dask", "nonsense://x"], "cannot connect to a Dask scheduler"),
+    pytest.param(["--dask", "nonsense://x"], "cannot connect to a Dask scheduler",
+                 marks=pytest.mark.skipif(not HAVE_DASK, reason=NO_DASK)),
+    pytest.param(["--dask", "tcp://127.0.0.1:1"], "--dask needs dask.distributed",
+                 marks=pytest.mark.skipif(HAVE_DASK, reason="Dask is installed here")),
     (["--bogus"], "--bogus"),
 ])
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, args, message):
@@ -311,7 +318,7 @@ def test_data_without_video_is_refused_before_any_run(tmp_path, data):
 # -- Dask --------------------------------------------------------------------------------------
 def test_the_same_runs_go_to_a_dask_cluster_on_loopback(tmp_path, data):
     # CI installs dask[distributed] from requirements-scaleout.txt (.ci/run)
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed", reason=NO_DASK)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   protocol="tcp", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
