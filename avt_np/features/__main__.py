@@ -241,7 +241,7 @@ def extract_here_or_there(args, argv, client):
                   "10 ms hop, FFT 512, |STFT|, 64 HTK mel bands 125-7500 Hz, log(mel+0.01), "
                   "96-frame examples",
         frame_times="t_k = 0.48 + 0.96 k s", log_mel_splits=list(log_mel_splits),
-        vggish_findings=findings, batch=args.batch,
+        vggish_findings=findings, batch=args.batch, dask=args.dask,
         skipped={cid: msg for cid, msg in failures.items()},
         notes=notes,                          # this run's clips only (errors.log keeps all)
         no_file=len(no_file),

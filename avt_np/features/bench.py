@@ -124,8 +124,12 @@ def bench_frontend(seconds=60.0, rounds=7, seed=0):
 # -- networks ----------------------------------------------------------------------------------
 def build_networks(folder, divide=1):
     """Random-weight VGGish and VGG16 files in folder -> {'vggish': path, 'vgg16': path}."""
+    import sys
+
     from avt_np.features import architectures
     folder = Path(folder)
+    print(f"bench: writing VGGish and VGG16 with random weights to {folder} (~840 MB at full "
+          "size, 10-30 s)", file=sys.stderr, flush=True)
     return {"vggish": str(architectures.make_vggish(folder / "vggish.onnx", divide)),
             "vgg16": str(architectures.make_vgg16(folder / "vgg16-7-fc7.onnx", divide))}
 

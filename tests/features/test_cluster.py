@@ -69,6 +69,7 @@ def test_a_dask_cluster_gives_the_data_set_of_a_local_run(folder, weights, addre
     assert f"on the Dask cluster at {address}, 3 clips a task" in capsys.readouterr().err
     assert_same_data_set(folder / "local", folder / "dask")
     assert len(list((folder / "dask.work" / "clips").glob("*.npz"))) == len(CLIPS)
+    assert open_dataset(folder / "dask").meta["provenance"]["dask"] == address
 
 
 def slow_group(job, items, log_mel_splits=()):
