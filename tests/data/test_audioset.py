@@ -469,16 +469,16 @@ def test_the_documented_commands_convert_and_train(release, tmp_path):
     root, _, _ = release
     made = subprocess.run([sys.executable, "-m", "avt_np.data", "audioset", "--features",
                            str(root), "--out", str(tmp_path / "data")],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert made.returncode == 0, made.stderr[-2000:]
     again = subprocess.run([sys.executable, "-m", "avt_np.data", "audioset", "--features",
                             str(root), "--out", str(tmp_path / "data")],
-                           cwd=REPO, capture_output=True, text=True, timeout=120)
+                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already exists" in again.stderr
     run = subprocess.run(
         [sys.executable, "-m", "avt_np.train", "--data", str(tmp_path / "data"), "--first",
          "audio", "--second", "audio", "--pos-enc", "none", "--epochs", "1",
          "--batches-per-epoch", "2", "--out", str(tmp_path / "run")],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+        cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "run" / "metrics.json").exists()
