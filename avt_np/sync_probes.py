@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from avt_np.diagnostics import temporal_variation
 from avt_np.metrics import micro_f1
 from avt_np.model.transformer import check_lengths, key_mask, real_frames
 from avt_np.predict import predict
@@ -59,17 +60,6 @@ def batches(split, batch_size=100):
         yield split.batch(np.arange(start, min(start + batch_size, len(split))))
 
 
-def frame_std(x, real):
-    """x (B, T, D): standard deviation over the real frames, averaged over clips and units."""
-    if real is None:
-        return float(x.std(axis=1).mean())
-    w = real[:, :, None].astype(x.dtype)                                   # (B, T, 1)
-    n = w.sum(1)                                                           # (B, 1)
-    mean = (x * w).sum(1) / n
-    var = (((x - mean[:, None]) ** 2) * w).sum(1) / n
-    return float(np.sqrt(var).mean())
-
-
 def encoder_variation(model, split, config, batch_size=100):
     """Per encoder stage (0..N): the std of its output over a clip's real frames, mean over
     clips and units (0: every frame of a clip looks the same to the decoder)."""
@@ -77,7 +67,8 @@ def encoder_variation(model, split, config, batch_size=100):
     with evaluating(model):
         for batch in batches(split, batch_size):
             real, keys, _ = masks(model, batch, config)
-            stds = [frame_std(s, real) for s in encoder_stages(model, batch[config.first], keys)]
+            stds = [temporal_variation(s, real)["std_over_frames"]
+                    for s in encoder_stages(model, batch[config.first], keys)]
             n = len(batch["labels"])
             totals = np.multiply(stds, n) if totals is None else totals + np.multiply(stds, n)
             clips += n

@@ -10,8 +10,8 @@ from avt_np.model import AudiovisualTransformer, ModelConfig
 
 
 def test_step_flops_match_the_reference_count_of_the_papers_model():
-    # 5.755 and 4.942 GFLOP per step at batch 40 x 10 frames: the count for this model given
-    # in the project's reference notes (../shared/REFERENCE.md, "Timing on these machines").
+    # 5.755 and 4.942 GFLOP per step at batch 40 x 10 frames: 2 x the multiply-adds of every
+    # product of forward and backward, counted by hand for this model (docs/speed.md).
     assert matmul_flops(step_matmuls(ModelConfig())) == 5_754_777_600
     audio_audio = ModelConfig(first="audio", second="audio", pos_enc=())
     assert matmul_flops(step_matmuls(audio_audio)) == 4_942_131_200

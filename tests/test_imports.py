@@ -14,7 +14,7 @@ LAYERS = [
     ["avt_np.nn"],
     ["avt_np.model"],
     ["avt_np.optim", "avt_np.metrics", "avt_np.data", "avt_np.weights", "avt_np.features",
-     "avt_np.gradcheck"],
+     "avt_np.gradcheck", "avt_np.diagnostics"],
     ["avt_np.predict", "avt_np.run_dir", "avt_np.sync", "avt_np.sync_probes"],
     ["avt_np.evaluate"],
     ["avt_np.train", "avt_np.bench"],

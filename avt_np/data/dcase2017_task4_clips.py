@@ -12,7 +12,7 @@ decimals; YouTube ids contain `_` and `-`, so the name is split from the right. 
 paper: the challenge's training set (51,172 clips) is "train", its testing set (488) is
 "validation", its evaluation set (1,103) is "test".
 
-Rebuild it from the organisers' label files (shared/dcase2017_task4/) with
+Rebuild it from the organisers' label files (their repository, named below) with
 
     python -m avt_np.data.dcase2017_task4_clips PATH/TO/dcase2017_task4 [--out FILE]
 

@@ -190,7 +190,7 @@ class MultiHeadAttention(Module):
     has its own 128-wide query, key and value maps (d_head = 128), the 3 heads are concatenated
     to 384 and the final map takes 384 back to 128; scores are scaled by 1/sqrt(d_head). This
     adds no number the paper does not give, and it gives the parameter counts in the
-    README (2,526,097 for video/audio). d_head is a parameter.
+    docs/model.md (2,526,097 for video/audio). d_head is a parameter.
     The per-head maps of all heads are stored side by side in one (D, heads * d_head) matrix
     per role (q, k, v): identical maths, one matrix product instead of `heads`. Roles that read
     the same input (q, k, v in self-attention; k, v in cross-attention) also share one product.

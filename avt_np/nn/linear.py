@@ -27,7 +27,7 @@ class Linear(Module):
     def forward(self, x):
         self.x = x
         W = self.params["W"]
-        # As a 2-D product: NumPy would otherwise call BLAS once per leading index (STYLE.md).
+        # As a 2-D product: NumPy would otherwise call BLAS once per leading index.
         y = x.reshape(-1, W.shape[0]) @ W                         # (M, D_out)
         y += self.params["b"]
         return y.reshape(*x.shape[:-1], W.shape[1])

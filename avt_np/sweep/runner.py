@@ -15,8 +15,9 @@ work, the same in a local worker process and on a Dask worker:
 Local workers are long-lived processes that call `avt_np.train.run` in-process, one run at a
 time (a fresh `python -m avt_np.train` per run spends ~1 s importing SciPy and NumPy: half of a
 --quick run). Their BLAS threads are set in the environment before they start (one per worker: two
-workers with two threads each thrash the 2 cores; README, "Sweeping Table 1"). On Dask each run is a child process instead: a Dask worker may run several
-tasks in threads of one process, which would share stdout and BLAS threads.
+workers with two threads each thrash the 2 cores; docs/sweep.md). On Dask each run is a child
+process instead: a Dask worker may run several tasks in threads of one process, which would
+share stdout and BLAS threads.
 """
 
 import fcntl

@@ -71,7 +71,7 @@ def test_attention_dropout_acts_on_weights_after_the_function():
 
 
 def test_multi_head_attention_parameter_count_matches_the_papers_reading():
-    # 3 heads x 128 wide q/k/v maps, 384 -> 128 output map (REFERENCE.md)
+    # 3 heads x 128 wide q/k/v maps, 384 -> 128 output map (docs/model.md)
     mha = nn.MultiHeadAttention(128, heads=3, d_head=128)
     assert mha.num_parameters() == 3 * (128 * 384 + 384) + 384 * 128 + 128
 
