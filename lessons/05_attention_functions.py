@@ -17,12 +17,12 @@ import numpy as np
 
 from avt_np import plot
 from avt_np.gradcheck import gradcheck
-from avt_np.nn import ATTENTION_FUNCTIONS, attention_function
+from avt_np.nn import attention_function
 
 out = plot.lesson_output("05_attention_functions")
 print(f"pictures go to {out}")
 rng = np.random.default_rng(0)
-NAMES = list(ATTENTION_FUNCTIONS)                   # softmax, sigmoid, normalized-sigmoid
+NAMES = ["softmax", "sigmoid", "normalized-sigmoid"]      # the paper's three (Sec. 2.2.5)
 
 # %% [markdown]
 # ## 1. Three ways to turn scores into weights
