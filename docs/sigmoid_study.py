@@ -47,7 +47,11 @@ DIAGNOSE = {f"diag-{first}-{second}-{function}": ["--first", first, "--second", 
             for first, second, function in [
                 ("video", "audio", "softmax"), ("video", "audio", "sigmoid"),
                 ("video", "audio", "sigmoid-scaled"), ("video", "audio", "sigmoid-bias"),
-                ("audio", "video", "sigmoid"), ("audio", "audio", "sigmoid")]}
+                ("audio", "video", "sigmoid"), ("audio", "audio", "sigmoid"),
+                ("video", "video", "sigmoid"), ("video", "video", "softmax")]}
+# the best cell without positional encodings: does the encoder's PE drive the saturation?
+DIAGNOSE["diag-video-audio-sigmoid-pe_none"] = DIAGNOSE["diag-video-audio-sigmoid"] + [
+    "--pos-enc", "none"]
 
 
 def input_statistics(seed=0, clips=200):
