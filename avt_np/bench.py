@@ -12,9 +12,16 @@ cases take turns within each round):
     video/audio model and for audio/audio, with its matmul FLOP count and the fraction of the
     measured matmul throughput it reaches;
   - the same step's matrix products alone, back to back (the floor the rest of the step adds
-    to), and Adam's update alone.
+    to), and Adam's update alone;
+  - when PyTorch is installed (optional: `pip install torch==2.13.0`, CPU build), the same model's
+    PyTorch eager step (benchmarks/pytorch_reference.py), interleaved with avt_np's in this
+    process, and the median per-round ratio avt_np / PyTorch.
+The report starts with the processor, the load average and the BLAS library, its kernel and
+threads, as NumPy's bundled OpenBLAS reports them.
 """
 
+import ctypes
+import importlib.util
 import os
 import platform
 import subprocess
@@ -34,6 +41,49 @@ from avt_np.optim import Adam
 ROOT = Path(__file__).resolve().parents[1]          # the repository: lessons/ lives there
 
 BATCH, FRAMES = 40, 10
+
+
+def blas_info():
+    """(library and version, kernel, threads) of NumPy's BLAS, e.g. ("scipy-openblas 0.3.31",
+    "SkylakeX", 2).
+
+    The kernel is read from the loaded OpenBLAS itself (threadpoolctl, which numpy.show_runtime
+    uses for it, is not a dependency): NumPy's bundled build prefixes its symbols with `scipy_`
+    and suffixes them with `64_`. "unknown" where the library or the symbol is not found."""
+    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
+    name = f"{blas.get('name', 'unknown BLAS')} {blas.get('version', '')}".strip()
+    kernel = threads = "unknown"
+    maps = Path("/proc/self/maps")
+    paths = sorted({line.split()[-1] for line in maps.read_text().splitlines()
+                    if "openblas" in line.lower() and line.split()[-1].startswith("/")}) \
+        if maps.is_file() else []
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("scipy_", ""), ("", "")):
+            corename = getattr(lib, f"{prefix}openblas_get_corename{suffix}", None)
+            count = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            if corename is not None and count is not None:
+                corename.restype, count.restype = ctypes.c_char_p, ctypes.c_int
+                kernel, threads = corename().decode(), count()
+                break
+    return name, kernel, threads
+
+
+def blas_line():
+    name, kernel, threads = blas_info()
+    return f"{name}, kernel {kernel}, {threads} threads"
+
+
+def pytorch_reference():
+    """benchmarks/pytorch_reference.py as a module when PyTorch is installed and the script is
+    there (a repository checkout), else None: PyTorch is never required."""
+    script = ROOT / "benchmarks" / "pytorch_reference.py"
+    if importlib.util.find_spec("torch") is None or not script.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("pytorch_reference", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def step_matmuls(config, batch=BATCH, frames=FRAMES):
@@ -118,10 +168,12 @@ def mha_case(rng):
     return step
 
 
-def seconds(fn):
+def seconds(fn, repeats=1):
+    """Seconds per call of fn, over `repeats` calls in a row."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
 
 
 def timed_command(command, cwd, env=None):
@@ -170,10 +222,14 @@ def run(argv=None):
     parser.add_argument("what", nargs="?", default="step", choices=("step", "lessons",
                                                                    "quick-sweep"),
                         help="what to time [default: step]")
-    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds of step (30)")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds of step (15)")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="calls of each case in a row per round, timed together (5)")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="skip the PyTorch comparison even when PyTorch is installed")
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        raise UsageError(f"--rounds {args.rounds}: must be at least 1")
+    if args.rounds < 1 or args.steps < 1:
+        raise UsageError(f"--rounds {args.rounds} --steps {args.steps}: both must be at least 1")
     if args.what == "lessons":
         return bench_lessons()
     if args.what == "quick-sweep":
@@ -183,10 +239,21 @@ def run(argv=None):
     rng = np.random.default_rng(0)
     configs = {"video/audio": ModelConfig(),
                "audio/audio": ModelConfig(first="audio", second="audio", pos_enc=())}
+    reference = None if args.no_torch else pytorch_reference()
+    if reference is not None:
+        import torch                        # optional: installed, since reference is not None
+        if isinstance(blas_info()[2], int):
+            torch.set_num_threads(blas_info()[2])    # PyTorch on as many threads as OpenBLAS
     cases = {"mha": mha_case(rng)}
     for pair, config in configs.items():
         cases[f"step {pair}"], cases[f"adam {pair}"] = training_step_case(config, rng)
         cases[f"matmuls {pair}"] = matmuls_case(step_matmuls(config), rng)
+        if reference is not None:
+            step, count = reference.torch_training_step(config.first, config.second)
+            if count != AudiovisualTransformer(config).num_parameters():
+                raise UsageError(f"the PyTorch model of {pair} has {count:,} parameters, "
+                                 "avt_np's a different count: not the same model")
+            cases[f"pytorch {pair}"] = step
     for fn in cases.values():                                   # warm up caches and allocator
         fn()
     times = {name: [] for name in cases}
@@ -194,7 +261,7 @@ def run(argv=None):
     for r in range(args.rounds):
         gflops.append(matmul_gflops(rng))
         for name, fn in cases.items():
-            times[name].append(seconds(fn))
+            times[name].append(seconds(fn, args.steps))
         if sys.stderr.isatty():
             print(f"\rround {r + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
     if sys.stderr.isatty():
@@ -202,8 +269,11 @@ def run(argv=None):
 
     peak = float(np.median(gflops))
     ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+    print(f"processor: {platform_line()}")
+    print(f"BLAS: {blas_line()}")
     print(f"load average before the run: {load:.1f} on {cores} cores"
           + (" (busy machine: absolute times are not representative)" if load > 0.5 * cores else ""))
+    print(f"{args.rounds} interleaved rounds of {args.steps} calls of each case")
     print(f"numpy float32 matmul (1024^3): median {peak:.0f} GFLOP/s "
           f"(min {min(gflops):.0f}, max {max(gflops):.0f})")
     print(f"MultiHeadAttention fwd+bwd, batch {BATCH} x {FRAMES} frames, width 128, 3x128 heads: "
@@ -220,6 +290,14 @@ def run(argv=None):
               f"median {matmuls:.1f} ms ({gflop / matmuls * 1e3 / peak:.0%} of peak); "
               f"the step takes {ratio:.2f}x that (median per-round ratio); "
               f"Adam alone: median {ms[f'adam {pair}']:.1f} ms")
+        if reference is not None:
+            torch_ratio = np.median(np.divide(times[f"step {pair}"], times[f"pytorch {pair}"]))
+            print(f"  PyTorch {torch.__version__} eager step, same model, same process "
+                  f"({torch.get_num_threads()} threads): median {ms[f'pytorch {pair}']:.1f} ms; "
+                  f"avt_np / PyTorch = {torch_ratio:.2f} (median per-round ratio)")
+    if reference is None:
+        print("PyTorch comparison: skipped (" + ("--no-torch" if args.no_torch else
+              "PyTorch not installed; pip install torch==2.13.0 for it") + ")")
 
 
 def main(argv=None):

@@ -40,8 +40,10 @@ def numpy_steps(first, second, steps):
     return timed(step, steps), None
 
 
-def torch_steps(first, second, steps):
-    """Median seconds of the same step in PyTorch eager, and the model's parameter count."""
+def torch_training_step(first, second):
+    """The same model's training step in PyTorch eager, as a function of no arguments, and the
+    model's parameter count. Imported by `python -m avt_np.bench`, which times it interleaved
+    with avt_np's step in one process when PyTorch is installed."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -135,7 +137,13 @@ def torch_steps(first, second, steps):
         loss = F.binary_cross_entropy(model(inputs[first], inputs[second]), labels)
         loss.backward()
         adam.step()
-    return timed(step, steps), sum(t.numel() for t in model.parameters())
+    return step, sum(t.numel() for t in model.parameters())
+
+
+def torch_steps(first, second, steps):
+    """Median seconds of the PyTorch eager step, and the model's parameter count."""
+    step, count = torch_training_step(first, second)
+    return timed(step, steps), count
 
 
 def timed(step, steps):

@@ -1,11 +1,15 @@
 """The benchmark's bookkeeping (its timings are not tested: speed is measured, not asserted)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from avt_np.bench import main, matmul_flops, step_matmuls
+import pytest
+
+from avt_np.bench import (blas_info, blas_line, main, matmul_flops, pytorch_reference,
+                          step_matmuls)
 from avt_np.model import AudiovisualTransformer, ModelConfig
 
 
@@ -43,7 +47,7 @@ def test_step_flops_are_three_forward_passes_but_two_for_the_input_maps():
 
 
 def test_benchmark_runs_and_reports_every_figure(capsys):
-    main(["--rounds", "1"])
+    main(["--rounds", "1", "--steps", "1", "--no-torch"])
     out = capsys.readouterr().out
     assert "GFLOP/s" in out and "MultiHeadAttention fwd+bwd" in out
     for pair in ("video/audio", "audio/audio"):
@@ -60,3 +64,37 @@ def test_pytorch_comparison_times_the_avt_np_step_in_its_own_process():
                               "--steps", "1"], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         assert result["seconds"] > 0 and result["parameters"] is None
+
+
+def test_blas_line_names_the_library_kernel_and_threads():
+    name, kernel, threads = blas_info()
+    assert name and kernel                  # "unknown" where the library does not say
+    assert threads == "unknown" or threads >= 1
+    assert blas_line() == f"{name}, kernel {kernel}, {threads} threads"
+
+
+def test_benchmark_reports_processor_and_blas_and_says_when_pytorch_is_skipped(capsys):
+    main(["--rounds", "1", "--steps", "1", "--no-torch"])
+    out = capsys.readouterr().out
+    assert out.startswith("processor: ") and "\nBLAS: " in out and "kernel " in out
+    assert "PyTorch comparison: skipped (--no-torch)" in out
+    assert "eager step" not in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="PyTorch is optional (pip install torch==2.13.0); not installed here")
+def test_benchmark_times_pytorch_in_the_same_process_when_it_is_installed(capsys):
+    main(["--rounds", "1", "--steps", "1"])
+    out = capsys.readouterr().out
+    assert out.count("eager step, same model, same process") == 2
+    assert out.count("avt_np / PyTorch = ") == 2
+
+
+def test_pytorch_reference_is_found_only_with_pytorch_installed():
+    reference = pytorch_reference()
+    if importlib.util.find_spec("torch") is None:
+        assert reference is None
+    else:
+        step, count = reference.torch_training_step("audio", "audio")
+        audio_audio = ModelConfig(first="audio", second="audio", pos_enc=())
+        assert count == AudiovisualTransformer(audio_audio).num_parameters()
