@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.sync import (pair_scores, roles, sync_pairs, sync_report,
                          sync_score)
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 from avt_np import train
 from avt_np.data import synthetic
-from avt_np.data.format import DatasetWriter, open_dataset
+from avt_np.data.format import open_dataset
+from avt_np.data.writer import DatasetWriter
 from avt_np.io import read_npz
 
 SHORT = ["--epochs", "3", "--batches-per-epoch", "3", "--batch-size", "8", "--ensemble", "2"]

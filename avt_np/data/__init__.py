@@ -6,7 +6,8 @@
     batch = dataset["train"].batch([0, 5, 9])         # {"audio": (3, 10, 128), "video": ...}
 """
 
-from avt_np.data.format import Dataset, DatasetWriter, DataError, Split, open_dataset
+from avt_np.data.format import Dataset, DataError, Split, open_dataset
+from avt_np.data.writer import DatasetWriter
 from avt_np.data.opening import EMBEDDED, open, resolved, same_data
 
 __all__ = ["Dataset", "DatasetWriter", "DataError", "Split", "open_dataset", "EMBEDDED", "open",

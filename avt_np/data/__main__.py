@@ -11,11 +11,8 @@ The embedded set is built on first use by `python -m avt_np.train` anyway; `synt
 build it ahead of time, with another seed, or into another cache directory.
 """
 
-import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 from avt_np import cli
 from avt_np.cli import ArgumentParser

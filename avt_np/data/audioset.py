@@ -61,8 +61,9 @@ import avt_np
 from avt_np import cli
 from avt_np.data import dcase2017_task4_clips as clip_table
 from avt_np.data import protobuf as pb
-from avt_np.data.format import SPLITS, DataError, DatasetWriter
+from avt_np.data.format import SPLITS, DataError
 from avt_np.data.tfrecord import TFRecordError, read_records
+from avt_np.data.writer import DatasetWriter
 from avt_np.io import settings_changed, write_npz, write_text
 from avt_np.progress import Progress
 

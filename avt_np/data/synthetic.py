@@ -52,10 +52,10 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.data import dcase2017
-from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, DatasetWriter,
-                                Split,
+from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split,
                                 check_finite, check_labels, expect_shape, load_npy, read_lengths,
                                 read_lines, read_meta)
+from avt_np.data.writer import DatasetWriter
 from avt_np.io import partial_dir, read_npz, write_json
 from avt_np.progress import Progress
 

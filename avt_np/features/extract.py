@@ -479,7 +479,7 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
     missing from one modality in the middle of a clip, e.g. a stale image in a frames folder,
     ends the clip there). Splits without clips are written empty.
     """
-    from avt_np.data.format import DatasetWriter
+    from avt_np.data.writer import DatasetWriter
 
     dims = {"audio": 128, "video": 4096} if with_video else {"audio": 128}
     counts = {}

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from avt_np.data.format import DataError, DatasetWriter, open_dataset
+from avt_np.data.format import DataError, open_dataset
+from avt_np.data.writer import DatasetWriter
 from avt_np.data.npy_appender import NpyAppender
 
 CLASSES = ["siren", "car", "horn"]

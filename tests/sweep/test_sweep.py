@@ -16,7 +16,7 @@ import pytest
 from avt_np import train
 from avt_np.sweep import table as sweep_table
 from avt_np.data import synthetic
-from avt_np.data.format import DatasetWriter
+from avt_np.data.writer import DatasetWriter
 from avt_np.sweep.grid import COLUMNS, ROWS, Cell, cells, paper_table, parse_only, select
 
 # A few seconds per run: enough to exercise the protocol (2 epochs, resume, ensemble, scoring).

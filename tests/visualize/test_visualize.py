@@ -15,7 +15,7 @@ from avt_np import train, visualize
 from avt_np.visualize import picture
 from avt_np.visualize.clip_view import query_frame_share
 from avt_np.data import synthetic
-from avt_np.data.format import DatasetWriter
+from avt_np.data.writer import DatasetWriter
 
 TINY = ["--epochs", "1", "--batches-per-epoch", "2", "--batch-size", "8", "--ensemble", "1"]
 
