@@ -107,3 +107,32 @@ def test_every_module_imports_only_from_its_layer_or_below():
     upward = [f"{a} ({layer_of(a)}) imports {b} ({layer_of(b)})" for a, bs in edges.items()
               for b in bs if layer_of(b) > layer_of(a)]
     assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+OPTIONAL = {"distributed", "dask", "onnx", "onnxruntime", "torch"}     # not needed to start
+
+
+def late_imports(path):
+    """(line, module) of every import inside a function of `path` that neither imports an
+    optional dependency nor says why it is there ("imported here" on its line or the one
+    above: a slow import kept off the start-up path)."""
+    lines = path.read_text().splitlines()
+    found = {}
+    for func in ast.walk(ast.parse("\n".join(lines), str(path))):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(func):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""])
+                if all(n.split(".")[0] in OPTIONAL for n in names):
+                    continue
+                said = " ".join(lines[max(node.lineno - 2, 0):node.end_lineno])
+                if "imported here" not in said:                    # (nested functions
+                    found[node.lineno] = f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {names}"
+    return [found[line] for line in sorted(found)]                  # are walked twice)
+
+
+def test_imports_inside_functions_are_optional_dependencies_or_say_why():
+    late = [entry for path in sorted(PACKAGE.rglob("*.py")) for entry in late_imports(path)]
+    assert not late, "imports inside functions without a reason:\n" + "\n".join(late)
