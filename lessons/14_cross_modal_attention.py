@@ -9,9 +9,9 @@
 #   synchronization score of avt_np/sync.py, and what chance means for it;
 # - what a trained model actually does on the embedded data, and why: if the encoder output is
 #   the same at every frame, the keys are all alike and any attention function must spread its
-#   weight evenly.
+#   weight evenly; and a model whose attention does find the event, side by side.
 #
-# Run: python lessons/14_cross_modal_attention.py   (~20 s on 2 cores; see lessons/README.md)
+# Run: python lessons/14_cross_modal_attention.py   (~40 s on 2 cores; see lessons/README.md)
 
 # %%
 import tempfile
@@ -22,8 +22,8 @@ import numpy as np
 from avt_np import train, visualize
 from avt_np.data import synthetic
 from avt_np.plot import lesson_output, save
-from avt_np.predict import predict
 from avt_np.sync import sync_score
+from avt_np.sync_probes import format_probes, probe_report
 
 out = lesson_output("14_cross_modal_attention")
 print(f"pictures go to {out}")
@@ -53,59 +53,54 @@ for name, w in (("on target", on_target), ("uniform", uniform), ("elsewhere", el
           f"gain over chance {s['gain']:+.2f}, top-1 hit rate {s['top1']:.2f}")
 
 # %% [markdown]
-# ## 2. A short real run, and its picture
-# Train a video/audio model for a few epochs on a small embedded set, then draw the first test
-# clip where an event is visible (its index is printed):
-# the query (audio) strip, the key (video) strip, one heat-map row per head for the chosen
-# query frame, and the ground truth bars (audible / visible) under the strips.
+# ## 2. Two short real runs, side by side
+# Train two video/audio models for a few epochs on a small embedded set: the paper's (the
+# decoder's cross-attention reads the output of the last encoder block) and an ablation whose
+# cross-attention reads the encoder's input stream, before any encoder block
+# (`--memory-block 0`). Then draw the first test clip where an event is visible (its index is
+# printed) for each: the query (audio) strip, the key (video) strip, one heat-map row per head
+# for the chosen query frame, and the ground truth bars (audible / visible) under the strips.
 
 # %%
-scratch = tempfile.TemporaryDirectory()         # data and run, removed when the lesson ends
+scratch = tempfile.TemporaryDirectory()         # data and runs, removed when the lesson ends
 work = Path(scratch.name)
 data = work / "small"
 synthetic.generate(data, seed=0, progress=False,
                    recipe=synthetic.Recipe(sizes={"train": 2000, "validation": 100, "test": 200}))
-run_dir = work / "run"
-train.run(["--data", str(data), "--epochs", "3", "--batches-per-epoch", "40",
-           "--ensemble", "1", "--out", str(run_dir)])
-run = visualize.load(run_dir)
-test = run.dataset["test"]
+runs = {}
+for name, flags in (("paper", []), ("memory-block-0", ["--memory-block", "0"])):
+    train.run(["--data", str(data), "--epochs", "3", "--batches-per-epoch", "40",
+               "--ensemble", "1", "--out", str(work / name), *flags])
+    runs[name] = visualize.load(work / name)
+test = runs["paper"].dataset["test"]
 clip = int(np.flatnonzero(test.visible.any(axis=(1, 2)))[0])     # a clip where something shows
-image, _ = visualize.render(visualize.clip_view(run, "test", clip))
-print(f"picture of test clip {clip}: {save(image, out, 'attention_clip.png')}")
+for name, run in runs.items():
+    image, _ = visualize.render(visualize.clip_view(run, "test", clip))
+    print(f"{name}: picture of test clip {clip}: {save(image, out, f'attention_{name}.png')}")
 
 # %% [markdown]
-# ## 3. The score of the trained model, and a look inside
-# The score over every test clip, per decoder block. Then the reason it sits at chance here:
-# how much the encoder output (the keys' source) still varies from frame to frame.
+# ## 3. The scores, and a look inside
+# The score over every test clip, per decoder block, for both models. Then the probes of
+# avt_np/sync_probes.py: how much the encoder output (what the keys are made from) still varies
+# from frame to frame, and whether shuffling the video frames of a clip changes anything.
 
 # %%
-report = visualize.sync_for_run(run)
-print(visualize.format_sync(report))
-idx = np.arange(min(len(test), 50))
-weights = predict(run.model, test, run.config, idx, attention=True).cross_attention  # per block
-print(f"last block: largest attention weight {weights[-1].max():.3f}, uniform would be "
-      f"{1 / weights[-1].shape[-1]:.3f}")
-# The encoder output is what the keys are made from: run the encoder's pieces by hand.
-batch = test.batch(idx)
-run.model.eval()
-memory = run.model.encoder_input(batch[run.config.first])           # (B, T, 128)
-for block in run.model.encoder:
-    memory = block(memory)
-fresh = type(run.model)(run.config, seed=1)                          # an untrained model
-fresh.eval()
-start = fresh.encoder_input(batch[run.config.first])
-for block in fresh.encoder:
-    start = block(start)
-print(f"encoder output, std over the 10 frames (mean over clips and units): "
-      f"untrained {start.std(axis=1).mean():.4f}, trained {memory.std(axis=1).mean():.4f}")
+for name, run in runs.items():
+    print(f"== {name}, test micro-F1 {run.metrics['test_micro_f1']:.3f}")
+    print(visualize.format_sync(visualize.sync_for_run(run)))
+    print(format_probes(probe_report(run.model, test, run.config, run.metrics["threshold"])))
 scratch.cleanup()
 
 # %% [markdown]
-# What to take away: a clip-level (weak) label and mean pooling never ask the model to keep
-# frames apart, so the encoder is free to turn its modality into one clip summary repeated at
-# every frame; then every key is the same and cross-attention cannot choose. The paper's
-# pictures come from real videos; on this embedded set the mechanism does not appear.
+# What to take away. In the paper's model the encoder's three blocks turn the video into one
+# clip summary repeated at every frame (its variation over frames falls to almost nothing):
+# every key is then the same, and cross-attention cannot choose; shuffling the video frames
+# changes nothing. A clip-level (weak) label and mean pooling never ask the encoder to keep
+# frames apart. When the decoder reads the video frames before any encoder block, they still
+# differ, and its cross-attention learns to look at the frames where the event is visible:
+# the gain over chance is well above 0. docs/attention.md has the study behind this, with
+# several seeds. The paper's pictures come from real videos; on this embedded set the paper's
+# model does not show the mechanism, the ablation does.
 #
 # ## Exercises
 # 1. Train with `--pooling max` (one frame decides the clip) and compare the score.
