@@ -4,7 +4,8 @@ attention function, then Table 1's video-first mean-pooling cells.
     OPENBLAS_NUM_THREADS=1 python docs/sigmoid_study.py --out /tmp/sigmoid_study [--jobs 2]
     python docs/sigmoid_study.py --out /tmp/sigmoid_study --table     # the tables only
 
-Resumable: a run whose metrics.json exists is skipped; an unfinished one is resumed. Short
+Resumable: a run whose metrics.json exists is skipped; an unfinished one is resumed. Run one
+driver per --out at a time (two would resume the same unfinished run side by side). Short
 protocol: --epochs 3 --batches-per-epoch 100 (300 steps), seeds 0-2.
 """
 
