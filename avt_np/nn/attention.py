@@ -165,12 +165,15 @@ class ScaledDotProductAttention(Module):
         out = np.empty((B, T_q, H, v.shape[-1]), np.result_type(self.dropped, v))
         return np.matmul(self.dropped, v, out=out.transpose(0, 2, 1, 3))   # (B, H, T_q, d_v)
 
-    def backward(self, dout):                                               # (B, H, T_q, d_v)
-        dv = self.dropped.swapaxes(-1, -2) @ dout                           # (B, H, T_k, d_v)
+    def backward(self, dout, out=None):                                     # (B, H, T_q, d_v)
+        """-> (dq, dk, dv). out (optional): three arrays of those shapes, e.g. views into one
+        merged buffer, which the gradients are written into (and returned)."""
+        dq, dk, dv = (None, None, None) if out is None else out
+        dv = np.matmul(self.dropped.swapaxes(-1, -2), dout, out=dv)        # (B, H, T_k, d_v)
         dweights = self.dropout.backward(dout @ self.v.swapaxes(-1, -2))    # (B, H, T_q, T_k)
         dscores = self.function.backward(dweights) * self.scale
-        dq = dscores @ self.k                                               # (B, H, T_q, d_k)
-        dk = dscores.swapaxes(-1, -2) @ self.q                              # (B, H, T_k, d_k)
+        dq = np.matmul(dscores, self.k, out=dq)                             # (B, H, T_q, d_k)
+        dk = np.matmul(dscores.swapaxes(-1, -2), self.q, out=dk)            # (B, H, T_k, d_k)
         return dq, dk, dv
 
 
@@ -220,17 +223,11 @@ class MultiHeadAttention(Module):
         B, T, _ = x.shape
         return x.reshape(B, T, -1, self.d_head).transpose(0, 2, 1, 3)
 
-    def merge_heads(self, *xs):
-        """n arrays (B, H, T, d) -> (B, T, n H d): the heads of each, the arrays side by side.
-        One array laid out as (B, T, H, d) in memory (the attention output) merges without a copy;
-        several are written into place with one copy each."""
-        B, H, T, d = xs[0].shape
-        if len(xs) == 1:
-            return xs[0].transpose(0, 2, 1, 3).reshape(B, T, H * d)
-        merged = np.empty((B, T, len(xs), H, d), xs[0].dtype)
-        for i, x in enumerate(xs):
-            merged[:, :, i] = x.transpose(0, 2, 1, 3)
-        return merged.reshape(B, T, len(xs) * H * d)
+    def merge_heads(self, x):
+        """(B, H, T, d) -> (B, T, H d). Free (a reshape) when x is laid out as (B, T, H, d) in
+        memory, as the attention output is; a copy otherwise."""
+        B, H, T, d = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(B, T, H * d)
 
     def forward(self, x, memory=None, key_mask=None):
         self.is_self_attention = memory is None
@@ -245,7 +242,16 @@ class MultiHeadAttention(Module):
 
     def backward(self, dy):                                                 # (B, T_q, D)
         dheads = self.split_heads(self.out.backward(self.out_dropout.backward(dy)))
-        dq, dk, dv = self.attention.backward(dheads)
+        # dq, dk, dv are written straight into the (B, T, n H d) layout the stacked maps read,
+        # through the same split_heads views forward used: merging the heads afterwards cost one
+        # copy of each (measured in one process: docs/speed.md).
+        B, H, T_q, d = dheads.shape
+        T_k = self.attention.k.shape[2]
         if self.is_self_attention:                  # x fed queries, keys and values
-            return self.qkv.backward(self.merge_heads(dq, dk, dv))
-        return self.q.backward(self.merge_heads(dq)), self.kv.backward(self.merge_heads(dk, dv))
+            dqkv = np.empty((B, T_q, 3 * H * d), dheads.dtype)
+            self.attention.backward(dheads, out=np.split(self.split_heads(dqkv), 3, axis=1))
+            return self.qkv.backward(dqkv)
+        dq, dkv = np.empty((B, T_q, H * d), dheads.dtype), np.empty((B, T_k, 2 * H * d), dheads.dtype)
+        dk, dv = np.split(self.split_heads(dkv), 2, axis=1)
+        self.attention.backward(dheads, out=(self.split_heads(dq), dk, dv))
+        return self.q.backward(dq), self.kv.backward(dkv)
