@@ -24,6 +24,7 @@ from avt_np import cli
 from avt_np.cli import ArgumentParser
 from avt_np.data.format import DataError
 from avt_np.features import extract
+from avt_np.features import cluster
 from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
 from avt_np.features.video import have_ffmpeg
@@ -141,8 +142,7 @@ def run(args, argv=None):
             raise ValueError(f"{flag} must be at least {least}, got {value}")
     if not args.dask:
         return extract_here_or_there(args, argv, None)
-    from avt_np.features.cluster import connect
-    client = connect(args.dask)                       # before any work: a bad address is quick
+    client = cluster.connect(args.dask)               # before any work: a bad address is quick
     try:
         return extract_here_or_there(args, argv, client)
     finally:
@@ -189,8 +189,8 @@ def extract_here_or_there(args, argv, client):
                            "installed (apt-get install -y ffmpeg); or pass --audio-only with "
                            ".wav files, or --frames-dir")
 
-    from avt_np.features.vgg16 import VGG16
-    from avt_np.features.vggish import PCAQuantizer, VGGish
+    from avt_np.features.vgg16 import VGG16                # imported here: onnxruntime, slow
+    from avt_np.features.vggish import PCAQuantizer, VGGish  # to load: --help needs neither
     vggish = VGGish(args.vggish or "vggish", threads=args.threads)
     vgg16 = VGG16(args.vgg16 or "vgg16_fc7", output=args.vgg16_output,
                   style=args.vgg16_preprocess, threads=args.threads) if with_video else None
@@ -218,7 +218,6 @@ def extract_here_or_there(args, argv, client):
                                        prefetch=args.prefetch)
         findings, notes = vggish.findings(), dict(extractor.notes)
     else:
-        from avt_np.features import cluster
         job = cluster.job_settings(args, vggish, vgg16, settings, work)
         group = args.group or max(8, 4 * extract.clips_per_group(args.batch, args.frames))
         print(f"extract: on the Dask cluster at {args.dask}, {group} clips a task",

@@ -31,6 +31,8 @@ import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -38,9 +40,14 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from PIL import Image
 
 from avt_np import cli
 from avt_np.cli import ArgumentParser, UsageError
+from avt_np.features import architectures, extract
+from avt_np.features import audio as audio_fe
+from avt_np.features import video as video_io
 from avt_np.features.audio import waveform_to_examples
 
 CASES = ("16k_mono_float", "16k_mono_int16", "44k1_stereo_float")
@@ -124,9 +131,6 @@ def bench_frontend(seconds=60.0, rounds=7, seed=0):
 # -- networks ----------------------------------------------------------------------------------
 def build_networks(folder, divide=1):
     """Random-weight VGGish and VGG16 files in folder -> {'vggish': path, 'vgg16': path}."""
-    import sys
-
-    from avt_np.features import architectures
     folder = Path(folder)
     print(f"bench: writing VGGish and VGG16 with random weights to {folder} (~840 MB at full "
           "size, 10-30 s)", file=sys.stderr, flush=True)
@@ -138,7 +142,7 @@ def time_network(path, kind, batch, threads, items, seed=0):
     """Run `items` inputs (at least one call) through a network `batch` at a time after one
     warm-up call; returns {'seconds_per_call', 'seconds_per_item', 'peak_rss_mb'}. Meant to run
     in a fresh process (in_fresh_process)."""
-    from avt_np.features.onnx_model import open_session
+    from avt_np.features.onnx_model import open_session      # imported here: onnxruntime, slow
     session = open_session(path, kind, threads)
     inp = session.get_inputs()[0]
     out = session.get_outputs()[-1].name           # fc7 for VGG16, the embedding for VGGish
@@ -158,8 +162,6 @@ def time_network(path, kind, batch, threads, items, seed=0):
 
 def time_decoding(folder, rounds=3):
     """Seconds to decode one 10 s clip (audio and its 10 frames) and to make its log-mel."""
-    from avt_np.features import audio as audio_fe
-    from avt_np.features import video as video_io
     clip = make_clips(folder, 1)[0]
     times = video_io.frame_times(FRAMES)
     decode, logmel = [], []
@@ -224,11 +226,6 @@ def table_row(r):
 def make_clips(folder, n, seconds=10.0, seed=0):
     """n clips of `seconds` in folder/clips: an mp4 with audio (ffmpeg installed) or a wav plus
     folder/frames/<id>/<t>.jpg at the window centres. Returns [Clip]."""
-    import soundfile
-    from PIL import Image
-
-    from avt_np.features import video as video_io
-    from avt_np.features.extract import Clip
     folder = Path(folder)
     (folder / "clips").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -236,14 +233,13 @@ def make_clips(folder, n, seconds=10.0, seed=0):
     for i in range(n):
         cid = f"clip{i:03d}_0.000_{seconds:.3f}"
         if video_io.have_ffmpeg():
-            import subprocess
             path = folder / "clips" / f"{cid}.mp4"
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
                             f"testsrc=size=320x240:rate=25:duration={seconds}", "-f", "lavfi",
                             "-i", f"sine=frequency={200 + 50 * i}:sample_rate=44100:"
                             f"duration={seconds}", "-c:v", "libx264", "-preset", "veryfast",
                             "-c:a", "aac", "-shortest", str(path)], check=True)
-            clips.append(Clip(cid, video=path))
+            clips.append(extract.Clip(cid, video=path))
         else:
             wav = folder / "clips" / f"{cid}.wav"
             noise = rng.standard_normal((int(44100 * seconds), 2)) * 0.1
@@ -253,7 +249,7 @@ def make_clips(folder, n, seconds=10.0, seed=0):
             for t in video_io.frame_times(int(seconds / 0.96)):
                 pixels = rng.integers(0, 256, (240, 320, 3), np.uint8)
                 Image.fromarray(pixels).save(frames / f"{t:.2f}.jpg", quality=85)
-            clips.append(Clip(cid, audio=wav))
+            clips.append(extract.Clip(cid, audio=wav))
     return clips
 
 
@@ -261,9 +257,8 @@ def extract_once(paths, folder, clips, mode, batch, threads, out):
     """Extract `clips` into a fresh work dir with one path: 'one' (one clip at a time, no
     overlap), 'batched' (batch frames per call), 'overlap' (batched, decoding in threads).
     Returns {'seconds', 'peak_rss_mb'}; the features go to out (.npz). Run in a fresh process."""
-    from avt_np.features import extract
-    from avt_np.features.vgg16 import VGG16
-    from avt_np.features.vggish import VGGish
+    from avt_np.features.vgg16 import VGG16                  # imported here: onnxruntime, slow
+    from avt_np.features.vggish import VGGish                # to load (fresh processes)
     vggish = VGGish(paths["vggish"], threads=threads)
     vgg16 = VGG16(paths["vgg16"], threads=threads)
     frames_dir = Path(folder) / "frames"
@@ -376,7 +371,6 @@ def run(argv=None):
             or args.clips < 1 or args.divide < 1:
         raise UsageError("--seconds must be at least 1, and --rounds, --items, --clips and "
                          "--divide at least 1")
-    import sys
     if args.networks:
         rows = bench_networks(int_list(args.batches), int_list(args.threads or "2,1"),
                               args.items, args.divide,
@@ -391,9 +385,8 @@ def run(argv=None):
             print(table_row(r))
         return
     if args.end_to_end:
-        from avt_np.features.extract import DEFAULT_BATCH
         threads = int_list(args.threads)[0] if args.threads else None
-        batch = args.batch or DEFAULT_BATCH
+        batch = args.batch or extract.DEFAULT_BATCH
         if batch < 1:
             raise UsageError(f"--batch {batch}: expected at least 1")
         start = machine_line()

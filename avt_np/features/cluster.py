@@ -67,8 +67,8 @@ _LOCK = threading.Lock()
 def models_for(job):
     """The job's runners, loaded once per worker thread (a thread runs one task at a time, so
     the VGGish output statistics of a task are its own)."""
-    from avt_np.features.vgg16 import VGG16
-    from avt_np.features.vggish import PCAQuantizer, VGGish
+    from avt_np.features.vgg16 import VGG16                # imported here: onnxruntime, slow
+    from avt_np.features.vggish import PCAQuantizer, VGGish  # to load, and only workers need it
     key = (threading.get_ident(), tuple(job[k] for k in MODEL_KEYS))
     with _LOCK:
         if key not in _MODELS:
@@ -86,7 +86,7 @@ def extract_group(job, items, log_mel_splits=()):
     """Extract items [(Clip, split, None)] into the job's work dir (on a worker). Returns
     {'failures': {id: message}, 'notes': {id: note}, 'extracted': [ids], 'check': VGGish
     output statistics of these clips (vars of vggish.OutputCheck)}."""
-    from avt_np.features.vggish import OutputCheck
+    from avt_np.features.vggish import OutputCheck         # imported here: onnxruntime, slow
     vggish, vgg16, pca = models_for(job)
     vggish.check = OutputCheck()
     extractor = extract.Extractor(vggish, vgg16, frames=job["frames"],
@@ -107,7 +107,7 @@ def extract_group(job, items, log_mel_splits=()):
 
 def merge_checks(states):
     """One vggish.OutputCheck from the statistics of several tasks."""
-    from avt_np.features.vggish import OutputCheck
+    from avt_np.features.vggish import OutputCheck         # imported here: onnxruntime, slow
     total = OutputCheck()
     for s in states:
         for k in ("count", "values", "negative", "non_integer"):
@@ -124,7 +124,7 @@ def extract_on_cluster(client, matched, job, work, group=8, log_mel_splits=(),
     has them. on_result(result) is called as each task ends (tests)."""
     from distributed import as_completed
 
-    from avt_np.features.onnx_model import ModelFileError
+    from avt_np.features.onnx_model import ModelFileError  # imported here: onnxruntime, slow
     todo = extract.to_extract(matched, work, log_mel_splits)
     items = [(extract.Clip(c.clip_id, absolute(c.audio), absolute(c.video)), s, None)
              for c, s, _ in todo]

@@ -21,6 +21,8 @@ usable frame) is logged to `<work>/errors.log` and skipped; a silent (all-zero) 
 with a note on stderr and in errors.log; the data set is written once at the end.
 """
 
+import csv
+import io
 import sys
 import time
 import traceback
@@ -32,12 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from avt_np.cli import first_line
+from avt_np.data.writer import DatasetWriter
 from avt_np.features import audio as audio_fe
 from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
 from avt_np.features.labels import SPLITS
 from avt_np.features.video import VideoError
-from avt_np.io import settings_changed
+from avt_np.io import settings_changed, write_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
@@ -195,7 +198,7 @@ class Extractor:
         counts = [p.examples.shape[0] for p in batch]
         emb = self.vggish(np.concatenate([p.examples for p in batch]))
         if self.pca is not None:
-            from avt_np.features.vggish import dequantize
+            from avt_np.features.vggish import dequantize  # imported here: onnxruntime, slow
             emb = dequantize(self.pca(emb), self.dequantize)
         fc7 = None
         if self.vgg16 is not None:
@@ -365,7 +368,7 @@ def extract_all(matched, extractor, work, progress=True, log_mel_splits=(), grou
     bar = ClipProgress(len(todo)) if progress and todo else None
 
     def failed(clip, e):
-        from avt_np.features.onnx_model import ModelFileError
+        from avt_np.features.onnx_model import ModelFileError  # imported here: onnxruntime, slow
         if isinstance(e, ModelFileError):
             raise e                                    # the model is wrong for every clip
         if isinstance(e, CLIP_ERRORS):
@@ -403,7 +406,7 @@ def extract_all(matched, extractor, work, progress=True, log_mel_splits=(), grou
         try:
             outs = extractor.embed([p for _, p in batch])
         except Exception as e:
-            from avt_np.features.onnx_model import ModelFileError
+            from avt_np.features.onnx_model import ModelFileError  # imported here: onnxruntime, slow
             if isinstance(e, ModelFileError) or len(batch) == 1:
                 return failed(batch[0][0][0], e)
             for one in batch:                          # find the clip that fails
@@ -452,8 +455,6 @@ def not_found_rows(matched, no_file, work, failures):
 def not_found_csv(rows):
     """The text of not_found.csv, in the AudioSet converter's format (avt_np.data.audioset):
     a header `split,clip_id,reason`, one labelled clip a row."""
-    import csv
-    import io
     text = io.StringIO()
     out = csv.writer(text, lineterminator="\n")
     out.writerow(["split", "clip_id", "reason"])
@@ -479,7 +480,6 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
     missing from one modality in the middle of a clip, e.g. a stale image in a frames folder,
     ends the clip there). Splits without clips are written empty.
     """
-    from avt_np.data.writer import DatasetWriter
 
     dims = {"audio": 128, "video": 4096} if with_video else {"audio": 128}
     counts = {}
@@ -511,7 +511,6 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
                               clip_ids=[cid for cid, _ in part], video=video, lengths=lengths,
                               log_mel=log_mel)
         if not_found is not None:
-            from avt_np.io import write_text
             write_text(Path(writer.tmp) / "not_found.csv", not_found_csv(not_found))
     return counts
 

@@ -23,6 +23,7 @@ import numpy as np
 from avt_np.features.audio import EXAMPLE_FRAMES, NUM_MEL_BANDS
 from avt_np.features.onnx_model import (ModelFileError, describe, dims_match, fixed_batch,
                                         open_session, run_batched)
+from avt_np.weights import require
 
 EMBEDDING_SIZE = 128
 LAYOUTS = {                     # declared input shape (after N) -> how examples are reshaped
@@ -143,7 +144,6 @@ class PCAQuantizer:
     QUANT_MIN, QUANT_MAX = -2.0, 2.0
 
     def __init__(self, params="vggish_pca"):
-        from avt_np.weights import require
         path = require(params, "vggish_pca")
         try:
             with np.load(path) as f:
