@@ -176,3 +176,20 @@ def test_masked_attention_keeps_float32(function):
     y = mha(x, None, key_mask())
     assert y.dtype == np.float32 and mha.weights.dtype == np.float32
     assert mha.backward(np.ones_like(y)).dtype == np.float32
+
+
+def test_attention_backward_writes_into_given_arrays_the_gradients_it_returns_without_them():
+    # MultiHeadAttention passes views of its stacked-gradient buffer (split_heads), strided
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 3, 4, 5)).astype(np.float32) for _ in range(3))
+    dout = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    attention = nn.ScaledDotProductAttention("softmax", dropout=0.0)
+    attention(q, k, v)
+    expected = attention.backward(dout)
+    buffer = np.full((2, 4, 3 * 3 * 5), np.nan, np.float32)          # (B, T, n H d)
+    views = np.split(buffer.reshape(2, 4, 9, 5).transpose(0, 2, 1, 3), 3, axis=1)
+    returned = attention.backward(dout, out=views)
+    for got, view, want in zip(returned, views, expected):
+        assert got is view
+        np.testing.assert_array_equal(view, want)
+    assert not np.isnan(buffer).any()
