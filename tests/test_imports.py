@@ -10,7 +10,7 @@ PACKAGE = Path(avt_np.__file__).parent
 
 # Lower layers first; a module may import only from its own layer or lower ones.
 LAYERS = [
-    ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot"],
+    ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot", "avt_np.dask_client"],
     ["avt_np.nn"],
     ["avt_np.model"],
     ["avt_np.optim", "avt_np.metrics", "avt_np.data", "avt_np.weights", "avt_np.features",

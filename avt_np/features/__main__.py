@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import avt_np
-from avt_np import cli
+from avt_np import cli, dask_client
 from avt_np.cli import ArgumentParser
 from avt_np.data.format import DataError
 from avt_np.features import extract
@@ -142,7 +142,7 @@ def run(args, argv=None):
             raise ValueError(f"{flag} must be at least {least}, got {value}")
     if not args.dask:
         return extract_here_or_there(args, argv, None)
-    client = cluster.connect(args.dask)               # before any work: a bad address is quick
+    client = dask_client.connect(args.dask)           # before any work: a bad address is quick
     try:
         return extract_here_or_there(args, argv, client)
     finally:

@@ -22,26 +22,12 @@ import sys
 import threading
 from pathlib import Path
 
-from avt_np.cli import UsageError, first_line
+from avt_np.cli import first_line
 from avt_np.features import extract
 from avt_np.weights import require
 
 MODEL_KEYS = ("vggish", "vgg16", "vgg16_output", "vgg16_preprocess", "pca", "threads")
 
-
-def connect(address):
-    """A client of the Dask scheduler at `address`; UsageError (one line, exit 2) when Dask is
-    not installed or nothing answers there."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError("--dask needs dask.distributed, an optional dependency: "
-                         "pip install -r requirements-scaleout.txt") from None
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError, TypeError) as e:
-        raise UsageError(f"--dask {address}: cannot connect to a Dask scheduler "
-                         f"({first_line(e)})") from None
 
 
 def absolute(path):

@@ -28,7 +28,8 @@ from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 from avt_np.data import EMBEDDED, synthetic
 from avt_np.progress import Progress
 from avt_np.sweep.grid import parse_only, select
-from avt_np.sweep.runner import KEEP, THREAD_VARIABLES, connect_dask, run_dask, run_local
+from avt_np.dask_client import connect
+from avt_np.sweep.runner import KEEP, THREAD_VARIABLES, run_dask, run_local
 from avt_np.sweep.table import write_tables
 from avt_np.train import SETTINGS
 
@@ -185,7 +186,7 @@ def run(argv=None):
         for job, s in zip(jobs, states):
             print(f"{s}\t{job['name']}")
         return jobs, []
-    client = connect_dask(args.dask) if args.dask else None
+    client = connect(args.dask) if args.dask else None
     prepare_data(protocol, args.quick, selection)
     io.write_json(sweep_dir / "sweep.json", {"protocol": protocol})
 

@@ -160,18 +160,6 @@ def run_local(jobs, workers, threads, on_result):
     pool.shutdown()
 
 
-def connect_dask(address):
-    """A client of the Dask distributed scheduler at `address` (dask is an optional dependency)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError("--dask needs dask.distributed, which is optional: "
-                         "pip install -r requirements-scaleout.txt") from None
-    try:
-        return Client(address, timeout="10s")
-    except (OSError, TimeoutError, ValueError, TypeError) as e:
-        raise UsageError(f"--dask {address}: cannot connect to a Dask scheduler ({e})") from None
-
 
 def run_dask(client, jobs, on_result):
     """The same jobs as tasks on a Dask distributed cluster.
