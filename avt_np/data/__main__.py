@@ -6,20 +6,24 @@
     python -m avt_np.data audioset --features DIR_OR_TAR --out DIR
                                                       DCASE 2017 Task 4 from Google's released
                                                       AudioSet embeddings (AUDIOSET.md)
+    python -m avt_np.data dcase2017-stats FOLDER      rebuild the shipped DCASE statistics
 
 The embedded set is built on first use by `python -m avt_np.train` anyway; `synth` lets you
 build it ahead of time, with another seed, or into another cache directory.
 """
 
+import json
+import sys
 import time
 from pathlib import Path
 
 from avt_np import cli
 from avt_np.cli import ArgumentParser
-from avt_np.data import audioset
+from avt_np.data import audioset, dcase2017
 from avt_np.data.format import SPLITS, DataError
 from avt_np.data.opening import open as open_data
 from avt_np.data.synthetic import default_cache_dir, default_dataset, materialize
+from avt_np.io import write_text
 
 
 def folder_bytes(path):
@@ -49,6 +53,11 @@ def synth(args):
         print(f"wrote {out} ({folder_bytes(out) / 1e9:.2f} GB)")
 
 
+def dcase2017_stats(args):
+    write_text(args.out, json.dumps(dcase2017.build(args.folder), separators=(",", ":")) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
 def check(args):
     dataset = open_data(args.dir)
     print(summary(dataset))
@@ -68,6 +77,12 @@ def build_parser():
                             "embedding release (audio only; see avt_np/data/AUDIOSET.md)")
     audioset.add_arguments(p)
     p.set_defaults(run=audioset.run)
+    p = commands.add_parser("dcase2017-stats", help="rebuild the shipped DCASE 2017 Task 4 "
+                            "statistics (dcase2017_task4.json) from the organisers' label files")
+    p.add_argument("folder", help="folder holding the organisers' label files")
+    p.add_argument("--out", default=str(dcase2017.STATS_FILE),
+                   help=f"[default: {dcase2017.STATS_FILE}]")
+    p.set_defaults(run=dcase2017_stats)
     p = commands.add_parser("check", help="validate a data set directory and summarise it")
     p.add_argument("dir")
     p.set_defaults(run=check)

@@ -18,7 +18,7 @@ the organisers' label files:
   evaluation set (= the paper's test set), so test clips carry none.
 
 Rebuild it from the label files with
-    python -m avt_np.data.dcase2017 PATH/TO/dcase2017_task4 [--out FILE]
+    python -m avt_np.data dcase2017-stats PATH/TO/dcase2017_task4 [--out FILE]
 
 Attribution: the label files come from the DCASE 2017 Task 4 organisers' repository
 (github.com/ankitshah009/Task-4-Large-scale-weakly-supervised-sound-event-detection-for-smart-cars,
@@ -28,13 +28,10 @@ The weak labels are Google AudioSet annotations (CC BY 4.0). Please cite A. Mesa
 """
 
 import json
-import sys
 from collections import Counter, defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from avt_np import cli
-from avt_np.io import write_text
 
 STATS_FILE = Path(__file__).with_name("dcase2017_task4.json")
 ATTRIBUTION = ("labels: DCASE 2017 Task 4 (Mesaros et al. 2017; organisers' repository, Copyright "
@@ -131,22 +128,3 @@ def build(folder):
             "validation": examples_histogram(c["vggish_examples"] for c in validation.values())},
         "paper_clips": {"train": 48883, "validation": 465, "test": 1050},
     }
-
-
-def run(argv=None):
-    parser = cli.ArgumentParser(prog="python -m avt_np.data.dcase2017",
-                                description="Rebuild the statistics file from the DCASE 2017 "
-                                            "Task 4 label files.")
-    parser.add_argument("folder", help="folder holding the organisers' label files")
-    parser.add_argument("--out", default=str(STATS_FILE), help=f"[default: {STATS_FILE}]")
-    args = parser.parse_args(argv)
-    write_text(args.out, json.dumps(build(args.folder), separators=(",", ":")) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
-
-
-def main(argv=None):
-    return cli.main(run, argv, errors=(OSError, ValueError))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
