@@ -43,12 +43,12 @@ def draw_panel(draw, box, series, title, x_label, window=None, stop=None):
         draw.rectangle((max(x0, plot_left), plot_top, min(x1, plot_right), plot_bottom),
                        fill=(225, 235, 250))
         draw.text((max(x0, plot_left) + 3, plot_bottom - 14), "ensemble", fill=COLOURS[0])
+    draw.rectangle((plot_left, plot_top, plot_right, plot_bottom), outline=BLACK)
     if stop is not None:                                 # early stopping, dashed
         x = xy(stop, lo)[0]
         for y in range(plot_top, plot_bottom, 8):
-            draw.line((x, y, x, min(y + 4, plot_bottom)), fill=COLOURS[1], width=1)
+            draw.line((x, y, x, min(y + 4, plot_bottom)), fill=COLOURS[1], width=2)
         draw.text((x - 62, plot_bottom - 28), "early stop", fill=COLOURS[1])
-    draw.rectangle((plot_left, plot_top, plot_right, plot_bottom), outline=BLACK)
     digits = max(0, -int(np.floor(np.log10(step)))) if step > 0 else 0
     for v in ticks:                                      # y ticks, same number of decimals
         _, y = xy(1, v)

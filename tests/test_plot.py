@@ -127,3 +127,21 @@ def test_lesson_output_follows_the_environment(tmp_path, monkeypatch):
 def test_training_curves_keeps_its_size():
     image = plot.training_curves([0.5, 0.4], [0.6, 0.5], [0.3, 0.4])
     assert image.size == (900, 360)
+
+
+def test_training_curves_shade_the_ensemble_window_and_mark_the_early_stop():
+    losses = [0.30, 0.27, 0.263, 0.25, 0.24, 0.239, 0.238, 0.237]
+    plain = np.asarray(plot.training_curves(losses, losses, losses))
+    marked = np.asarray(plot.training_curves(losses, losses, losses, window=(5, 8), stop=8))
+    shade = (marked == (225, 235, 250)).all(-1)
+    assert shade.any() and not (plain == (225, 235, 250)).all(-1).any()
+    columns = np.nonzero(shade.any(0))[0]
+    assert columns.min() > 0.5 * 450 and columns.max() < 900      # epochs 5-8 of each panel
+    red = (marked == plot.COLOURS[1]).all(-1).sum() - (plain == plot.COLOURS[1]).all(-1).sum()
+    assert red > 100                                                # the dashed early-stop line
+
+
+def test_training_curves_ticks_are_round_numbers_with_one_precision():
+    ticks = plot._nice_ticks(0.237, 0.30)
+    assert ticks == pytest.approx([0.24, 0.25, 0.26, 0.27, 0.28, 0.29, 0.30]) or \
+        ticks == pytest.approx([0.24, 0.26, 0.28, 0.30])

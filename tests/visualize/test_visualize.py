@@ -180,6 +180,30 @@ def test_uniform_attention_is_drawn_cold_on_a_fixed_0_to_1_scale(runs):
     assert layout["uniform_tick"] == legend_left + round(119 / T_k)   # marked on the scale
 
 
+def test_the_picture_says_when_attention_is_uniform_and_marks_the_threshold(runs):
+    view = visualize.clip_view(visualize.load(runs / "va"), "test", 3)
+    H, T_q, T_k = view.weights[-1].shape
+    near_uniform = np.full((H, T_q, T_k), 1 / T_k, np.float32)
+    near_uniform[:, :, 0] += 0.005                               # within 20% of the mean
+    peaked = np.zeros((H, T_q, T_k), np.float32)
+    peaked[:, :, 2] = 1.0
+    view.weights, view.threshold = [near_uniform], 0.25
+    _, layout = visualize.render(view, query_frame=4)
+    assert "(near) uniform" in layout["uniform_note"] and f"1/{T_k}" in layout["uniform_note"]
+    legend_x = layout["legend"][0]                               # the probabilities' left edge
+    assert layout["threshold_line"] == legend_x + round(60 * 0.25)
+    view.weights, view.threshold = [peaked], None
+    _, layout = visualize.render(view, query_frame=4)
+    assert "uniform_note" not in layout and "threshold_line" not in layout
+
+
+def test_picture_names_do_not_repeat_the_split():
+    view = type("View", (), {"split": "test", "clip_id": "test-00007"})()
+    assert visualize.picture_name(view) == "attention-test-00007.png"
+    view.clip_id = "abc_30.000_40.000"
+    assert visualize.picture_name(view, all_queries=True) == "attention-test-abc_30.000_40.000-all.png"
+
+
 def test_truth_rows_say_query_and_key_and_class_names_are_not_cut(runs):
     _, layout = visualize.render(visualize.clip_view(visualize.load(runs / "aa"), "test", 0))
     assert layout["truth_rows"] == ["query audible", "key audible"]    # unimodal: both audible
