@@ -156,8 +156,10 @@ def test_bad_data_for_the_model_and_conflicting_resume_give_one_line(tmp_path, d
     assert video.stderr.count("\n") == 1
 
     out = str(tmp_path / "run")
-    assert cli("avt_np.train", "--data", data, "--epochs", "1", "--batches-per-epoch", "1",
-               "--out", out).returncode == 0
+    first = cli("avt_np.train", "--data", data, "--epochs", "1", "--batches-per-epoch", "1",
+                "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert "note: --ensemble 7 but only 1 epoch(s) were trained" in first.stderr  # said aloud
     again = cli("avt_np.train", "--data", data, "--out", out)
     assert again.returncode == 2 and "already holds a run" in again.stderr
     conflict = cli("avt_np.train", "--out", out, "--resume", "--pooling", "max")
