@@ -99,6 +99,24 @@ def _gemm(pool, name, shape, x, out):
     return [node], _weights(pool, name, shape)
 
 
+def _conv_groups(pool, layers, groups, x, nodes, inits, relu_name, pool_name):
+    """The convolution groups of a VGG network (conv + ReLU per layer, a max pool per group),
+    appended to nodes / inits; tensor names from relu_name(layer name, k) and pool_name(g) (the
+    two public exports name them differently). Returns the last tensor's name."""
+    convs = iter(ly for ly in layers if ly[0] == "conv")
+    k = 0
+    for g, group in enumerate(groups):
+        for _ in group:
+            _, name, shape = next(convs)
+            n, w = _conv_relu(pool, name, shape, x, relu_name(name, k))
+            nodes += n
+            inits += w
+            x, k = relu_name(name, k), k + 1
+        nodes.append(_pool(x, pool_name(g)))
+        x = pool_name(g)
+    return x
+
+
 def _save(nodes, inits, name, inputs, outputs, path, opset):
     import onnx
     from onnx import helper
@@ -117,17 +135,8 @@ def make_vggish(path, divide=1, seed=0):
     pool = np.random.default_rng(seed).standard_normal(1 << 20, dtype=np.float32)
     nodes, inits, x = [], [], "input"
     layers = vggish_layers(divide)
-    convs = [ly for ly in layers if ly[0] == "conv"]
-    k = 0
-    for g, group in enumerate(VGGISH_CONVS):
-        for _ in group:
-            _, name, shape = convs[k]
-            n, w = _conv_relu(pool, name, shape, x, f"{name}_relu")
-            nodes += n
-            inits += w
-            x, k = f"{name}_relu", k + 1
-        nodes.append(_pool(x, f"pool{g}"))
-        x = f"pool{g}"
+    x = _conv_groups(pool, layers, VGGISH_CONVS, x, nodes, inits,
+                     relu_name=lambda name, k: f"{name}_relu", pool_name=lambda g: f"pool{g}")
     nodes.append(helper.make_node("Transpose", [x], ["nhwc"], perm=[0, 2, 3, 1]))
     nodes.append(helper.make_node("Flatten", ["nhwc"], ["flat"], axis=1))
     x = "flat"
@@ -151,17 +160,9 @@ def make_vgg16(path, divide=1, seed=0):
     pool = np.random.default_rng(seed).standard_normal(1 << 20, dtype=np.float32)
     nodes, inits, x = [], [], "data"
     layers = vgg16_layers(divide)
-    convs = iter(ly for ly in layers if ly[0] == "conv")
-    k = 0
-    for g, group in enumerate(VGG16_CONVS):
-        for _ in group:
-            _, name, shape = next(convs)
-            n, w = _conv_relu(pool, name, shape, x, f"vgg0_relu{k}_fwd")
-            nodes += n
-            inits += w
-            x, k = f"vgg0_relu{k}_fwd", k + 1
-        nodes.append(_pool(x, f"vgg0_pool{g}_fwd"))
-        x = f"vgg0_pool{g}_fwd"
+    x = _conv_groups(pool, layers, VGG16_CONVS, x, nodes, inits,
+                     relu_name=lambda name, k: f"vgg0_relu{k}_fwd",
+                     pool_name=lambda g: f"vgg0_pool{g}_fwd")
     nodes.append(helper.make_node("Flatten", [x], ["vgg0_flatten0_fwd"], axis=1))
     x = "vgg0_flatten0_fwd"
     for i, (_, name, shape) in enumerate(ly for ly in layers if ly[0] == "fc"):
