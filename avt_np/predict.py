@@ -8,6 +8,7 @@ The model runs in eval mode (no dropout) in batches, and is left in the mode it 
 Clip lengths (padded frames) are passed on when the split records them.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,21 +21,34 @@ class Predictions:
     cross_attention: list = None         # per decoder block (N, H, T_q, T_k), with attention=True
 
 
-def predict(model, split, config, indices=None, batch_size=100, attention=False):
-    """Run `model` on clips `indices` of `split` (default: all). -> Predictions."""
-    indices = np.arange(len(split)) if indices is None else np.asarray(indices, np.int64)
+@contextmanager
+def evaluating(model):
+    """`with evaluating(model):` runs the block in eval mode (no dropout) and puts the model back
+    in the mode it came in, whatever happens."""
     was_training = model.training
     model.eval()
-    probs, frames, weights = [], [], []
     try:
-        for start in range(0, len(indices), batch_size):
-            batch = split.batch(indices[start:start + batch_size])
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def batches(split, indices=None, batch_size=100):
+    """split.batch of clips `indices` (default: all), batch_size clips at a time."""
+    indices = np.arange(len(split)) if indices is None else np.asarray(indices, np.int64)
+    for start in range(0, len(indices), batch_size):
+        yield split.batch(indices[start:start + batch_size])
+
+
+def predict(model, split, config, indices=None, batch_size=100, attention=False):
+    """Run `model` on clips `indices` of `split` (default: all). -> Predictions."""
+    probs, frames, weights = [], [], []
+    with evaluating(model):
+        for batch in batches(split, indices, batch_size):
             probs.append(model(batch[config.first], batch[config.second], batch["lengths"]))
             frames.append(model.frame_probabilities)
             if attention:
                 weights.append([w.copy() for w in model.cross_attention_weights()])
-    finally:
-        model.train(was_training)
     blocks = ([np.concatenate([w[b] for w in weights]) for b in range(len(weights[0]))]
               if attention else None)
     return Predictions(np.concatenate(probs), np.concatenate(frames), blocks)

@@ -16,28 +16,16 @@ dropout) and leaves the model in the mode it came in; padded frames (the split's
 left out exactly as the model leaves them out.
 """
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from avt_np.diagnostics import temporal_variation
 from avt_np.metrics import micro_f1
 from avt_np.model.transformer import check_lengths, key_mask, real_frames
-from avt_np.predict import predict
+from avt_np.predict import batches, evaluating, predict
 from avt_np.sync import roles, sync_score
 
 
-@contextmanager
-def evaluating(model):
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
-
-
-def masks(model, batch, config):
+def masks(batch, config):
     """(real first frames (B, T1) or None, key mask of the first modality, of the second)."""
     first, second, lengths = batch[config.first], batch[config.second], batch["lengths"]
     if lengths is None or not config.mask_padding:
@@ -55,18 +43,13 @@ def encoder_stages(model, first, keys_first):
     return stages
 
 
-def batches(split, batch_size=100):
-    for start in range(0, len(split), batch_size):
-        yield split.batch(np.arange(start, min(start + batch_size, len(split))))
-
-
 def encoder_variation(model, split, config, batch_size=100):
     """Per encoder stage (0..N): the std of its output over a clip's real frames, mean over
     clips and units (0: every frame of a clip looks the same to the decoder)."""
     totals, clips = None, 0
     with evaluating(model):
-        for batch in batches(split, batch_size):
-            real, keys, _ = masks(model, batch, config)
+        for batch in batches(split, batch_size=batch_size):
+            real, keys, _ = masks(batch, config)
             stds = [temporal_variation(s, real)["std_over_frames"]
                     for s in encoder_stages(model, batch[config.first], keys)]
             n = len(batch["labels"])
@@ -79,7 +62,7 @@ def cross_weights_by_memory(model, batch, config):
     """weights[d][e]: decoder block d's cross-attention weights (B, H, T_q, T_k) had its keys
     and values come from encoder stage e; the decoder itself runs as the model does (reading
     the last stage)."""
-    _, keys_first, keys_second = masks(model, batch, config)
+    _, keys_first, keys_second = masks(batch, config)
     stages = encoder_stages(model, batch[config.first], keys_first)
     x = model.decoder_input(batch[config.second])
     weights = []
@@ -100,7 +83,7 @@ def sync_by_memory(model, split, config, batch_size=100):
     r = roles(config.first, config.second)
     collected = None
     with evaluating(model):
-        for batch in batches(split, batch_size):
+        for batch in batches(split, batch_size=batch_size):
             w = cross_weights_by_memory(model, batch, config)
             collected = w if collected is None else [
                 [np.concatenate([a, b]) for a, b in zip(old, new)] for old, new in zip(collected, w)]
