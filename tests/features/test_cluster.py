@@ -93,7 +93,7 @@ def die_once_midway(job, items, log_mel_splits=()):
 
 def cluster_run(folder, address, group, task, on_result=None, out="dask"):
     """extract_on_cluster over the folder's clips, as the command line sets it up."""
-    from avt_np.features.__main__ import build_parser
+    from avt_np.features.__main__ import build_parser, parse_log_mel
     from avt_np.features.labels import read_weak_labels
     from avt_np.features.vgg16 import VGG16
     from avt_np.features.vggish import VGGish
@@ -106,8 +106,9 @@ def cluster_run(folder, address, group, task, on_result=None, out="dask"):
     job = cluster.job_settings(args, vggish, vgg16, settings, work)
     client = dask_client.connect(address)
     try:
-        return cluster.extract_on_cluster(client, matched, job, work, group=group,
-                                          task=task, on_result=on_result), work
+        return cluster.extract_on_cluster(client, matched, job, work, group=group, task=task,
+                                          on_result=on_result,
+                                          log_mel_splits=parse_log_mel(args.log_mel)), work
     finally:
         client.close()
 
