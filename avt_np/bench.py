@@ -20,7 +20,6 @@ The report starts with the processor, the load average and the BLAS library, its
 threads, as NumPy's bundled OpenBLAS reports them.
 """
 
-import ctypes
 import importlib.util
 import os
 import platform
@@ -32,46 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np import cli
+from avt_np import blas, cli
 from avt_np.cli import ArgumentParser, UsageError
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.nn import BinaryCrossEntropy, MultiHeadAttention
 from avt_np.optim import Adam
+from avt_np.training_step import shared_zeros, training_step
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository: lessons/ lives there
 
 BATCH, FRAMES = 40, 10
-
-
-def blas_info():
-    """(library and version, kernel, threads) of NumPy's BLAS, e.g. ("scipy-openblas 0.3.31",
-    "SkylakeX", 2).
-
-    The kernel is read from the loaded OpenBLAS itself (threadpoolctl, which numpy.show_runtime
-    uses for it, is not a dependency): NumPy's bundled build prefixes its symbols with `scipy_`
-    and suffixes them with `64_`. "unknown" where the library or the symbol is not found."""
-    blas = np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {})
-    name = f"{blas.get('name', 'unknown BLAS')} {blas.get('version', '')}".strip()
-    kernel = threads = "unknown"
-    maps = Path("/proc/self/maps")
-    paths = sorted({line.split()[-1] for line in maps.read_text().splitlines()
-                    if "openblas" in line.lower() and line.split()[-1].startswith("/")}) \
-        if maps.is_file() else []
-    for path in paths:
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_", "64_"), ("", "64_"), ("scipy_", ""), ("", "")):
-            corename = getattr(lib, f"{prefix}openblas_get_corename{suffix}", None)
-            count = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            if corename is not None and count is not None:
-                corename.restype, count.restype = ctypes.c_char_p, ctypes.c_int
-                kernel, threads = corename().decode(), count()
-                break
-    return name, kernel, threads
-
-
-def blas_line():
-    name, kernel, threads = blas_info()
-    return f"{name}, kernel {kernel}, {threads} threads"
+# Seconds between cases: after a call, OpenBLAS's and PyTorch's idle threads spin for a while
+# (OpenBLAS: 2^28 cycles, ~0.1 s) on the core the next case would use.
+PAUSE = 0.3
 
 
 def pytorch_reference():
@@ -141,20 +113,32 @@ def matmul_gflops(rng, n=1024):
     return 2 * n ** 3 / (time.perf_counter() - start) / 1e9
 
 
-def training_step_case(config, rng):
+class RandomClips:
+    """A training split of random clips in memory: batch(indices) as data.Split's."""
+
+    def __init__(self, config, rng, clips=BATCH):
+        self.arrays = {
+            "audio": rng.standard_normal((clips, FRAMES, 128), dtype=np.float32),
+            "video": np.maximum(rng.standard_normal((clips, FRAMES, 4096), dtype=np.float32), 0),
+            "labels": (rng.random((clips, config.classes)) < 0.1).astype(np.float32),
+            "lengths": np.full(clips, FRAMES)}
+
+    def batch(self, indices):
+        return {name: a[indices] for name, a in self.arrays.items()}
+
+
+def training_step_case(config, rng, cores=1):
+    """One training step of batch BATCH as python -m avt_np.train --cores runs it
+    (avt_np/training_step.py); -> (step, Adam's update alone, close)."""
     model = AudiovisualTransformer(config, seed=0)
-    adam, bce = Adam(model), BinaryCrossEntropy()
-    inputs = {"audio": rng.standard_normal((BATCH, FRAMES, 128), dtype=np.float32),
-              "video": np.maximum(rng.standard_normal((BATCH, FRAMES, 4096), dtype=np.float32), 0)}
-    labels = (rng.random((BATCH, config.classes)) < 0.1).astype(np.float32)
+    adam = Adam(model, allocate=shared_zeros if cores == 2 else np.zeros)
+    steps = training_step(model, adam, RandomClips(config, rng), config, cores)
+    indices = np.arange(BATCH)
 
     def step():
-        adam.zero_grad()
-        p = model(inputs[config.first], inputs[config.second])
-        bce(p, labels)
-        model.backward(bce.backward()[0], input_grad=False)
-        adam.step()
-    return step, adam.step
+        with steps.epoch(0, 1):
+            steps.step(indices)
+    return step, adam.step, steps.close
 
 
 def mha_case(rng):
@@ -166,6 +150,25 @@ def mha_case(rng):
         y = mha(x)
         mha.backward(np.ones_like(y))
     return step
+
+
+def interleaved(cases, rng, rounds, steps):
+    """Every case in turn, `steps` calls each, for `rounds` rounds, with the 1024^3 matmul
+    throughput measured once a round. -> ({case: [seconds per call, one per round]},
+    [GFLOP/s per round])."""
+    for fn in cases.values():                                   # warm up caches and allocator
+        fn()
+    times, gflops = {name: [] for name in cases}, []
+    for r in range(rounds):
+        gflops.append(matmul_gflops(rng))
+        for name, fn in cases.items():
+            time.sleep(PAUSE)
+            times[name].append(seconds(fn, steps))
+        if sys.stderr.isatty():
+            print(f"\rround {r + 1}/{rounds}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return times, gflops
 
 
 def seconds(fn, repeats=1):
@@ -242,11 +245,13 @@ def run(argv=None):
     reference = None if args.no_torch else pytorch_reference()
     if reference is not None:
         import torch                        # optional: installed, since reference is not None
-        if isinstance(blas_info()[2], int):
-            torch.set_num_threads(blas_info()[2])    # PyTorch on as many threads as OpenBLAS
-    cases = {"mha": mha_case(rng)}
+        if isinstance(blas.info()[2], int):
+            torch.set_num_threads(blas.info()[2])    # PyTorch on as many threads as OpenBLAS
+    cases, closes = {"mha": mha_case(rng)}, []
     for pair, config in configs.items():
-        cases[f"step {pair}"], cases[f"adam {pair}"] = training_step_case(config, rng)
+        cases[f"step {pair}"], cases[f"adam {pair}"], close = training_step_case(config, rng, 1)
+        cases[f"halves {pair}"], _, close_halves = training_step_case(config, rng, 2)
+        closes += [close, close_halves]
         cases[f"matmuls {pair}"] = matmuls_case(step_matmuls(config), rng)
         if reference is not None:
             step, count = reference.torch_training_step(config.first, config.second)
@@ -254,23 +259,16 @@ def run(argv=None):
                 raise UsageError(f"the PyTorch model of {pair} has {count:,} parameters, "
                                  "avt_np's a different count: not the same model")
             cases[f"pytorch {pair}"] = step
-    for fn in cases.values():                                   # warm up caches and allocator
-        fn()
-    times = {name: [] for name in cases}
-    gflops = []
-    for r in range(args.rounds):
-        gflops.append(matmul_gflops(rng))
-        for name, fn in cases.items():
-            times[name].append(seconds(fn, args.steps))
-        if sys.stderr.isatty():
-            print(f"\rround {r + 1}/{args.rounds}", end="", file=sys.stderr, flush=True)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    try:
+        times, gflops = interleaved(cases, rng, args.rounds, args.steps)
+    finally:
+        for close in closes:                                    # the --cores 2 worker processes
+            close()
 
     peak = float(np.median(gflops))
     ms = {name: 1e3 * float(np.median(t)) for name, t in times.items()}
     print(f"processor: {platform_line()}")
-    print(f"BLAS: {blas_line()}")
+    print(f"BLAS: {blas.line()}")
     print(f"load average before the run: {load:.1f} on {cores} cores"
           + (" (busy machine: absolute times are not representative)" if load > 0.5 * cores else ""))
     print(f"{args.rounds} interleaved rounds of {args.steps} calls of each case")
@@ -281,20 +279,22 @@ def run(argv=None):
     for pair, config in configs.items():
         products = step_matmuls(config)
         gflop = matmul_flops(products) / 1e9
-        step, matmuls = ms[f"step {pair}"], ms[f"matmuls {pair}"]
-        ratio = np.median(np.divide(times[f"step {pair}"], times[f"matmuls {pair}"]))
-        print(f"training step {pair}: median {step:.1f} ms (min {1e3 * min(times[f'step {pair}']):.1f}), "
-              f"{gflop:.3f} GFLOP, {gflop / step * 1e3:.0f} GFLOP/s = "
-              f"{gflop / step * 1e3 / peak:.0%} of matmul peak")
-        print(f"  its {sum(p[0] for p in products)} matrix products alone, back to back: "
-              f"median {matmuls:.1f} ms ({gflop / matmuls * 1e3 / peak:.0%} of peak); "
-              f"the step takes {ratio:.2f}x that (median per-round ratio); "
-              f"Adam alone: median {ms[f'adam {pair}']:.1f} ms")
+        matmuls = ms[f"matmuls {pair}"]
+        print(f"training step {pair}, {gflop:.3f} GFLOP; its {sum(p[0] for p in products)} "
+              f"matrix products alone, back to back: median {matmuls:.1f} ms "
+              f"({gflop / matmuls * 1e3 / peak:.0%} of peak); Adam alone: median "
+              f"{ms[f'adam {pair}']:.1f} ms")
         if reference is not None:
-            torch_ratio = np.median(np.divide(times[f"step {pair}"], times[f"pytorch {pair}"]))
             print(f"  PyTorch {torch.__version__} eager step, same model, same process "
-                  f"({torch.get_num_threads()} threads): median {ms[f'pytorch {pair}']:.1f} ms; "
-                  f"avt_np / PyTorch = {torch_ratio:.2f} (median per-round ratio)")
+                  f"({torch.get_num_threads()} threads): median {ms[f'pytorch {pair}']:.1f} ms")
+        for case, how in (("step", f"--cores 1 (the whole batch, {blas.info()[2]} BLAS threads)"),
+                          ("halves", "--cores 2 (two half batches in two processes, the default)")):
+            t = times[f"{case} {pair}"]
+            print(f"  {how}: median {ms[f'{case} {pair}']:.1f} ms (min {1e3 * min(t):.1f}), "
+                  f"{gflop / ms[f'{case} {pair}'] * 1e3 / peak:.0%} of matmul peak; "
+                  f"step / products {np.median(np.divide(t, times[f'matmuls {pair}'])):.2f}"
+                  + (f"; avt_np / PyTorch {np.median(np.divide(t, times[f'pytorch {pair}'])):.2f}"
+                     if reference is not None else "") + " (median per-round ratios)")
     if reference is None:
         print("PyTorch comparison: skipped (" + ("--no-torch" if args.no_torch else
               "PyTorch not installed; pip install torch==2.13.0 for it") + ")")

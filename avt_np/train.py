@@ -31,14 +31,16 @@ from avt_np.data.sampler import BalancedSampler
 from avt_np.evaluate import score_ensemble
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
 from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
-from avt_np.nn import ATTENTION_FUNCTIONS, POOLING, BinaryCrossEntropy, Dropout
+from avt_np.nn import ATTENTION_FUNCTIONS, POOLING, BinaryCrossEntropy
 from avt_np.optim import Adam
 from avt_np.plot import training_curves
 from avt_np.predict import predict
 from avt_np.progress import Progress
 from avt_np.run_dir import load_state, save_state, snapshot_path, write_log
+from avt_np.training_step import shared_zeros, training_step
 
 PADDING = ("mask", "include")
+BEFORE = {"cores": 1}       # settings newer than a saved run: the value such runs were trained with
 
 # flag -> (default, help). Defaults are the paper's best configuration and protocol.
 SETTINGS = {
@@ -65,6 +67,10 @@ SETTINGS = {
                     "PATIENCE epochs (Sec. 3.2.8)"),
     "ensemble": (7, "number of last epochs whose models are averaged (Sec. 3.2.9)"),
     "seed": (0, "seed of initialisation, sampling and dropout"),
+    "cores": (2, "processes a training step runs on: 2 = each batch split into two halves, one "
+                 "per process, each on one BLAS thread (avt_np/training_step.py); 1 = the whole "
+                 "batch in one process, on OPENBLAS_NUM_THREADS threads. The two give "
+                 "different numbers"),
     "data": (EMBEDDED, "data set directory in the avt_np format (default: the embedded "
                        "synthetic DCASE-2017-like set, built on first use)"),
 }
@@ -103,11 +109,11 @@ def settings_from(args, saved=None):
     for name, (default, _) in SETTINGS.items():
         given = getattr(args, name)
         if saved is not None:
-            if given is not None and given != saved.get(name, default):
+            was = saved.get(name, BEFORE.get(name, default))    # a setting newer than the run
+            if given is not None and given != was:
                 raise UsageError(f"--{name.replace('_', '-')} {given}: the run in {args.out} was "
-                                 f"started with {saved.get(name, default)}; resume it without "
-                                 f"changing settings")
-            settings[name] = saved.get(name, default)     # a setting newer than the run
+                                 f"started with {was}; resume it without changing settings")
+            settings[name] = was
         else:
             settings[name] = default if given is None else given
     if saved is None and args.pos_enc is None and "video" not in (settings["first"],
@@ -117,6 +123,8 @@ def settings_from(args, saved=None):
                           ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING)):
         if settings[name] not in allowed:
             raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
+    if settings["cores"] not in (1, 2):
+        raise UsageError(f"--cores {settings['cores']}: expected 1 or 2")
     for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
         if settings[name] < 1:
             raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: must be at least 1")
@@ -197,32 +205,20 @@ def start_or_resume(run_dir, settings, config, model, adam):
 
 
 # -- epochs ---------------------------------------------------------------------------------------
-def set_dropout_rng(model, rng):
-    for module in model.modules():
-        if isinstance(module, Dropout):
-            module.rng = rng
-
-
-def train_epoch(model, adam, loss_fn, train, sampler, epoch, settings, config, progress,
-                diagnose=None):
-    """One epoch of balanced batches; returns the mean training loss. `progress` counts the
-    batches of the whole run, so its ETA is the run's. diagnose(step, epoch, loss), if given,
-    runs after each backward, before the update."""
+def train_epoch(steps, sampler, epoch, settings, progress, diagnose=None):
+    """One epoch of balanced batches, each a step of `steps` (avt_np/training_step.py); returns
+    the mean training loss. `progress` counts the batches of the whole run, so its ETA is the
+    run's. diagnose(step, epoch, loss), if given, runs after each backward, before the update."""
     # Randomness from (seed, epoch) alone, so a resumed run draws exactly the same batches
     # and dropout masks as an uninterrupted one.
-    set_dropout_rng(model, np.random.default_rng([settings["seed"], epoch]))
     losses = []
-    for indices in sampler.epoch(epoch):
-        batch = train.batch(np.asarray(indices))
-        adam.zero_grad()
-        p = model(batch[config.first], batch[config.second], batch["lengths"])
-        losses.append(float(loss_fn(p, batch["labels"])))
-        model.backward(loss_fn.backward()[0], input_grad=False)
-        if diagnose is not None:
-            diagnose(progress.done + 1, epoch, losses[-1])
-        adam.step()
-        progress.update(progress.done + 1, f"epoch {epoch}/{settings['epochs']}, "
-                                           f"loss {np.mean(losses[-50:]):.4f}")
+    with steps.epoch(settings["seed"], epoch):
+        for indices in sampler.epoch(epoch):
+            step = progress.done + 1
+            check = None if diagnose is None else (lambda loss: diagnose(step, epoch, loss))
+            losses.append(steps.step(indices, check))
+            progress.update(step, f"epoch {epoch}/{settings['epochs']}, "
+                                  f"loss {np.mean(losses[-50:]):.4f}")
     return float(np.mean(losses))
 
 
@@ -235,8 +231,8 @@ def validate(model, loss_fn, split, config):
 
 def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, history,
                  diagnose=None):
-    """Epochs until --epochs or early stopping (Sec. 3.2.8), each saved when it ends.
-    -> (history, stopped_early)."""
+    """Epochs until --epochs or early stopping (Sec. 3.2.8), each saved when it ends; each
+    step on --cores cores (avt_np/training_step.py). -> (history, stopped_early)."""
     loss_fn = BinaryCrossEntropy()
     val_losses = [row["val_loss"] for row in history]
     stopped_early = bool(history) and should_stop_early(val_losses, settings["patience"])
@@ -244,23 +240,23 @@ def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, histo
     left = 0 if stopped_early else settings["epochs"] - epoch
     progress = Progress(left * settings["batches_per_epoch"], "run: batch",
                         eta_is_bound=True)              # early stopping may end the run sooner
-    while epoch < settings["epochs"] and not stopped_early:
-        epoch += 1
-        start = time.perf_counter()
-        train_loss = train_epoch(model, adam, loss_fn, dataset["train"], sampler, epoch,
-                                 settings, config, progress, diagnose)
-        val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                        "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
-        val_losses.append(val_loss)
-        io.write_npz(snapshot_path(run_dir, epoch), model.state_dict())
-        save_state(run_dir, model, adam, history)
-        write_log(run_dir, history)
-        snapshot_path(run_dir, epoch - settings["ensemble"]).unlink(missing_ok=True)  # keep the
-        stopped_early = should_stop_early(val_losses, settings["patience"])         # window
-        print(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
-              f"validation micro-F1 {val_f1:.4f}, {history[-1]['seconds']:.1f} s"
-              + (" -> early stop" if stopped_early else ""), file=sys.stderr)
+    with training_step(model, adam, dataset["train"], config, settings["cores"]) as steps:
+        while epoch < settings["epochs"] and not stopped_early:
+            epoch += 1
+            start = time.perf_counter()
+            train_loss = train_epoch(steps, sampler, epoch, settings, progress, diagnose)
+            val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
+            val_losses.append(val_loss)
+            io.write_npz(snapshot_path(run_dir, epoch), model.state_dict())
+            save_state(run_dir, model, adam, history)
+            write_log(run_dir, history)
+            snapshot_path(run_dir, epoch - settings["ensemble"]).unlink(missing_ok=True)  # keep the
+            stopped_early = should_stop_early(val_losses, settings["patience"])         # window
+            print(f"epoch {epoch}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
+                  f"validation micro-F1 {val_f1:.4f}, {history[-1]['seconds']:.1f} s"
+                  + (" -> early stop" if stopped_early else ""), file=sys.stderr)
     return history, stopped_early
 
 
@@ -307,7 +303,7 @@ def run(argv=None):
     dataset, sampler = open_data(settings)
     config = model_config(settings, dataset)
     model = AudiovisualTransformer(config, seed=settings["seed"])
-    adam = Adam(model)
+    adam = Adam(model, allocate=shared_zeros if settings["cores"] == 2 else np.zeros)
     history = start_or_resume(run_dir, settings, config, model, adam)
     if (run_dir / "metrics.json").is_file():
         metrics = json.loads((run_dir / "metrics.json").read_text())

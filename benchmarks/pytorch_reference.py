@@ -31,13 +31,17 @@ DIMS = {"audio": 128, "video": 4096}
 
 
 def numpy_steps(first, second, steps):
-    """Median seconds of an avt_np training step (avt_np.bench's step)."""
+    """Median seconds of an avt_np training step (avt_np.bench's step, python -m avt_np.train's
+    default --cores 2)."""
     from avt_np.bench import training_step_case
     from avt_np.model import ModelConfig
     pos_enc = ("video",) if (first, second) == ("video", "audio") else ()
-    step, _ = training_step_case(ModelConfig(first=first, second=second, pos_enc=pos_enc),
-                                 np.random.default_rng(0))
-    return timed(step, steps), None
+    step, _, close = training_step_case(ModelConfig(first=first, second=second, pos_enc=pos_enc),
+                                        np.random.default_rng(0), cores=2)
+    try:
+        return timed(step, steps), None
+    finally:
+        close()
 
 
 def torch_training_step(first, second):

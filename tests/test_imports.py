@@ -10,11 +10,12 @@ PACKAGE = Path(avt_np.__file__).parent
 
 # Lower layers first; a module may import only from its own layer or lower ones.
 LAYERS = [
-    ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot", "avt_np.dask_client"],
+    ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot", "avt_np.dask_client",
+     "avt_np.blas"],
     ["avt_np.nn"],
     ["avt_np.model"],
     ["avt_np.optim", "avt_np.metrics", "avt_np.data", "avt_np.weights", "avt_np.features",
-     "avt_np.gradcheck", "avt_np.diagnostics"],
+     "avt_np.gradcheck", "avt_np.diagnostics", "avt_np.training_step"],
     ["avt_np.predict", "avt_np.run_dir", "avt_np.sync", "avt_np.sync_probes"],
     ["avt_np.evaluate"],
     ["avt_np.train", "avt_np.bench"],

@@ -60,10 +60,10 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, data
 
     real_epoch = train.train_epoch
 
-    def killed_in_epoch_3(model, adam, loss_fn, split, sampler, epoch, *rest):
+    def killed_in_epoch_3(steps, sampler, epoch, *rest):
         if epoch == 3:
             raise KeyboardInterrupt
-        return real_epoch(model, adam, loss_fn, split, sampler, epoch, *rest)
+        return real_epoch(steps, sampler, epoch, *rest)
 
     monkeypatch.setattr(train, "train_epoch", killed_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):

@@ -2,7 +2,7 @@
 
 from avt_np.nn.attention import (ATTENTION_FUNCTIONS, MultiHeadAttention, NormalizedSigmoid,
                                  ScaledDotProductAttention, Softmax, attention_function)
-from avt_np.nn.dropout import Dropout
+from avt_np.nn.dropout import Dropout, set_dropout_rng
 from avt_np.nn.feedforward import FeedForward
 from avt_np.nn.layernorm import LayerNorm
 from avt_np.nn.linear import Linear, LinearStack

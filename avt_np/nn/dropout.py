@@ -40,3 +40,10 @@ class Dropout(Module):
 
     def backward(self, dy):
         return dy if self.mask is None else dy * self.mask
+
+
+def set_dropout_rng(module, rng):
+    """Make every Dropout in `module` draw its masks from the generator `rng`."""
+    for m in module.modules():
+        if isinstance(m, Dropout):
+            m.rng = rng

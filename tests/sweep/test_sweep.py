@@ -121,10 +121,10 @@ def test_a_rerun_after_a_partial_sweep_runs_only_what_is_missing(tmp_path, data,
     half = Cell("audio", "audio", "none", "max", "softmax").run_name(0)
     real_epoch = train.train_epoch
 
-    def killed_in_epoch_2(model, adam, loss_fn, split, sampler, epoch, *rest):
+    def killed_in_epoch_2(steps, sampler, epoch, *rest):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real_epoch(model, adam, loss_fn, split, sampler, epoch, *rest)
+        return real_epoch(steps, sampler, epoch, *rest)
 
     monkeypatch.setattr(train, "train_epoch", killed_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
