@@ -20,11 +20,13 @@ from avt_np.nn.linear import Linear, LinearStack
 from avt_np.nn.module import Module
 from avt_np.nn.reductions import row_sum
 from avt_np.nn.sigmoid import Sigmoid, stable_sigmoid
+from avt_np.nn.subnormal import flush_tiny
 
 
 class Softmax(Module):
     """w_i = exp(x_i) / sum_j exp(x_j). Rows sum to 1.
 
+    Weights under eps^2 of the dtype (1.4e-14 in float32) are set to exactly 0 (subnormal.py).
     Key mask: a padded key's score becomes -inf before the softmax, so its weight is exactly 0
     and the real keys' weights are the softmax over the real keys alone (the row max is taken
     over real keys only, so padded content cannot even shift it). Backward needs no mask: the
@@ -37,7 +39,7 @@ class Softmax(Module):
         e = x - x.max(-1, keepdims=True)             # shifting by the row max changes nothing but overflow
         np.exp(e, out=e)
         e /= row_sum(e)                               # row sums as BLAS products (reductions.py)
-        self.w = e
+        self.w = flush_tiny(e)                        # no subnormal weights (subnormal.py)
         return self.w
 
     def backward(self, dw):
