@@ -12,8 +12,10 @@ micro-F1 on test (Sec. 4.1).
 
 The run directory holds config.json, log.csv, checkpoints/ (epoch snapshots of the ensemble
 window, and last.npz with the optimizer state for --resume), curves.png and metrics.json.
-Every file is written atomically. Same seed, same machine, same number of BLAS threads -> the
-same metrics.json, resumed or not (OpenBLAS rounds differently on one thread than on two).
+Every file is written atomically. Same seed, same machine, same --cores (and with --cores 1 the
+same number of BLAS threads) -> the same metrics.json, resumed or not (OpenBLAS rounds
+differently on one thread than on two). --cores 2, the default, splits each batch between this
+process and a forked worker (avt_np/training_step.py).
 """
 
 import json

@@ -150,7 +150,8 @@ def prepare_data(protocol, quick, selection):
 
 
 def jobs_for(selection, sweep_dir, protocol, keep, threads):
-    train_args = ["--data", protocol["data"]]
+    # Each run in one process (--cores 1): the sweep's workers already fill the cores.
+    train_args = ["--data", protocol["data"], "--cores", "1"]
     for name in PROTOCOL:
         train_args += ["--" + name.replace("_", "-"), str(protocol[name])]
     jobs = []
