@@ -17,8 +17,8 @@
 Why processes and not threads. On the element-wise work between the products (dropout,
 LayerNorm, softmax, bias sums, Adam) NumPy uses one core, and the products of a batch of 40
 clips are too small for BLAS to keep a second core busy. Two threads each running a half batch
-were only 1.5x faster than one thread running both (the GIL changes hands around each of the
-~1,000 NumPy calls of a half step); two processes were 2.0x (docs/speed.md).
+were only 1.5x faster than one thread running both (most likely the GIL, taken back after each
+of the ~1,000 NumPy calls of a half step); two processes were 2.0x (docs/speed.md).
 
 Shared memory. The parameters, Adam's moments and both gradient buffers live in anonymous shared
 memory (`shared_zeros`, mapped before the fork), so the worker sees every update at once and
@@ -27,15 +27,17 @@ nothing is copied between the processes but batch indices, a loss and two short 
 Same numbers whatever the timing: each half has its own dropout generator, each half's loss is
 weighted by its share of the batch (the loss is a mean over the batch), and Adam adds the two
 gradient buffers in a fixed order. `TwoHalves(..., fork=False)` runs the worker's half in this
-process, one after the other: the same numbers on one BLAS thread, for machines without fork
-(Windows) and for the tests. The whole batch and two halves give different numbers (other
-dropout masks, other summation order): `python -m avt_np.train --cores` is a saved setting.
+process, one after the other: the same numbers on one BLAS thread, for systems where the worker
+is not forked (all but Linux: `training_step`) and for the tests. The whole batch and two halves
+give different numbers (other dropout masks, other summation order): `python -m avt_np.train
+--cores` is a saved setting.
 """
 
 import copy
 import mmap
 import multiprocessing
 import signal
+import sys
 import traceback
 from contextlib import contextmanager, nullcontext
 
@@ -281,9 +283,14 @@ class TwoHalves:
 
 
 def training_step(model, adam, split, config, cores):
-    """WholeBatch for cores=1, TwoHalves for cores=2 (without fork, e.g. on Windows, its halves
-    run one after the other in this process)."""
+    """WholeBatch for cores=1, TwoHalves for cores=2. The worker is forked on Linux only:
+    OpenBLAS re-creates its threads in a forked child, Apple's Accelerate does not promise to,
+    and Windows cannot fork. Elsewhere the two halves run one after the other in this process
+    (the same numbers, no speed-up), and a note says so."""
     if cores == 1:
         return WholeBatch(model, adam, split, config)
-    fork = "fork" in multiprocessing.get_all_start_methods()
+    fork = sys.platform.startswith("linux")
+    if not fork:
+        print(f"note: --cores 2 on {sys.platform}: the two half batches run one after the other "
+              f"in this process (no fork here); --cores 1 is faster", file=sys.stderr)
     return TwoHalves(model, adam, split, config, fork=fork)

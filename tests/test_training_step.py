@@ -156,3 +156,15 @@ def test_a_batch_of_one_clip_leaves_the_worker_nothing_to_do():
         loss, grad = gradient_and_loss(halves, adam, np.array([3]))
     assert np.isfinite(loss) and np.abs(grad).max() > 0
     assert not np.array_equal(adam.params, before)
+
+
+def test_cores_2_forks_on_linux_only_and_says_so_elsewhere(monkeypatch, capsys):
+    from avt_np import training_step as module
+    model, adam = model_and_adam()
+    monkeypatch.setattr(module.sys, "platform", "darwin")
+    with module.training_step(model, adam, Clips(), CONFIG, 2) as steps:
+        assert isinstance(steps, TwoHalves) and not steps.fork
+    assert "note: --cores 2 on darwin: the two half batches run one after the other" \
+        in capsys.readouterr().err
+    model, adam = model_and_adam(shared=False)
+    assert isinstance(module.training_step(model, adam, Clips(), CONFIG, 1), WholeBatch)

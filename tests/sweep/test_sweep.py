@@ -128,9 +128,9 @@ def test_a_rerun_after_a_partial_sweep_runs_only_what_is_missing(tmp_path, data,
 
     monkeypatch.setattr(train, "train_epoch", killed_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
-        train.run(["--data", data, *SHORT, "--first", "audio", "--second", "audio", "--pos-enc",
-                   "none", "--pooling", "max", "--attention", "softmax", "--seed", "0",
-                   "--out", str(out / "runs" / half)])
+        train.run(["--data", data, *SHORT, "--cores", "1", "--first", "audio", "--second",
+                   "audio", "--pos-enc", "none", "--pooling", "max", "--attention", "softmax",
+                   "--seed", "0", "--out", str(out / "runs" / half)])     # as the sweep runs it
 
     again = sweep(*common, "--only", "first=audio,second=audio,pos_enc=none")
     assert again.returncode == 0, again.stderr
