@@ -9,8 +9,9 @@ cases take turns within each round):
   - NumPy's float32 matmul throughput on this machine (GFLOP/s), measured in the same run;
   - MultiHeadAttention forward + backward at batch 40, 10 frames, width 128 (3 heads x 128);
   - one training step (forward, BCE, backward, Adam) at batch 40, 10 frames, for the default
-    video/audio model and for audio/audio, with its matmul FLOP count and the fraction of the
-    measured matmul throughput it reaches;
+    video/audio model and for audio/audio, as python -m avt_np.train --cores 1 (the whole batch
+    in this process) and --cores 2 (two half batches in two processes) run it, with its matmul
+    FLOP count and the fraction of the measured matmul throughput it reaches;
   - the same step's matrix products alone, back to back (the floor the rest of the step adds
     to), and Adam's update alone;
   - when PyTorch is installed (optional: `pip install torch==2.13.0`, CPU build), the same model's
@@ -136,6 +137,8 @@ def training_step_case(config, rng, cores=1):
     indices = np.arange(BATCH)
 
     def step():
+        # An epoch around each step: --cores 2 then runs on one BLAS thread per process while
+        # the other cases keep theirs (it also reseeds dropout: ~0.3 ms of the step, counted).
         with steps.epoch(0, 1):
             steps.step(indices)
     return step, adam.step, steps.close
