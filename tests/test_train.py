@@ -137,6 +137,7 @@ def test_a_data_set_with_other_classes_trains_with_a_note(tmp_path, audio_only):
     (["--first", "text"], "--first text"),
     (["--pos-enc", "audio,smell"], "--pos-enc audio,smell"),
     (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    (["--cores", "3"], "--cores 3: expected 1 or 2"),
     (["--epochs", "three"], "--epochs"),
     (["--bogus"], "--bogus"),
     (["--resume"], "--resume needs --out"),
@@ -166,6 +167,14 @@ def test_bad_data_for_the_model_and_conflicting_resume_give_one_line(tmp_path, d
     assert conflict.returncode == 2 and "--pooling max" in conflict.stderr
     finished = cli("avt_np.train", "--out", out, "--resume")
     assert finished.returncode == 0 and "already finished" in finished.stdout
+    # a run saved before --cores existed was trained in one process: it resumes with --cores 1
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["settings"]["cores"] == 2
+    del config["settings"]["cores"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    older = cli("avt_np.train", "--out", out, "--resume", "--cores", "2")
+    assert older.returncode == 2 and "--cores 2: the run in" in older.stderr \
+        and "was started with 1" in older.stderr
 
 
 def test_truncated_checkpoints_give_one_line_in_evaluate_and_resume(tmp_path, data):
