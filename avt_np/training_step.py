@@ -293,4 +293,9 @@ def training_step(model, adam, split, config, cores):
     if not fork:
         print(f"note: --cores 2 on {sys.platform}: the two half batches run one after the other "
               f"in this process (no fork here); --cores 1 is faster", file=sys.stderr)
+    elif blas.openblas() is None:
+        print("note: --cores 2 cannot set this BLAS to one thread per process (not an OpenBLAS "
+              "found in /proc/self/maps); set OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 before "
+              "starting, or the two processes may share the cores with BLAS threads",
+              file=sys.stderr)
     return TwoHalves(model, adam, split, config, fork=fork)

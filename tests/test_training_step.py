@@ -168,3 +168,14 @@ def test_cores_2_forks_on_linux_only_and_says_so_elsewhere(monkeypatch, capsys):
         in capsys.readouterr().err
     model, adam = model_and_adam(shared=False)
     assert isinstance(module.training_step(model, adam, Clips(), CONFIG, 1), WholeBatch)
+
+
+def test_cores_2_says_when_it_cannot_set_blas_to_one_thread(monkeypatch, capsys):
+    from avt_np import training_step as module
+    model, adam = model_and_adam()
+    monkeypatch.setattr(module.sys, "platform", "linux")
+    monkeypatch.setattr(module.blas, "openblas", lambda: None)    # e.g. MKL
+    monkeypatch.setattr(module, "TwoHalves", lambda *args, fork: ("halves", fork))
+    assert module.training_step(model, adam, Clips(), CONFIG, 2) == ("halves", True)
+    assert "note: --cores 2 cannot set this BLAS to one thread per process" \
+        in capsys.readouterr().err
