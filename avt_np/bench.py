@@ -37,7 +37,7 @@ from avt_np.cli import ArgumentParser, UsageError
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.nn import BinaryCrossEntropy, MultiHeadAttention
 from avt_np.optim import Adam
-from avt_np.training_step import shared_zeros, training_step
+from avt_np.training_step import allocator, training_step
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository: lessons/ lives there
 
@@ -132,7 +132,7 @@ def training_step_case(config, rng, cores=1):
     """One training step of batch BATCH as python -m avt_np.train --cores runs it
     (avt_np/training_step.py); -> (step, Adam's update alone, close)."""
     model = AudiovisualTransformer(config, seed=0)
-    adam = Adam(model, allocate=shared_zeros if cores == 2 else np.zeros)
+    adam = Adam(model, allocate=allocator(cores))
     steps = training_step(model, adam, RandomClips(config, rng), config, cores)
     indices = np.arange(BATCH)
 

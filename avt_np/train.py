@@ -39,7 +39,7 @@ from avt_np.plot import training_curves
 from avt_np.predict import predict
 from avt_np.progress import Progress
 from avt_np.run_dir import load_state, save_state, snapshot_path, write_log
-from avt_np.training_step import shared_zeros, training_step
+from avt_np.training_step import allocator, training_step
 
 PADDING = ("mask", "include")
 BEFORE = {"cores": 1}       # settings newer than a saved run: the value such runs were trained with
@@ -211,9 +211,9 @@ def train_epoch(steps, sampler, epoch, settings, progress, diagnose=None):
     """One epoch of balanced batches, each a step of `steps` (avt_np/training_step.py); returns
     the mean training loss. `progress` counts the batches of the whole run, so its ETA is the
     run's. diagnose(step, epoch, loss), if given, runs after each backward, before the update."""
+    losses = []
     # Randomness from (seed, epoch) alone, so a resumed run draws exactly the same batches
     # and dropout masks as an uninterrupted one.
-    losses = []
     with steps.epoch(settings["seed"], epoch):
         for indices in sampler.epoch(epoch):
             step = progress.done + 1
@@ -305,7 +305,7 @@ def run(argv=None):
     dataset, sampler = open_data(settings)
     config = model_config(settings, dataset)
     model = AudiovisualTransformer(config, seed=settings["seed"])
-    adam = Adam(model, allocate=shared_zeros if settings["cores"] == 2 else np.zeros)
+    adam = Adam(model, allocate=allocator(settings["cores"]))
     history = start_or_resume(run_dir, settings, config, model, adam)
     if (run_dir / "metrics.json").is_file():
         metrics = json.loads((run_dir / "metrics.json").read_text())

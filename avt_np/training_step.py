@@ -54,6 +54,12 @@ def shared_zeros(size, dtype):
     return np.frombuffer(mmap.mmap(-1, nbytes), dtype, size)
 
 
+def allocator(cores):
+    """The flat-buffer allocator Adam needs for a step on `cores` cores: Adam(model,
+    allocate=allocator(cores)). Two halves share parameters and moments across processes."""
+    return shared_zeros if cores == 2 else np.zeros
+
+
 def is_shared(array):
     """True for an array made by shared_zeros (or a view of one)."""
     while array.base is not None and not isinstance(array.base, memoryview):
@@ -219,7 +225,7 @@ class InThisProcess:
 
 class TwoHalves:
     """Data parallelism on two cores (module docstring). The Adam given must hold its buffers in
-    shared memory: Adam(model, allocate=shared_zeros). Use as a context manager (the worker
+    shared memory: Adam(model, allocate=allocator(2)). Use as a context manager (the worker
     process ends on exit). step(indices) -> the batch's loss, as WholeBatch's."""
 
     def __init__(self, model, adam, split, config, fork=True):
@@ -265,7 +271,8 @@ class TwoHalves:
         runs after both backward passes (the worker's gradient then added into this model's,
         so that model.parameters() yields the whole batch's), before the update."""
         indices = np.asarray(indices)
-        mine, theirs = indices[:-(-len(indices) // 2)], indices[-(-len(indices) // 2):]
+        half = -(-len(indices) // 2)                  # this process takes the odd clip
+        mine, theirs = indices[:half], indices[half:]
         their_loss = self.worker.call("backward", theirs, len(theirs) / len(indices))
         self.adam.zero_grad()
         loss = half_step(self.model, self.loss_fn, self.split, self.config, mine,
