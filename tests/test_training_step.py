@@ -12,8 +12,10 @@ import pytest
 
 from avt_np import blas
 from avt_np.model import AudiovisualTransformer, ModelConfig
+from avt_np.nn import BinaryCrossEntropy, Linear, Module
 from avt_np.optim import Adam
-from avt_np.training_step import TwoHalves, WholeBatch, is_shared, shared_zeros
+from avt_np.training_step import (TwoHalves, WholeBatch, backward_writing_grads, is_shared,
+                                  shared_zeros)
 
 CONFIG = ModelConfig(dims={"audio": 6, "video": 10}, d_model=8, heads=2, d_head=4, d_ff=8,
                      blocks=2, classes=5)
@@ -53,6 +55,40 @@ def gradient_and_loss(steps, adam, indices):
         seen["loss"], seen["grad"] = loss, sum(g.copy() for g in adam.gradients)
     steps.step(indices, diagnose)
     return seen["loss"], seen["grad"]
+
+
+class WithUnusedLayer(Module):
+    """The small model and a Linear layer that its forward never uses."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.model = AudiovisualTransformer(config, seed=3, dtype=np.float64)
+        self.unused = Linear(3, 2, np.random.default_rng(0), np.float64)
+
+    def forward(self, first, second, lengths):
+        return self.model(first, second, lengths)
+
+    def backward(self, grad, input_grad=True):
+        return self.model.backward(grad, input_grad=input_grad)
+
+
+def test_backward_writing_grads_gives_zero_grad_then_backward_over_stale_gradients():
+    config = ModelConfig(**{**CONFIG.to_dict(), "dropout": 0.0})
+    batch, loss_fn = Clips().batch(np.arange(6)), BinaryCrossEntropy()
+    grads = []
+    for stale in (0.0, np.nan):                      # NaN: any stale value added shows
+        module = WithUnusedLayer(config)
+        _, flat_grads = module.flatten_parameters()
+        flat_grads[...] = stale
+        loss_fn(module(batch["video"], batch["audio"], batch["lengths"]), batch["labels"])
+        if stale == 0.0:
+            module.backward(loss_fn.backward()[0], input_grad=False)
+        else:
+            backward_writing_grads(module, loss_fn.backward()[0])
+        grads.append(flat_grads.copy())
+        assert not any(getattr(m, "overwrite_grads", False) for m in module.modules())
+    np.testing.assert_array_equal(grads[1], grads[0])      # layer norms, unused layer: zeroed
+    assert np.abs(grads[0]).max() > 1e-3 and not module.unused.grads["W"].any()
 
 
 @pytest.mark.parametrize("fork", [pytest.param(True, marks=FORK), False])

@@ -23,6 +23,9 @@ class Linear(Module):
         rng = np.random.default_rng() if rng is None else rng
         self.add_param("W", glorot_uniform(rng, d_in, d_out, dtype))
         self.add_param("b", np.zeros(d_out, dtype))
+        # True: the gradients hold stale values that the next backward writes over instead of
+        # adding to (set by avt_np/training_step.py's backward_writing_grads).
+        self.overwrite_grads = False
 
     def forward(self, x):
         self.x = x
@@ -37,11 +40,22 @@ class Linear(Module):
         W = self.params["W"]
         x2 = self.x.reshape(-1, W.shape[0])                       # (M, D_in)
         dy2 = dy.reshape(-1, W.shape[1])                          # (M, D_out)
-        self.grads["W"] += x2.T @ dy2
-        self.grads["b"] += column_sum(dy2)
+        self.add_grads(x2.T @ dy2, column_sum(dy2))
         if not input_grad:
             return None
         return (dy2 @ W.T).reshape(self.x.shape)
+
+    def add_grads(self, dW, db):
+        """grads += (dW, db), as the protocol asks; or grads = (dW, db) when overwrite_grads is
+        set (it is then cleared): the first contribution of a step whose gradients were not
+        zeroed, which saves filling them with zeros and reading the zeros back."""
+        if self.overwrite_grads:
+            self.grads["W"][...] = dW
+            self.grads["b"][...] = db
+            self.overwrite_grads = False
+        else:
+            self.grads["W"] += dW
+            self.grads["b"] += db
 
 
 class LinearStack:
@@ -52,7 +66,8 @@ class LinearStack:
     x: (..., D_in) -> (..., sum of D_out): the same numbers as np.concatenate([l(x) for l in
     layers], -1). Attention's q, k and v maps all read x: one (400, 128) @ (128, 1152) product
     is faster than three (400, 128) @ (128, 384) ones, and backward needs one dx product
-    instead of three. backward adds each layer's dW and db (its columns of the stacked ones).
+    instead of three. backward gives each layer its columns of the stacked dW and db
+    (Linear.add_grads).
     """
 
     def __init__(self, *layers):
@@ -72,7 +87,6 @@ class LinearStack:
         start = 0
         for layer in self.layers:
             columns = slice(start, start + layer.params["W"].shape[1])
-            layer.grads["W"] += dW[:, columns]
-            layer.grads["b"] += db[columns]
+            layer.add_grads(dW[:, columns], db[columns])
             start = columns.stop
         return (dy2 @ self.W.T).reshape(self.x.shape)

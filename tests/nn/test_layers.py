@@ -98,3 +98,22 @@ def test_linear_stack_matches_its_layers_run_one_by_one():
     for a, b in zip(stacked, separate):
         for name in ("W", "b"):
             np.testing.assert_allclose(a.grads[name], b.grads[name])
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_linear_overwrite_grads_writes_the_first_contribution_and_adds_the_next(stacked):
+    # avt_np/training_step.py skips zeroing Linear gradients: the first backward of a step must
+    # write over the stale values (NaN here), any further one add to what it wrote.
+    rng = np.random.default_rng(1)
+    x, dy = rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 4))
+    layer = nn.Linear(5, 4, rng, np.float64)
+    run = nn.LinearStack(layer) if stacked else layer
+    for grad in layer.grads.values():
+        grad[...] = np.nan
+    layer.overwrite_grads = True
+    for _ in range(2):
+        run(x)
+        run.backward(dy)
+    assert not layer.overwrite_grads
+    np.testing.assert_allclose(layer.grads["W"], 2 * x.reshape(-1, 5).T @ dy.reshape(-1, 4))
+    np.testing.assert_allclose(layer.grads["b"], 2 * dy.sum((0, 1)))
