@@ -71,7 +71,10 @@ for name, package in (("W", layer.grads["W"]), ("b", layer.grads["b"]), ("x", dx
 
 # %% [markdown]
 # Gradients are ADDED (`+=`) into `self.grads`: a layer used twice in one forward pass must
-# receive both contributions. The price: call `zero_grad()` before each step.
+# receive both contributions. The price: call `zero_grad()` before each step. (The training
+# step of `python -m avt_np.train` saves even that fill of zeros: it sets
+# `Linear.overwrite_grads`, and a Linear layer's first backward of the step then writes its
+# gradients instead of adding them; avt_np/training_step.py.)
 
 # %%
 layer.backward(dy)

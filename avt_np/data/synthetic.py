@@ -350,9 +350,11 @@ class SyntheticSplit(Split):
 
     def embed(self, modality, idx):
         latent = np.asarray(self.latents[modality][idx], dtype=np.float32)    # (B, T, L)
-        out = latent @ self.maps[modality + "_weights"]                        # (B, T, D)
+        # As one 2-D product: a (B, T, L) @ (L, D) product calls BLAS once per clip (measured:
+        # 1.66 -> 1.24 ms for 20 video clips, the same numbers).
+        out = latent.reshape(-1, latent.shape[-1]) @ self.maps[modality + "_weights"]  # (B T, D)
         out += self.maps[modality + "_bias"]
-        return np.maximum(out, 0.0, out=out)
+        return np.maximum(out, 0.0, out=out).reshape(*latent.shape[:-1], -1)   # (B, T, D)
 
     def audio_frames(self, idx):
         return self.embed("audio", idx)
