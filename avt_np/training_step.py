@@ -83,12 +83,14 @@ def backward_writing_grads(model, grad):
         else:
             for g in module.grads.values():
                 g[...] = 0
-    model.backward(grad, input_grad=False)
-    for linear in linears:
-        if linear.overwrite_grads:                  # backward did not reach it: zero, as usual
-            linear.overwrite_grads = False
-            for g in linear.grads.values():
-                g[...] = 0
+    try:
+        model.backward(grad, input_grad=False)
+    finally:                                        # also when backward raised: no flag left set
+        for linear in linears:
+            if linear.overwrite_grads:              # backward did not reach it: zero, as usual
+                linear.overwrite_grads = False
+                for g in linear.grads.values():
+                    g[...] = 0
 
 
 def half_step(model, loss_fn, split, config, indices, weight):
