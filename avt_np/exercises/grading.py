@@ -29,6 +29,7 @@ from avt_np.nn import Module
 
 TOLERANCE = 1e-6                 # the checker's own (avt_np.gradcheck)
 FORWARD_TOLERANCE = 1e-9         # a given forward may be written differently, not compute otherwise
+LAYER_ERRORS = (Exception, SystemExit)      # what the learner's code may raise (exit() too)
 
 
 @dataclass
@@ -38,7 +39,8 @@ class TensorGrade:
     gradcheck_error: float
     package_error: float
     status: str                  # "ok", "both zero", "FAIL", "ASSIGNS", "NOT ADDED"
-    hint: str = ""
+    hint: str = ""               # what is wrong, one line
+    kind: str = ""               # the same in a few words (hints.py)
 
     @property
     def ok(self):
@@ -64,8 +66,12 @@ class ClassGrade:
         """One line: what failed."""
         if self.problem:
             return f"{self.name}: {self.problem}"
-        bad = [t for t in self.tensors if not t.ok]
-        return f"{self.name}: " + "; ".join(t.hint or f"{t.name} {t.status}" for t in bad)
+        by_kind = {}
+        for t in self.tensors:
+            if not t.ok:
+                by_kind.setdefault(t.kind or t.status, []).append(t.name)
+        return f"{self.name}: " + "; ".join(f"{', '.join(names)}: {kind}"
+                                            for kind, names in by_kind.items())
 
     def __str__(self):
         case = f", {self.label}" if self.label else ""
@@ -125,7 +131,7 @@ def grade(graded, case, cls, exercise, path, seed=0):
     try:
         learner = cls(**kwargs, **({"rng": np.random.default_rng(seed)} if takes_rng else {}))
         learner.astype(np.float64).train()
-    except Exception as e:
+    except LAYER_ERRORS as e:
         raise UsageError(f"{path}{line_in(path, e)}: {call} failed: {type(e).__name__}: "
                          f"{first_line(e)} (the constructor is given: restore it)") from None
     package.astype(np.float64).train()
@@ -133,7 +139,8 @@ def grade(graded, case, cls, exercise, path, seed=0):
         param += 0.1 * rng.standard_normal(param.shape)
     try:
         learner.load_state_dict(package.state_dict())
-    except Exception as e:
+        learner.zero_grad()
+    except LAYER_ERRORS as e:
         raise UsageError(f"{path}: the parameters of {graded.name} are not the package's: "
                          f"{first_line(e)} (they are given: restore them)") from None
     inputs = case.inputs(rng)
@@ -152,7 +159,7 @@ def grade(graded, case, cls, exercise, path, seed=0):
         same = len(outputs) == len(expected) and all(
             np.shape(o) == np.shape(e) and relative_error(np.asarray(o, np.float64), e)
             <= FORWARD_TOLERANCE for o, e in zip(outputs, expected))
-    except Exception as e:
+    except LAYER_ERRORS as e:
         raise UsageError(f"{path}{line_in(path, e)}: {graded.name}.forward raised "
                          f"{type(e).__name__}: {first_line(e)} (the forward is given: restore it)"
                          ) from None
@@ -169,7 +176,6 @@ def grade(graded, case, cls, exercise, path, seed=0):
     package.zero_grad()
     right = as_tuple(package.backward(fresh()))
     right_params = {name: grad.copy() for name, _, grad in package.parameters()}
-    learner.zero_grad()
     try:
         returned = learner.backward(fresh())
         gradients = returned_gradients(returned, inputs, names)
@@ -180,19 +186,18 @@ def grade(graded, case, cls, exercise, path, seed=0):
     except NotImplementedError as e:
         result.problem = f"not implemented yet: write backward in {path}{line_in(path, e)}"
         return result
-    except Exception as e:
+    except LAYER_ERRORS as e:
         result.problem = backward_raised(e, path)
         return result
 
     # the checker, on the learner's layer alone
     module = WithKeywords(learner, keywords) if keywords else learner
-    learner.zero_grad()
     try:
         checked = gradcheck(module, *inputs, seed=seed)
     except NotImplementedError as e:
         result.problem = f"not implemented yet: write backward in {path}{line_in(path, e)}"
         return result
-    except Exception as e:              # BackwardFailed, or what a strange backward makes of it
+    except LAYER_ERRORS as e:         # BackwardFailed, or what a strange backward makes of it
         result.problem = (f"the gradient checker could not run backward: {type(e).__name__}: "
                           f"{first_line(e)}")
         return result
@@ -205,17 +210,18 @@ def grade(graded, case, cls, exercise, path, seed=0):
         check = by_checker[key]
         package_error = relative_error(mine, theirs)
         failed_package = not package_error < TOLERANCE
-        status, hint = check.status, ""
+        status, hint, kind = check.status, "", ""
         if status in PASSING and failed_package:
             status = "FAIL"
-        if status in ("ASSIGNS", "NOT ADDED"):
-            hint = (f"`=` instead of `+=`? {check.problem}" if status == "ASSIGNS"
-                    else check.problem)
+        if status == "ASSIGNS":
+            kind, hint = "assigns (`=` instead of `+=`)", f"`=` instead of `+=`? {check.problem}"
+        elif status == "NOT ADDED":
+            kind, hint = "not added (`+=`)", check.problem
         elif status not in PASSING or math.isnan(check.error):
             status = "FAIL"
-            hint = diagnose(shown, mine, theirs, is_parameter, TOLERANCE)
+            kind, hint = diagnose(shown, mine, theirs, is_parameter, TOLERANCE)
         result.tensors.append(TensorGrade(shown, tuple(np.shape(theirs)), check.error,
-                                          package_error, status, hint))
+                                          package_error, status, hint, kind))
     return result
 
 
@@ -275,11 +281,15 @@ def parameter_gradients(learner, package):
     """{name: gradient} after one backward from zero, or Mistake."""
     try:
         found = {name: grad for name, _, grad in learner.parameters()}
-    except Exception as e:
+    except LAYER_ERRORS as e:
         raise Mistake(f"self.grads no longer has an entry per parameter "
                       f"({type(e).__name__}: {first_line(e)})") from None
     grads = {}
     for name, param, _ in package.parameters():
+        if not isinstance(found.get(name), np.ndarray):
+            leaf = name.rpartition(".")[2]
+            raise Mistake(f"self.grads[{leaf!r}] of {name} is now a {describe(found.get(name))}: "
+                          f"backward must add into the array that is there (+=)")
         grads[name] = as_gradient(found[name], name, param.shape, True)
     return grads
 

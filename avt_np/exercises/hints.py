@@ -28,38 +28,39 @@ def relative_error(a, r):
 
 
 def diagnose(name, a, r, is_parameter, tolerance):
-    """One line on what is wrong with gradient `a` of tensor `name`, against the right `r`."""
+    """(kind, one line) on what is wrong with gradient `a` of tensor `name`, against the right
+    `r`; kind is a few words, for the one-line summary."""
     if not np.isfinite(a).all():
-        return f"NaN or inf in your gradient of {name}: a division by zero, or log of 0?"
+        return "NaN or inf", f"NaN or inf in your gradient of {name}: a division by zero, or log of 0?"
     norm_a, norm_r = float(np.linalg.norm(a)), float(np.linalg.norm(r))
     if norm_r == 0:
-        return f"the right gradient of {name} is exactly zero, yours is not"
+        return "not zero", f"the right gradient of {name} is exactly zero, yours is not"
     if norm_a == 0:
         if is_parameter:
-            return (f"your gradient of {name} is zero everywhere: backward never adds into "
+            return "zero", (f"your gradient of {name} is zero everywhere: backward never adds into "
                     f"self.grads[{name.rpartition('.')[2]!r}]")
-        return f"your gradient of {name} is zero everywhere"
+        return "zero", f"your gradient of {name} is zero everywhere"
     cosine = float(np.sum(a * r)) / (norm_a * norm_r)
     factor = float(np.sum(a * r)) / norm_r ** 2
     if cosine < -1 + SIGN_OR_FACTOR:
         if abs(factor + 1) < 1e-6:
-            return f"wrong sign: your gradient of {name} is minus the right one"
-        return (f"wrong sign, and off by a factor: your gradient of {name} is {factor:.3g} "
+            return "wrong sign", f"wrong sign: your gradient of {name} is minus the right one"
+        return "wrong sign and factor", (f"wrong sign, and off by a factor: your gradient of {name} is {factor:.3g} "
                 "times the right one")
     if cosine > 1 - SIGN_OR_FACTOR:
-        return (f"off by a constant factor: your gradient of {name} is {factor:.3g} times the "
+        return "off by a constant factor", (f"off by a constant factor: your gradient of {name} is {factor:.3g} times the "
                 "right one (a forgotten or extra scale such as 1/T, 1/sqrt(d_k), 1/(1-p) or 1/N?)")
     if a.ndim >= 2 and a.shape[-1] == a.shape[-2] and \
             relative_error(a, r.swapaxes(-1, -2)) < tolerance:
-        return f"transposed: your gradient of {name} is the right one transposed"
+        return "transposed", f"transposed: your gradient of {name} is the right one transposed"
     if cosine >= CORRELATED:
-        return (f"a term is missing (or extra): your gradient of {name} points roughly the right "
+        return "a term missing or extra", (f"a term is missing (or extra): your gradient of {name} points roughly the right "
                 f"way (cosine {cosine:.2f} with the right one) but is not it: compare your chain "
                 "rule with the lesson's, term by term")
     if cosine <= -CORRELATED:
-        return (f"your gradient of {name} points roughly the opposite way (cosine {cosine:.2f}): "
+        return "a sign inside a term", (f"your gradient of {name} points roughly the opposite way (cosine {cosine:.2f}): "
                 "a sign inside one of its terms?")
-    return (f"your gradient of {name} differs from the right one (cosine {cosine:.2f}): "
+    return "wrong", (f"your gradient of {name} differs from the right one (cosine {cosine:.2f}): "
             "check its derivation in the lesson")
 
 

@@ -1,0 +1,163 @@
+"""Every shipped exercise (lessons/exercises/) through `python -m avt_np.exercises check`: it
+fails as shipped (not implemented), passes with the package's own backward pasted in (so the
+given forward cannot drift from the package's), and fails with a planted mistake whose hint
+names it. Run in-process through main() (a subprocess per case would cost a second each)."""
+
+import re
+
+import pytest
+
+from avt_np import nn
+from avt_np.exercises import EXERCISES, main
+from tests.exercises.pasting import (EXERCISE_FOLDER, backward_source, planted,
+                                     write_exercise)
+
+SHIPPED = sorted(EXERCISE_FOLDER.glob("[0-9][0-9]_*.py"))
+
+
+def check(path, capsys):
+    code = main(["check", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_catalogued_exercise_is_shipped_and_every_shipped_file_catalogued():
+    assert sorted(e.file for e in EXERCISES.values()) == [p.name for p in SHIPPED]
+    for e in EXERCISES.values():                     # the book links lesson NN by the prefix
+        assert e.file.startswith(f"{e.lesson:02d}_"), e.file
+
+
+@pytest.mark.parametrize("exercise", EXERCISES.values(), ids=list(EXERCISES))
+def test_exercise_fails_as_shipped_saying_not_implemented(exercise, capsys):
+    code, out, err = check(EXERCISE_FOLDER / exercise.file, capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for graded in exercise.classes:
+        assert f"{graded.name}: not implemented yet: write backward in" in err, err
+    assert "not implemented yet" in out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES.values(), ids=list(EXERCISES))
+def test_exercise_passes_with_the_package_backward_pasted_in(exercise, tmp_path, capsys):
+    path = write_exercise(tmp_path, exercise.file,
+                          {g.name: backward_source(g.package) for g in exercise.classes})
+    code, out, err = check(path, capsys)
+    assert code == 0, out + err
+    assert err == ""
+    assert out.count("\nPASS\n") == sum(len(g.cases) for g in exercise.classes)
+    assert f"{path}: PASS" in out
+
+
+def solved(exercise_key, **overrides):
+    """Every class of the exercise with the package's backward, except `overrides`."""
+    exercise = EXERCISES[exercise_key]
+    return exercise.file, {g.name: overrides.get(g.name, backward_source(g.package))
+                           for g in exercise.classes}
+
+
+# (id, exercise, class, the planted backward, what the report must say)
+PLANTED = [
+    ("linear assigns its gradients", "linear", "Linear",
+     planted(nn.Linear, "self.add_grads(x2.T @ dy2, column_sum(dy2))",
+             'self.grads["W"] = x2.T @ dy2\n    self.grads["b"] = column_sum(dy2)'),
+     ["ASSIGNS", "`=` instead of `+=`"]),
+    ("linear dx not reshaped", "linear", "Linear",
+     planted(nn.Linear, "return (dy2 @ W.T).reshape(self.x.shape)", "return dy2 @ W.T"),
+     ["your gradient of x has shape (6, 6), expected (2, 3, 6)"]),
+    ("linear dW with the wrong sign", "linear", "Linear",
+     planted(nn.Linear, "self.add_grads(x2.T @ dy2,", "self.add_grads(-(x2.T @ dy2),"),
+     ["FAIL (W)", "wrong sign: your gradient of W is minus the right one"]),
+    ("linear returns nothing", "linear", "Linear",
+     planted(nn.Linear, "return (dy2 @ W.T).reshape(self.x.shape)", "pass"),
+     ["backward returned None: it must return dx"]),
+    ("relu with the wrong sign", "relu_feedforward", "ReLU",
+     planted(nn.ReLU, "return dy * self.positive", "return -dy * self.positive"),
+     ["wrong sign: your gradient of x is minus the right one"]),
+    ("feed-forward skips a dropout backward", "relu_feedforward", "FeedForward",
+     planted(nn.FeedForward, "self.relu.backward(self.hidden_dropout.backward(dh))",
+             "self.relu.backward(dh)"),
+     ["FeedForward", "a term is missing"]),
+    ("layer norm without the variance term", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx -= self.x_hat * row_mean(dx_hat * self.x_hat)", "pass"),
+     ["FAIL (x)", "a term is missing (or extra): your gradient of x points roughly the right way"]),
+    ("layer norm assigns dg", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, 'self.grads["g"] +=', 'self.grads["g"] ='),
+     ["ASSIGNS", "`=` instead of `+=`", "self.grads['g']"]),
+    ("layer norm adds dg without summing the rows", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "column_sum(dy * self.x_hat)", "dy * self.x_hat"),
+     ["backward raised ValueError (line", "shape (2,3,6) into a gradient of shape (6,)",
+      "sum over every axis but the last"]),
+    ("layer norm assigns dg unsummed", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, 'self.grads["g"] += column_sum(dy * self.x_hat)',
+             'self.grads["g"] = dy * self.x_hat'),
+     ["your gradient of g has shape (2, 3, 6), expected (6,): every row shares g"]),
+    ("dropout forgets the 1/(1-p) scale", "dropout", "Dropout",
+     planted(nn.Dropout, "dy * self.mask", "dy * (self.mask > 0)"),
+     ["off by a constant factor: your gradient of x is 0.7 times the right one"]),
+    ("softmax without its normalisation term", "attention_functions", "Softmax",
+     planted(nn.Softmax, "self.w * (dw - row_sum(dw * self.w))", "self.w * dw"),
+     ["== Softmax", "a term is missing"]),
+    ("sigmoid with the wrong sign", "attention_functions", "Sigmoid",
+     planted(nn.Sigmoid, "(1 - self.w)", "(self.w - 1)"),
+     ["wrong sign: your gradient of x is minus the right one"]),
+    ("normalized sigmoid without the sigmoid's derivative", "attention_functions",
+     "NormalizedSigmoid",
+     planted(nn.NormalizedSigmoid, "return ds * self.s * (1 - self.s)", "return ds"),
+     ["NormalizedSigmoid", "a term is missing"]),
+    ("attention without the 1/sqrt(d_k) in backward", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "self.function.backward(dweights) * self.scale",
+             "self.function.backward(dweights)"),
+     ["FAIL (q, k)", "off by a constant factor: your gradient of q is 2.24 times"]),
+    ("attention returns two gradients", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "return dq, dk, dv", "return dq, dk"),
+     ["backward returned 2 gradients; forward takes 3 inputs (q, k, v): "
+      "return the tuple (dq, dk, dv)"]),
+    ("mean pooling forgets the time axis", "pooling_and_bce", "MeanPool",
+     planted(nn.MeanPool, "return np.repeat(dy[:, None, :] / self.T, self.T, axis=1)",
+             "return dy / self.T"),
+     ["your gradient of x has shape (2, 3), expected (2, 5, 3)"]),
+    ("max pooling with the wrong sign", "pooling_and_bce", "MaxPool",
+     planted(nn.MaxPool, "dy[:, None, :], 1)", "-dy[:, None, :], 1)"),
+     ["wrong sign: your gradient of x is minus the right one"]),
+    ("cross-entropy forgets the mean", "pooling_and_bce", "BinaryCrossEntropy",
+     planted(nn.BinaryCrossEntropy, "/ (self.p * (1 - self.p)) / n", "/ (self.p * (1 - self.p))"),
+     ["FAIL (p)", "off by a constant factor: your gradient of p is 12 times"]),
+]
+
+
+@pytest.mark.parametrize("key, class_name, backward, expected", [p[1:] for p in PLANTED],
+                         ids=[p[0] for p in PLANTED])
+def test_planted_mistake_fails_and_its_hint_names_it(key, class_name, backward, expected,
+                                                     tmp_path, capsys):
+    file, replacements = solved(key, **{class_name: backward})
+    code, out, err = check(write_exercise(tmp_path, file, replacements), capsys)
+    assert code == 1, out + err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err
+    assert err.startswith("FAIL: ") and class_name in err
+    for text in expected:
+        assert text in out + err, f"{text!r} not in:\n{out}{err}"
+
+
+def test_every_exercise_has_a_planted_mistake():
+    assert {p[1] for p in PLANTED} == set(EXERCISES)
+
+
+def test_the_four_usual_mistakes_are_planted():
+    hints = " ".join(" ".join(p[4]) for p in PLANTED)
+    for mistake in ("`=` instead of `+=`", "a term is missing", "wrong sign", "has shape"):
+        assert mistake in hints
+
+
+def test_feed_forward_names_the_unwritten_relu_it_calls(tmp_path, capsys):
+    """FeedForward written, ReLU not: FeedForward's failure points at the ReLU's line."""
+    file, replacements = solved("relu_feedforward")
+    del replacements["ReLU"]
+    path = write_exercise(tmp_path, file, replacements)
+    relu_line = next(i for i, line in enumerate(path.read_text().splitlines(), 1)
+                     if 'NotImplementedError("write ReLU.backward")' in line)
+    code, out, err = check(path, capsys)
+    assert code == 1
+    assert re.search(rf"FeedForward: not implemented yet: write backward in \S+ \(line {relu_line}\)",
+                     err), err
