@@ -1,22 +1,36 @@
-"""The public pretrained files feature extraction needs: where they live, how to fetch them.
+"""The public pretrained files feature extraction needs: where they live, how to fetch and verify them.
 
     python -m avt_np.weights list              what is expected and what is present
-    python -m avt_np.weights fetch [NAME ...]  download (progress on stderr), print SHA-256,
-                                               and write VGG16 with fc7 exposed as an output
+    python -m avt_np.weights fetch [NAME ...]  download (progress on stderr), verify, print
+                                               SHA-256, and write VGG16 with fc7 as an output
+    python -m avt_np.weights verify [NAME ...] check the files on disk against the manifest's
+                                               public checksums and the local lock file
     python -m avt_np.weights expose-fc7 SRC DST   the graph surgery alone, on a file you have
                                                (fc7 as an output, batch made symbolic)
     python -m avt_np.weights sha256 FILE ...   checksums of files you fetched another way
 
 Files go to `weights/` at the repository root, or to $AVT_NP_WEIGHTS when set. They are never
-committed (.gitignore). weights/README.md says where each URL comes from, the licences, the
-tensor names and the exact preprocessing; weights/manifest.json is the same list as data.
-No checksum is written down here that was not computed from a downloaded file: `fetch`
-prints the SHA-256 it computed; when manifest.json holds one, `fetch` compares against it.
+committed (.gitignore). weights/README.md says where each URL and checksum comes from, the
+licences, the tensor names and the exact preprocessing; weights/manifest.json is the same list
+as data ($AVT_NP_WEIGHTS_MANIFEST names another manifest file, e.g. for tests).
+
+What a file is checked against:
+- a public checksum in the manifest (`sha256`, `bytes`: VGG16, from the ONNX model zoo's own
+  manifest): the size, then the SHA-256, while downloading; a mismatch is refused, the
+  partial file removed, and the next URL tried;
+- no public checksum (the ailia-models VGGish export): trust on first use. `fetch` records the
+  SHA-256 and size of the first download in `weights.lock.json` beside the files and refuses a
+  later download that differs, unless told `--accept-new`;
+- a derived file (VGG16 with fc7 exposed): the lock records its SHA-256 and that of the
+  verified source it was built from; `fetch` rebuilds it when either no longer matches.
+Exit codes: 0 done; 1 `verify` found a mismatch or a missing required file; 2 bad input, a
+damaged manifest or lock file, or a download every URL failed (one line).
 """
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -28,11 +42,14 @@ import numpy as np
 
 from avt_np import cli
 from avt_np.cli import first_line
-from avt_np.io import atomic_write
+from avt_np.io import atomic_write, write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = REPO_ROOT / "weights" / "manifest.json"
+LOCK_NAME = "weights.lock.json"
 FC7 = "vgg0_dense1_relu_fwd"   # fc7 after its ReLU in the ONNX zoo's vgg16-7 (MXNet Gluon names)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+URL_SCHEMES = ("https://", "http://", "file://")
 
 
 class WeightsError(RuntimeError):
@@ -45,19 +62,123 @@ class WeightFile:
     filename: str              # file name inside the weights directory
     urls: list                 # tried in order
     description: str
-    sha256: str = None         # only ever a checksum computed from a real download
+    sha256: str = None         # a public checksum (its source in notes["checksum"]), else None
+    bytes: int = None          # the size from the same source
     derived_from: str = None   # made locally from another entry (no download)
     min_bytes: int = None      # a sanity floor, far below the real size: smaller is a stub
     optional: bool = False
     notes: dict = field(default_factory=dict)
 
 
-def _load_manifest():
-    entries = json.loads(MANIFEST.read_text())["files"]
-    return {e["name"]: WeightFile(**e) for e in entries}
+# -- reading the manifest and the lock file: every byte may be damaged --------------------------
+def read_json(path, what):
+    """The JSON value in `path`, or WeightsError naming the file and what is wrong with it
+    (missing, unreadable, empty, not UTF-8, not JSON). `what` names the file's role."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such file (the {what})") from None
+    except OSError as e:
+        raise WeightsError(f"{path}: cannot read the {what} ({first_line(e)})") from None
+    if not raw.strip():
+        raise WeightsError(f"{path}: empty file, expected the {what} (JSON)")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise WeightsError(f"{path}: not UTF-8 text, expected the {what} (JSON)") from None
+    except (ValueError, RecursionError) as e:    # JSONDecodeError is a ValueError
+        raise WeightsError(f"{path}: not valid JSON ({first_line(e)}), expected the "
+                           f"{what}") from None
 
 
-FILES = _load_manifest()
+def is_sha256(value):
+    return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
+
+
+def is_count(value, least=0):
+    """An int >= least (JSON numbers only: a bool is not a count, nor is 3.0)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+MANIFEST_FIELDS = {   # field: (check, what it must be)
+    "name": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.-]+", v),
+             "a name of letters, digits, '_', '.', '-'"),
+    "filename": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v)
+                 and v != LOCK_NAME, "a plain file name (no folder)"),
+    "urls": (lambda v: isinstance(v, list) and all(isinstance(u, str) and u.startswith(URL_SCHEMES)
+                                                   for u in v), "a list of http(s) URLs"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+    "sha256": (lambda v: v is None or is_sha256(v), "null or 64 lowercase hex digits"),
+    "bytes": (lambda v: v is None or is_count(v, 1), "null or a positive integer"),
+    "derived_from": (lambda v: v is None or isinstance(v, str), "null or an entry's name"),
+    "min_bytes": (lambda v: v is None or is_count(v, 1), "null or a positive integer"),
+    "optional": (lambda v: isinstance(v, bool), "true or false"),
+    "notes": (lambda v: isinstance(v, dict), "an object"),
+}
+REQUIRED_FIELDS = ("name", "filename", "urls", "description")
+
+
+def load_manifest(path=None):
+    """{name: WeightFile} from a manifest file (default: manifest_path()), checked field by
+    field: WeightsError naming the file, the entry and the field for anything else."""
+    path = Path(path or manifest_path())
+    data = read_json(path, "weights manifest")
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise WeightsError(f"{path}: expected an object with a \"files\" list (the weights "
+                           "manifest)")
+    entries = {}
+    for k, e in enumerate(data["files"]):
+        where = f"{path}: files[{k}]"
+        if not isinstance(e, dict):
+            raise WeightsError(f"{where}: expected an object, got {type(e).__name__}")
+        unknown = sorted(set(e) - set(MANIFEST_FIELDS))
+        missing = [f for f in REQUIRED_FIELDS if f not in e]
+        if unknown or missing:
+            raise WeightsError(f"{where}: " + (f"unknown field(s) {unknown}" if unknown else
+                                               f"missing field(s) {missing}"))
+        for name, value in e.items():
+            check, expected = MANIFEST_FIELDS[name]
+            if not check(value):
+                raise WeightsError(f"{where}: \"{name}\" must be {expected}, got "
+                                   f"{json.dumps(value)[:40]}")
+        if e["name"] in entries:
+            raise WeightsError(f"{where}: a second entry named {e['name']!r}")
+        entries[e["name"]] = WeightFile(**e)
+    filenames = [e.filename for e in entries.values()]
+    for e in entries.values():
+        source = entries.get(e.derived_from) if e.derived_from else None
+        if e.derived_from and (source is None or source.derived_from):
+            raise WeightsError(f"{path}: {e.name}: derived_from {e.derived_from!r} is not a "
+                               "downloaded entry of this manifest")
+        if not e.derived_from and not e.urls:
+            raise WeightsError(f"{path}: {e.name}: no URL to download it from")
+        if filenames.count(e.filename) > 1:
+            raise WeightsError(f"{path}: two entries write the file {e.filename}")
+    return entries
+
+
+def manifest_path():
+    return Path(os.environ.get("AVT_NP_WEIGHTS_MANIFEST") or MANIFEST)
+
+
+_manifests = {}   # (path, size, mtime) -> {name: WeightFile}
+
+
+def files():
+    """The manifest's entries {name: WeightFile}, read on first use (a damaged manifest is a
+    one-line WeightsError where it is needed, not a traceback when avt_np.weights is imported)."""
+    path = manifest_path()
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None                                 # load_manifest says what is wrong
+    if key not in _manifests:
+        entries = load_manifest(path)
+        _manifests.clear()
+        _manifests[key] = entries
+    return _manifests[key]
 
 
 def weights_dir():
@@ -67,7 +188,7 @@ def weights_dir():
 
 def weight_path(name):
     """Where the file called `name` in the manifest is expected (it may not exist)."""
-    return weights_dir() / FILES[name].filename
+    return weights_dir() / files()[name].filename
 
 
 def require(name_or_path, name=None):
@@ -76,7 +197,7 @@ def require(name_or_path, name=None):
     name_or_path: a manifest name ("vggish", "vgg16_fc7", ...) or an explicit file path;
     name: the manifest entry an explicit path stands for (for the message).
     """
-    if name_or_path in FILES:
+    if name_or_path in files():
         name, path = name_or_path, weight_path(name_or_path)
     else:
         path = Path(name_or_path)
@@ -84,6 +205,55 @@ def require(name_or_path, name=None):
         return path
     hint = f"python -m avt_np.weights fetch {name}" if name else "python -m avt_np.weights fetch"
     raise WeightsError(f"weight file {path} not found: run `{hint}` (see weights/README.md)")
+
+
+# -- the lock file: checksums of files no one publishes one for ----------------------------------
+LOCK_ABOUT = ("SHA-256 and size of weight files that have no public checksum, recorded by "
+              "python -m avt_np.weights fetch at their first download (trust on first use), and "
+              "of files it derived from verified ones; a later download that differs is refused "
+              "unless fetch is given --accept-new. Local: not committed. See weights/README.md.")
+
+
+def lock_path():
+    return weights_dir() / LOCK_NAME
+
+
+def read_lock():
+    """{filename: entry} of the lock file ({} when there is none), checked: WeightsError naming
+    the file for anything damaged. An entry: sha256, bytes, and optionally url, locked_at, how,
+    derived_from {name, sha256}."""
+    path = lock_path()
+    if not path.exists():
+        return {}
+    data = read_json(path, "weights lock file")
+    hint = f"fix it or delete it (fetch then records the files present again)"
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise WeightsError(f"{path}: expected an object with a \"files\" object; {hint}")
+    for filename, e in data["files"].items():
+        where = f"{path}: files[{filename!r}]"
+        if not isinstance(e, dict):
+            raise WeightsError(f"{where}: expected an object; {hint}")
+        if not is_sha256(e.get("sha256")) or not is_count(e.get("bytes")):
+            raise WeightsError(f"{where}: needs \"sha256\" (64 lowercase hex digits) and "
+                               f"\"bytes\" (an integer); {hint}")
+        if any(not isinstance(e.get(k, ""), str) for k in ("url", "locked_at", "how")):
+            raise WeightsError(f"{where}: \"url\", \"locked_at\" and \"how\" must be strings; "
+                               f"{hint}")
+        source = e.get("derived_from")
+        if source is not None and not (isinstance(source, dict)
+                                       and isinstance(source.get("name"), str)
+                                       and is_sha256(source.get("sha256"))):
+            raise WeightsError(f"{where}: \"derived_from\" must be {{\"name\": ..., \"sha256\": "
+                               f"...}}; {hint}")
+    return data["files"]
+
+
+def record(lock, path, digest, how, **extra):
+    """Add or replace the lock entry of the file at `path` (digest: its SHA-256) and write the
+    lock file (atomically)."""
+    lock[path.name] = dict(sha256=digest, bytes=path.stat().st_size, how=how,
+                           locked_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra)
+    write_json(lock_path(), {"about": LOCK_ABOUT, "files": lock})
 
 
 # -- download ----------------------------------------------------------------------------------
@@ -117,12 +287,48 @@ class Progress:
         self.stream.flush()
 
 
-def sha256_of(path, chunk=1 << 20):
+def sha256_of(path, chunk=1 << 20, label=None):
+    """SHA-256 of a file, read in chunks; with a label, byte progress on stderr."""
     h = hashlib.sha256()
+    bar = Progress(label, Path(path).stat().st_size) if label else None
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
+            if bar:
+                bar.update(len(block))
+    if bar:
+        bar.close()
     return h.hexdigest()
+
+
+_hashes = {}   # (path, size, mtime_ns, inode) -> SHA-256, for this process
+
+
+def cached_sha256(path):
+    """sha256_of, computed once per process for a file that has not changed since (same path,
+    size, modification time and inode): hashing VGG16 reads 553 MB."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _hashes:
+        _hashes[key] = sha256_of(path)
+    return _hashes[key]
+
+
+@dataclass
+class Expected:
+    """What a download must be: its SHA-256 and size (None: unknown) and where they come from."""
+    sha256: str
+    bytes: int = None
+    source: str = "manifest.json"
+
+    def check(self, size, digest, url):
+        if self.bytes is not None and size != self.bytes:
+            raise WeightsError(f"{url}: refused: {size:,} bytes, {self.source} says "
+                               f"{self.bytes:,}; the file was removed")
+        if digest != self.sha256:
+            raise WeightsError(f"{url}: refused: SHA-256 {digest} differs from {self.sha256} "
+                               f"({self.source}); the file was removed")
 
 
 LFS_POINTER = b"version https://git-lfs"
@@ -144,9 +350,23 @@ def check_payload(head, size, url, min_bytes=None):
                            "expected (see weights/manifest.json)")
 
 
-def download(url, dest, label=None, timeout=60, min_bytes=None):
+def content_length(headers):
+    try:
+        return max(int(headers.get("Content-Length") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def download(url, dest, label=None, timeout=60, min_bytes=None, expect=None):
     """Stream url into dest through atomic_write (a temporary file beside dest, renamed when
-    complete and checked); return dest's SHA-256. On any failure dest is left as it was."""
+    complete and checked); return dest's SHA-256. On any failure dest is left as it was and the
+    temporary file is removed.
+
+    expect: an Expected the file must match: the size announced by the server is compared once
+    the first block has shown the payload is not a stub (a wrong size is refused before the
+    rest is downloaded), the bytes are counted while streaming (one too many ends the
+    download), then the size and the SHA-256 of the whole file are compared.
+    """
     dest = Path(dest)
     h = hashlib.sha256()
     req = urllib.request.Request(url, headers={"User-Agent": "avt_np-weights"})
@@ -154,18 +374,29 @@ def download(url, dest, label=None, timeout=60, min_bytes=None):
     def write(out):
         head, size = b"", 0
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
+            total = content_length(resp.headers)
             bar = Progress(label or dest.name, total)
             while block := resp.read(1 << 20):
+                if not size and expect and expect.bytes is not None and total:
+                    check_payload(block[:512], total, url)          # a stub says what it is
+                    if total != expect.bytes:
+                        raise WeightsError(f"{url}: refused: the server announces {total:,} "
+                                           f"bytes, {expect.source} says {expect.bytes:,}; "
+                                           "nothing kept")
                 out.write(block)
                 h.update(block)
                 head += block[:512 - len(head)]
                 size += len(block)
                 bar.update(len(block))
+                if expect and expect.bytes is not None and size > expect.bytes:
+                    raise WeightsError(f"{url}: refused: more than the {expect.bytes:,} bytes "
+                                       f"{expect.source} says; nothing kept")
             bar.close()
         if total and size != total:
             raise WeightsError(f"{url}: got {size} bytes, expected {total}")
         check_payload(head, size, url, min_bytes)   # raised here: the file is never renamed
+        if expect:
+            expect.check(size, h.hexdigest(), url)
 
     atomic_write(dest, write)
     return h.hexdigest()
@@ -259,52 +490,244 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
     return dst
 
 
-def fetch(names, force=False, out=None):
-    """Download the named files (and make derived ones); print 'sha256  path' for each to out
-    (default: the current sys.stdout)."""
+# -- checking the files on disk ------------------------------------------------------------------
+OK, MISMATCH, MISSING, NOT_LOCKED = "OK", "MISMATCH", "MISSING", "NOT LOCKED"
+
+
+def expected_of(entry, lock):
+    """What a download of `entry` must match: the manifest's public checksum, else the lock's
+    record of an earlier download, else None (nothing known yet)."""
+    if entry.sha256:
+        return Expected(entry.sha256, entry.bytes, "manifest.json")
+    locked = lock.get(entry.filename)
+    if locked:
+        when = " ".join(locked.get(k, "") for k in ("how", "locked_at")).strip()
+        return Expected(locked["sha256"], locked["bytes"],
+                        f"{LOCK_NAME} ({when})" if when else LOCK_NAME)
+    return None
+
+
+def check_file(entry, path, lock, source_sha256=None, label=None):
+    """(status, detail, sha256 or None) of the file `path` stands for `entry`: MISSING; OK or
+    MISMATCH against the manifest's checksum, else against the lock (size first: a file of the
+    wrong size is not hashed); NOT LOCKED when neither knows it. A derived file must also have
+    been built from the source now expected (source_sha256, default: the source's manifest or
+    lock checksum)."""
+    if not path.is_file():
+        return MISSING, ("optional, " if entry.optional else "") + \
+            f"fetch it with: python -m avt_np.weights fetch {entry.name}", None
+    size = path.stat().st_size
+    expected = expected_of(entry, lock)
+    if expected is None:
+        return NOT_LOCKED, (f"no public checksum and no entry in {LOCK_NAME}: "
+                            f"python -m avt_np.weights fetch {entry.name} records it"), None
+    if expected.bytes is not None and size != expected.bytes:
+        return MISMATCH, f"{size:,} bytes, {expected.source} says {expected.bytes:,}", None
+    digest = sha256_of(path, label=label)
+    if digest != expected.sha256:
+        return MISMATCH, (f"SHA-256 {digest} differs from {expected.sha256} "
+                          f"({expected.source})"), digest
+    if entry.derived_from:
+        source = files()[entry.derived_from]
+        if source_sha256 is None:
+            source_expected = expected_of(source, lock)
+            source_sha256 = source_expected.sha256 if source_expected else None
+        built_from = (lock.get(entry.filename, {}).get("derived_from") or {}).get("sha256")
+        if source_sha256 and built_from != source_sha256:
+            return MISMATCH, (f"built from a {source.filename} with SHA-256 "
+                              f"{str(built_from)[:16]}..., not the expected "
+                              f"{source_sha256[:16]}...: fetch rebuilds it"), digest
+        return OK, f"as {LOCK_NAME} recorded when fetch built it from a verified " \
+                   f"{source.filename}", digest
+    return OK, f"SHA-256 and size as in {expected.source}", digest
+
+
+def verify(names, out=None):
+    """Print one line per file: status, name, path, detail. Returns the lines of files that
+    failed (a MISMATCH, or a required file MISSING)."""
     out = out or sys.stdout
+    lock = read_lock()
+    failed = []
+    for name in names:
+        entry = files()[name]
+        path = weight_path(name)
+        status, detail, _ = check_file(entry, path, lock, label=f"{name}: hashing")
+        line = f"{status:<10s} {name:<10s} {path}  {detail}"
+        print(line, file=out)
+        if status == MISMATCH or (status == MISSING and not entry.optional):
+            failed.append(f"{name} {status}")
+    return failed
+
+
+# -- fetch -------------------------------------------------------------------------------------
+def fetch(names, force=False, accept_new=False, out=None):
+    """Download the named files (and build derived ones), each verified as check_file says;
+    print 'sha256  path' for each to out (default: the current sys.stdout). Returns one line per
+    file that could not be fetched or verified (nothing unverified is kept or left in place)."""
+    out = out or sys.stdout
+    lock = read_lock()                   # a damaged lock stops everything before any download
+    verified = {}                        # name -> SHA-256 of the file in place, checked now
     failures = []
     for name in names:
-        entry = FILES[name]
+        entry = files()[name]
         dest = weight_path(name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if dest.is_file() and not force:
-            print(f"{name}: {dest} already present", file=sys.stderr)
-            digest = sha256_of(dest)
-        elif entry.derived_from:
-            src = weight_path(entry.derived_from)
-            if not src.is_file():
-                failures.append(f"{name}: needs {src} first")
-                continue
-            print(f"{name}: adding output {FC7} to {src.name} -> {dest.name}", file=sys.stderr)
-            expose_output(src, dest)
-            digest = sha256_of(dest)
+        if entry.derived_from:
+            problem = build_derived(entry, dest, force, lock, verified)
         else:
-            digest = None
-            for url in entry.urls:
-                print(f"{name}: downloading {url}", file=sys.stderr)
-                try:
-                    digest = download(url, dest, label=name, min_bytes=entry.min_bytes)
-                    break
-                except Exception as e:  # network errors of every kind: try the next URL
-                    print(f"{name}: failed ({type(e).__name__}: {e})", file=sys.stderr)
-            if digest is None:
-                failures.append(f"{name}: every URL failed")
-                continue
-        if entry.sha256 and digest != entry.sha256:
-            failures.append(f"{name}: SHA-256 {digest} differs from manifest {entry.sha256}")
-        print(f"{digest}  {dest}", file=out)
+            problem = fetch_one(entry, dest, force, accept_new, lock, verified)
+        if problem:
+            failures.append(problem)
+        else:
+            print(f"{verified[name]}  {dest}", file=out)
     return failures
 
 
+def fetch_one(entry, dest, force, accept_new, lock, verified):
+    """Fetch (or check the present copy of) one downloaded entry; a problem line or None."""
+    name = entry.name
+    if dest.is_file() and not force:
+        status, detail, digest = check_file(entry, dest, lock, label=f"{name}: hashing")
+        if status == OK:
+            print(f"{name}: {dest} already present; {detail}", file=sys.stderr)
+        elif status == NOT_LOCKED or (status == MISMATCH and accept_new and not entry.sha256):
+            digest = digest or sha256_of(dest)
+            how = "present when fetch first ran" if status == NOT_LOCKED else \
+                "accepted with --accept-new"
+            record(lock, dest, digest, how)
+            print(f"{name}: {dest} already present; no public checksum: its SHA-256 is now "
+                  f"recorded in {lock_path()} ({how})", file=sys.stderr)
+        else:
+            fix = (f"--force {name} downloads a verified copy" if entry.sha256 else
+                   f"--accept-new {name} records this file instead, --force {name} downloads "
+                   "it again")
+            return f"{name}: {dest}: {detail} ({fix})"
+        verified[name] = digest
+        return None
+    expect = None if accept_new and not entry.sha256 else expected_of(entry, lock)
+    digest, refusals = None, 0
+    for url in entry.urls:
+        print(f"{name}: downloading {url}", file=sys.stderr)
+        try:
+            digest = download(url, dest, label=name, min_bytes=entry.min_bytes, expect=expect)
+            break
+        except WeightsError as e:
+            refusals += 1 if "refused:" in str(e) else 0
+            print(f"{name}: {first_line(e)}", file=sys.stderr)
+        except Exception as e:  # network errors of every kind: try the next URL
+            print(f"{name}: {url}: failed ({type(e).__name__}: {first_line(e)})",
+                  file=sys.stderr)
+    if digest is None:
+        why = f"{name}: every URL failed ({len(entry.urls)} tried); nothing kept"
+        if refusals and expect and not entry.sha256:
+            why += (f"; {refusals} served a file that differs from the one recorded in "
+                    f"{lock_path()}: if its publisher changed it, fetch --accept-new {name}")
+        return why
+    if not entry.sha256 and (accept_new or entry.filename not in lock):
+        how = "accepted with --accept-new" if entry.filename in lock else "first download"
+        record(lock, dest, digest, how, url=url)
+        print(f"{name}: no public checksum: SHA-256 recorded in {lock_path()} ({how})",
+              file=sys.stderr)
+    verified[name] = digest
+    return None
+
+
+def build_derived(entry, dest, force, lock, verified):
+    """Build (or check the present copy of) a derived entry from its verified source."""
+    name, source = entry.name, files()[entry.derived_from]
+    src = weight_path(source.name)
+    src_digest = verified.get(source.name)
+    if src_digest is None:
+        if not src.is_file():
+            return f"{name}: needs {src} first (python -m avt_np.weights fetch {source.name})"
+        status, detail, src_digest = check_file(source, src, lock, label=f"{source.name}: hashing")
+        if status == MISMATCH:
+            return f"{name}: not built: {src}: {detail}"
+        src_digest = src_digest or sha256_of(src)
+    if dest.is_file() and not force:
+        status, detail, digest = check_file(entry, dest, lock, source_sha256=src_digest)
+        if status == OK:
+            print(f"{name}: {dest} already present; {detail}", file=sys.stderr)
+            verified[name] = digest
+            return None
+        print(f"{name}: rebuilding {dest.name} ({status}: {detail})", file=sys.stderr)
+    print(f"{name}: adding output {FC7} to {src.name} -> {dest.name}", file=sys.stderr)
+    expose_output(src, dest)
+    verified[name] = sha256_of(dest)
+    record(lock, dest, verified[name], f"built by fetch from {src.name}",
+           derived_from={"name": source.name, "sha256": src_digest})
+    return None
+
+
+# -- provenance: were a data set, a run or a work dir made with the weights on disk? --------------
+PROVENANCE_MODELS = {"vggish": "vggish", "vgg16": "vgg16_fc7"}   # key -> file features uses
+
+
+def weights_differ(recorded, paths=None, made="it"):
+    """One line per model whose file on disk hashes differently from the hash `recorded` holds
+    (no line: the same weights, or nothing to compare).
+
+    recorded: what python -m avt_np.features records, {"vggish_sha256": ..., "vgg16_sha256":
+        ...} (a work dir's settings.json, a data set's provenance), a data set's meta.json
+        (its "provenance" is used), or the path of a JSON file holding one of these; a missing
+        or unreadable file, or a model without a recorded hash, gives no line (the tools that
+        read those files report their damage).
+    paths: {"vggish": path, "vgg16": path} of the files the caller uses now (None: that model
+        is not used); default: the weights directory's vggish.onnx and vgg16-7-fc7.onnx.
+    made: what was made with the recorded weights, for the message ("work dir data/x.work").
+    A file's SHA-256 is computed once per process (cached_sha256).
+    """
+    if isinstance(recorded, (str, os.PathLike)):
+        try:
+            recorded = json.loads(Path(recorded).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):     # missing, unreadable, not JSON
+            return []
+    if not isinstance(recorded, dict):
+        return []
+    if isinstance(recorded.get("provenance"), dict):
+        recorded = recorded["provenance"]
+    lines = []
+    for model, default in PROVENANCE_MODELS.items():
+        then = recorded.get(f"{model}_sha256")
+        if then is None:
+            continue
+        if paths is not None:
+            path = paths.get(model)
+        else:
+            path = weights_dir() / files()[default].filename
+        if path is None or not Path(path).is_file():
+            continue
+        if not is_sha256(then):
+            lines.append(f"{model}: {made} records {model}_sha256 {json.dumps(then)[:40]}, "
+                         "not a SHA-256: cannot tell whether it was made with these weights")
+            continue
+        now = cached_sha256(path)
+        if now != then:
+            lines.append(f"{model}: {path} has SHA-256 {now[:16]}..., but {made} was made "
+                         f"with {then[:16]}...: other weights, features not comparable")
+    return lines
+
+
+# -- command line ------------------------------------------------------------------------------
 def run(argv=None):
     p = cli.ArgumentParser(prog="python -m avt_np.weights", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="show each expected file, its path and whether it is present")
-    f = sub.add_parser("fetch", help="download files into the weights directory "
-                                     "(default: the required ones: vggish, vgg16, vgg16_fc7)")
-    f.add_argument("names", nargs="*", help=f"any of {', '.join(FILES)}")
-    f.add_argument("--force", action="store_true", help="download again even if present")
+    f = sub.add_parser("fetch", help="download files into the weights directory and verify "
+                                     "them (default: the required ones: vggish, vgg16, "
+                                     "vgg16_fc7)")
+    f.add_argument("names", nargs="*", help="names in weights/manifest.json")
+    f.add_argument("--force", action="store_true",
+                   help="download again even if present (the old file stays until a new one "
+                        "is verified)")
+    f.add_argument("--accept-new", action="store_true",
+                   help=f"for files with no public checksum: accept a file that differs from "
+                        f"the one recorded in {LOCK_NAME}, and record it instead (default: "
+                        "refuse it)")
+    v = sub.add_parser("verify", help="check the files on disk against the manifest's "
+                                      f"checksums and {LOCK_NAME}: exit 1 on a mismatch or a "
+                                      "missing required file")
+    v.add_argument("names", nargs="*", help="names in weights/manifest.json (default: all)")
     e = sub.add_parser("expose-fc7", help=f"copy SRC to DST with {FC7} added as an output")
     e.add_argument("src")
     e.add_argument("dst")
@@ -312,22 +735,29 @@ def run(argv=None):
     s.add_argument("files", nargs="+")
     args = p.parse_args(argv)
     if args.cmd == "list":
-        for name, entry in FILES.items():
+        for name, entry in files().items():
             path = weight_path(name)
             state = "present" if path.is_file() else "missing"
             tag = " (optional)" if entry.optional else ""
             print(f"{name:10s} {state:8s} {path}{tag}  {entry.description}")
-    elif args.cmd == "fetch":
-        names = args.names or [n for n, e in FILES.items() if not e.optional]
-        unknown = [n for n in names if n not in FILES]
+    elif args.cmd in ("fetch", "verify"):
+        default = [n for n, e in files().items() if not e.optional or args.cmd == "verify"]
+        names = args.names or default
+        unknown = [n for n in names if n not in files()]
         if unknown:
-            raise WeightsError(f"unknown weight name(s) {unknown}; expected any of {list(FILES)}")
+            raise WeightsError(f"unknown weight name(s) {unknown}; expected any of "
+                               f"{list(files())}")
         # derived files after their sources, whatever order was asked
-        names = sorted(names, key=lambda n: FILES[n].derived_from is not None)
+        names = sorted(dict.fromkeys(names), key=lambda n: files()[n].derived_from is not None)
+        if args.cmd == "verify":
+            failed = verify(names)
+            if failed:
+                raise cli.CheckFailed(", ".join(failed))
+            return
         if shutil.disk_usage(weights_dir().parent if not weights_dir().exists()
                              else weights_dir()).free < 2e9:
             print("warning: under 2 GB free for the weights", file=sys.stderr)
-        failures = fetch(names, force=args.force)
+        failures = fetch(names, force=args.force, accept_new=args.accept_new)
         if failures:
             raise WeightsError("; ".join(failures))
     elif args.cmd == "expose-fc7":

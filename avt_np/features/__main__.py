@@ -28,7 +28,7 @@ from avt_np.features import cluster
 from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
 from avt_np.features.video import have_ffmpeg
-from avt_np.weights import FC7, WeightsError, sha256_of, weight_path
+from avt_np.weights import FC7, WeightsError, cached_sha256, weight_path, weights_differ
 
 
 def build_parser():
@@ -196,16 +196,20 @@ def extract_here_or_there(args, argv, client):
                   style=args.vgg16_preprocess, threads=args.threads) if with_video else None
     pca = PCAQuantizer(args.pca) if args.pca else None
 
-    models = {"vggish": str(vggish.path), "vggish_sha256": sha256_of(vggish.path)}
+    models = {"vggish": str(vggish.path), "vggish_sha256": cached_sha256(vggish.path)}
     if vgg16 is not None:
-        models.update(vgg16=str(vgg16.path), vgg16_sha256=sha256_of(vgg16.path),
+        models.update(vgg16=str(vgg16.path), vgg16_sha256=cached_sha256(vgg16.path),
                       vgg16_output=vgg16.output_name, vgg16_preprocess=vgg16.style)
     if pca is not None:
         models.update(pca=str(args.pca), dequantize=args.dequantize)
     settings = dict(models, frames=args.frames, audio_only=args.audio_only,
                     frames_dir=str(args.frames_dir) if args.frames_dir else None,
                     classes=list(classes))
-    work = extract.WorkDir(args.work_dir or f"{str(args.out).rstrip('/')}.work", settings)
+    work_dir = args.work_dir or f"{str(args.out).rstrip('/')}.work"
+    for line in weights_differ(Path(work_dir) / "settings.json", made=f"work dir {work_dir}",
+                               paths={"vggish": vggish.path, "vgg16": vgg16 and vgg16.path}):
+        print(f"warning: {line}", file=sys.stderr)          # resuming with other weights
+    work = extract.WorkDir(work_dir, settings)
 
     started = time.time()
     if client is None:
