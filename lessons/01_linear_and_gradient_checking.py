@@ -191,3 +191,6 @@ for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
 #    forward pass?
 # 2. Call `gradcheck(layer, x, eps=1e-2)` and `eps=1e-11`. Using the picture, predict which one
 #    fails for a curved function and why a linear layer passes with both.
+# 3. Write Linear's backward yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/01_linear.py` gives the forward; grade your backward with
+#    `python -m avt_np.exercises check lessons/exercises/01_linear.py`

@@ -108,3 +108,7 @@ print(f"|dW| of unit 5's column: {column_norms[5]:.1f}; of the other columns: "
 # 2. Remove `self.relu` from `FeedForward.forward` in your head: the subnet becomes one
 #    affine map (a product of two matrices). Why is that no more expressive than a single
 #    Linear(D, D)?
+# 3. Write the backward of ReLU and of the feed-forward subnet yourself, without peeking at
+#    avt_np/nn/. `lessons/exercises/02_relu_and_feedforward.py` gives the forward; grade
+#    your backward with
+#    `python -m avt_np.exercises check lessons/exercises/02_relu_and_feedforward.py`

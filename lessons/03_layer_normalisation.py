@@ -122,3 +122,6 @@ assert not broken.ok
 #    Jacobian lose?
 # 2. LayerNorm(a x + c) = LayerNorm(x) for a > 0 (up to eps). Verify it numerically for
 #    a = 1000 and a = 1e-4; why does the second one break down? (Compare var with eps = 1e-6.)
+# 3. Write LayerNorm's backward yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/03_layer_norm.py` gives the forward; grade your backward with
+#    `python -m avt_np.exercises check lessons/exercises/03_layer_norm.py`

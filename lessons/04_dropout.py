@@ -119,3 +119,6 @@ for name in places:
 #    refuse it?
 # 2. Take `ForgotTheMask` and instead forget only the 1/(1-p) scale in backward (return
 #    `dy * (self.mask > 0)`). Predict the relative error the checker reports, then run it.
+# 3. Write Dropout's backward yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/04_dropout.py` gives the forward; grade your backward with
+#    `python -m avt_np.exercises check lessons/exercises/04_dropout.py`

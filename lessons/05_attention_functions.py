@@ -148,3 +148,6 @@ for name in NAMES:
 #    the Jacobian picture change, and does the gradient check fail? (It must.)
 # 2. Give the normalized sigmoid a single key (T_k = 1): w = s / (s + eps) ~ 1 whatever the
 #    score. What does `gradcheck` report for its input, and why is that not a failure?
+# 3. Write the backward of the three attention functions yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/05_attention_functions.py` gives the forward; grade your backward with
+#    `python -m avt_np.exercises check lessons/exercises/05_attention_functions.py`

@@ -183,3 +183,7 @@ print("  ->", plot.save(plot.hstack(heads), out, "heads_at_init.png"))
 # 2. Swap `self.q` and `self.k` in your head: Q K^T becomes K Q^T, the transposed score matrix.
 #    Is self-attention still correct? Is cross-attention? (Check with `gradcheck` on a copy of
 #    the class that you change.)
+# 3. Write the backward of scaled dot-product attention yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/06_scaled_dot_product_attention.py` gives the forward; grade your
+#    backward with
+#    `python -m avt_np.exercises check lessons/exercises/06_scaled_dot_product_attention.py`

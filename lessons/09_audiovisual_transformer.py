@@ -179,3 +179,6 @@ print("  ->", plot.save(picture, out, "frame_probabilities.png"))
 #    checker may report "(h/10)" for some tensors: why? (Hint: lesson 2's ReLU kink.)
 # 2. In section 5, call `model.backward(..., input_grad=True)` instead and time it. Which
 #    product accounts for the difference?
+# 3. Write the backward of mean and max pooling and of BCE yourself, without peeking at avt_np/nn/.
+#    `lessons/exercises/09_pooling_and_bce.py` gives the forward; grade your backward with
+#    `python -m avt_np.exercises check lessons/exercises/09_pooling_and_bce.py`
