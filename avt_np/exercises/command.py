@@ -38,8 +38,8 @@ def check_file(path, seed=0):
     cannot be graded."""
     exercise, classes = load(path)
     grades = []
-    # imported here: nothing; the checker's arithmetic on a wrong gradient may overflow or
-    # divide by zero, which is reported in the table, not as warnings on stderr
+    # A wrong gradient may overflow or divide by zero in the checker's arithmetic: that is
+    # reported in the table, not as warnings on stderr.
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         for graded in exercise.classes:
