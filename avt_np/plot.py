@@ -3,6 +3,7 @@
 visualizers (`heatmap`, `line_plot`, `hstack`, `vstack`, `lesson_output`, `save`)."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,10 +114,29 @@ def lesson_output(name):
 
 
 def save(image, folder, filename):
-    """Write `image` as PNG to folder/filename and return the path."""
+    """Write `image` as PNG to folder/filename and return the path. Inside a Jupyter kernel
+    (the book, `python -m avt_np.book build`, runs each lesson in one) the picture is also
+    shown below the running cell."""
     path = Path(folder) / filename
     image.save(path, format="PNG")
+    show_in_kernel(path)
     return path
+
+
+def show_in_kernel(path):
+    """Display the PNG file at `path` as the running cell's output when this process is a
+    Jupyter kernel (ipykernel loaded and a kernel running); do nothing otherwise, without
+    importing IPython. The output's metadata "filename" keeps the picture's own name when
+    nbconvert extracts it to a file (its ExtractOutputPreprocessor reads that key)."""
+    if "ipykernel" not in sys.modules:
+        return
+    # imported here: IPython is loaded already in a kernel and needed nowhere else
+    from IPython import get_ipython
+    from IPython.display import Image, display
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    display(Image(filename=str(path)), metadata={"filename": Path(path).name})
 
 
 def colour_map(values, scale="viridis"):

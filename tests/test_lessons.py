@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 NO_PICTURES = {"12_data_and_balanced_sampler"}            # lessons/README.md: pictures "none"
 HANG_GUARD = 600          # seconds: 10x the 60 s a lesson takes at most on an idle machine
+# how a lesson announces its folder and each picture it writes (tests/book reads them too)
+ANNOUNCED_PICTURE = re.compile(r"(\S+\.png)\b")
+PICTURE_FOLDER = re.compile(r"pictures go to (\S+)")
 
 
 def test_lessons_are_found():
@@ -35,8 +38,8 @@ def test_lesson_runs_and_writes_its_pictures(lesson, tmp_path):
     def resolve(name):
         return Path(name) if Path(name).is_absolute() else tmp_path / name
 
-    announced = [resolve(name) for name in re.findall(r"(\S+\.png)\b", proc.stdout)]
-    folders = [resolve(name) for name in re.findall(r"pictures go to (\S+)", proc.stdout)]
+    announced = [resolve(name) for name in ANNOUNCED_PICTURE.findall(proc.stdout)]
+    folders = [resolve(name) for name in PICTURE_FOLDER.findall(proc.stdout)]
     if lesson.stem in NO_PICTURES:
         assert not announced and not folders, f"{lesson.name} is listed as writing no pictures"
         return

@@ -1,0 +1,77 @@
+"""mkdocs + mkdocs-material turn the Markdown pages into the static site: contents sidebar,
+previous / next links in the footer, highlighted code, search. Configured to need nothing from
+outside the site folder, from disk or from a server:
+
+- `theme.font: false`: no Google Fonts (the system's fonts are used);
+- `use_directory_urls: false` (set by the offline plugin too): links end in .html and resolve
+  under file://;
+- the offline plugin inlines the search index into a script (a file:// page cannot fetch it),
+  and its web-worker shim (iframe-worker, which the plugin would load from a CDN) is our
+  vendored copy in assets/;
+- no MathJax: the lessons write formulas as plain text.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).parent / "assets"
+SHIM = "iframe-worker-shim.js"       # its name must contain "iframe-worker": the offline plugin
+                                     # then keeps it instead of adding the CDN's copy
+STYLE = """\
+/* room for the lessons' 100-character lines */
+.md-grid { max-width: 90rem; }
+/* what a cell printed (class "output", templates/lesson.md.j2): white, with a rule on the left */
+.md-typeset .output.highlight pre { border-left: 0.2rem solid var(--md-default-fg-color--lighter); }
+.md-typeset .output.highlight pre > code { background: var(--md-default-bg-color); }
+.md-typeset img { display: block; margin: 0.4em 0 1em; }
+"""
+
+
+class SiteBuildFailed(Exception):
+    """mkdocs refused to build (in strict mode: a link that does not resolve, for example)."""
+
+
+def config(pages, nav):
+    """The mkdocs configuration, as a dict (written as JSON, which YAML reads)."""
+    return {
+        "site_name": "avt_np: the lessons and the docs",
+        "docs_dir": str(pages),
+        "use_directory_urls": False,
+        "nav": nav,
+        "theme": {"name": "material", "font": False,
+                  "features": ["navigation.footer", "navigation.indexes", "navigation.top", "content.code.copy",
+                               "toc.follow"]},
+        "plugins": ["search", "offline"],
+        "extra": {"polyfills": [f"assets/{SHIM}"], "generator": False},
+        "extra_css": ["assets/book.css"],
+        "markdown_extensions": [
+            "admonition", "attr_list", "tables", {"toc": {"permalink": True}},
+            "pymdownx.highlight", "pymdownx.superfences", "pymdownx.details"],
+        "validation": {"nav": {"omitted_files": "info"},
+                       "links": {"not_found": "warn", "unrecognized_links": "warn",
+                                 "absolute_links": "warn", "anchors": "info"}},
+    }
+
+
+def build_site(pages, nav, out, workdir):
+    """Build the site from the Markdown folder `pages` into `out` (created; must not exist) with
+    mkdocs --strict: any warning, such as a link that does not resolve, is a SiteBuildFailed
+    naming it."""
+    pages = Path(pages)
+    (pages / "assets").mkdir(exist_ok=True)
+    shutil.copy(ASSETS / SHIM, pages / "assets" / SHIM)
+    (pages / "assets" / "book.css").write_text(STYLE, encoding="utf-8")
+    config_file = Path(workdir) / "mkdocs.yml"
+    config_file.write_text(json.dumps(config(pages, nav), indent=1), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--config-file", str(config_file), "--site-dir", str(out)],
+                          cwd=workdir, capture_output=True, text=True)
+    if done.returncode != 0:
+        problems = [line for line in done.stderr.splitlines()
+                    if line.startswith(("WARNING", "ERROR")) or "Error" in line]
+        raise SiteBuildFailed("mkdocs: " + (problems[0] if problems else
+                                            done.stderr.strip().splitlines()[-1]
+                                            if done.stderr.strip() else "failed"))
