@@ -79,9 +79,10 @@ def run(argv=None):
         if ok:
             print(f"{path}: PASS ({', '.join(dict.fromkeys(g.name for g in grades))})")
         else:
-            failed += [f"{path}: {g.summary}" for g in grades if not g.ok]
+            summaries = dict.fromkeys(g.summary for g in grades if not g.ok)   # once per class
+            failed.append(f"{path}: {'; '.join(summaries)}")
     if failed:
-        raise CheckFailed("; ".join(dict.fromkeys(failed)))
+        raise CheckFailed("; ".join(failed))
 
 
 def main(argv=None):

@@ -56,6 +56,7 @@ class ClassGrade:
     label: str = ""              # the case, e.g. "padded clips of 5 and 2 frames"
     tensors: list = field(default_factory=list)
     problem: str = ""            # a failure before any gradient could be compared
+    short: str = ""              # the problem for the one-line summary, when shorter
 
     @property
     def ok(self):
@@ -65,7 +66,7 @@ class ClassGrade:
     def summary(self):
         """One line: what failed."""
         if self.problem:
-            return f"{self.name}: {self.problem}"
+            return f"{self.name}: {self.short or self.problem}"
         by_kind = {}
         for t in self.tensors:
             if not t.ok:
@@ -184,8 +185,7 @@ def grade(graded, case, cls, exercise, path, seed=0):
         result.problem = str(e)
         return result
     except NotImplementedError as e:
-        result.problem = f"not implemented yet: write backward in {path}{line_in(path, e)}"
-        return result
+        return not_implemented(result, path, e)
     except LAYER_ERRORS as e:
         result.problem = backward_raised(e, path)
         return result
@@ -195,8 +195,7 @@ def grade(graded, case, cls, exercise, path, seed=0):
     try:
         checked = gradcheck(module, *inputs, seed=seed)
     except NotImplementedError as e:
-        result.problem = f"not implemented yet: write backward in {path}{line_in(path, e)}"
-        return result
+        return not_implemented(result, path, e)
     except LAYER_ERRORS as e:         # BackwardFailed, or what a strange backward makes of it
         result.problem = (f"the gradient checker could not run backward: {type(e).__name__}: "
                           f"{first_line(e)}")
@@ -222,6 +221,13 @@ def grade(graded, case, cls, exercise, path, seed=0):
             kind, hint = diagnose(shown, mine, theirs, is_parameter, TOLERANCE)
         result.tensors.append(TensorGrade(shown, tuple(np.shape(theirs)), check.error,
                                           package_error, status, hint, kind))
+    return result
+
+
+def not_implemented(result, path, error):
+    where = line_in(path, error)
+    result.problem = f"not implemented yet: write backward in {path}{where}"
+    result.short = f"not implemented yet: write backward{where}"
     return result
 
 

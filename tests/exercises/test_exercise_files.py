@@ -3,8 +3,6 @@ fails as shipped (not implemented), passes with the package's own backward paste
 given forward cannot drift from the package's), and fails with a planted mistake whose hint
 names it. Run in-process through main() (a subprocess per case would cost a second each)."""
 
-import re
-
 import pytest
 
 from avt_np import nn
@@ -33,8 +31,9 @@ def test_exercise_fails_as_shipped_saying_not_implemented(exercise, capsys):
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     for graded in exercise.classes:
-        assert f"{graded.name}: not implemented yet: write backward in" in err, err
-    assert "not implemented yet" in out
+        assert f"{graded.name}: not implemented yet: write backward (line" in err, err
+    assert out.count(f"not implemented yet: write backward in {EXERCISE_FOLDER / exercise.file}"
+                     ) == sum(len(g.cases) for g in exercise.classes)
 
 
 @pytest.mark.parametrize("exercise", EXERCISES.values(), ids=list(EXERCISES))
@@ -159,5 +158,18 @@ def test_feed_forward_names_the_unwritten_relu_it_calls(tmp_path, capsys):
                      if 'NotImplementedError("write ReLU.backward")' in line)
     code, out, err = check(path, capsys)
     assert code == 1
-    assert re.search(rf"FeedForward: not implemented yet: write backward in \S+ \(line {relu_line}\)",
-                     err), err
+    assert f"FeedForward: not implemented yet: write backward (line {relu_line})" in err, err
+    assert f"not implemented yet: write backward in {path} (line {relu_line})" in out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES.values(), ids=list(EXERCISES))
+def test_its_lesson_ends_by_naming_the_exercise_and_the_check_command(exercise):
+    lessons = sorted(EXERCISE_FOLDER.parent.glob(f"{exercise.lesson:02d}_*.py"))
+    assert len(lessons) == 1, lessons
+    tail = lessons[0].read_text().rstrip().rsplit("# %%", 1)[-1]          # the last cell
+    assert f"python -m avt_np.exercises check lessons/exercises/{exercise.file}" in tail
+
+
+def test_exercise_files_are_not_run_as_lessons():
+    from tests.test_lessons import LESSONS          # imported here: the lessons test's own list
+    assert LESSONS and not [p for p in LESSONS if EXERCISE_FOLDER in p.parents]
