@@ -22,6 +22,7 @@ docs/detection_metrics.md.
 
 import json
 import math
+import os
 import sys
 from collections import namedtuple
 
@@ -419,7 +420,7 @@ def score(reference_path, estimated_path, segment=SEGMENT):
         if event.label is not None and event.label not in labels:
             raise UsageError(f"{estimated_path}:{number}: label {event.label!r} is not a label "
                              f"of the reference {reference_path} (it has {len(labels)}: "
-                             f"{', '.join(labels[:4])}{', ...' if len(labels) > 4 else ''})")
+                             f"{', '.join(map(repr, labels[:4]))}{', ...' if len(labels) > 4 else ''})")
     return segment_based(reference, [e for _, e in estimated], segment, labels)
 
 
@@ -448,13 +449,17 @@ def run(argv=None):
               f"and were not scored (as in the DCASE 2017 evaluation), e.g. "
               f"{result['ignored_files'][0]!r}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"segment_based": json_safe(result)}, indent=1))
+        print(json.dumps({"segment_based": json_safe(result)}, indent=1, allow_nan=False))
     else:
         print(format_table(result))
 
 
 def main(argv=None):
-    return cli.main(run, argv, interrupted="interrupted: nothing was written")
+    try:
+        return cli.main(run, argv, interrupted="interrupted: nothing was written")
+    except BrokenPipeError:                 # the reader stopped early (`... | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no flush error at exit
+        return cli.OK
 
 
 if __name__ == "__main__":

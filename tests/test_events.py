@@ -58,6 +58,10 @@ def test_an_event_across_a_segment_edge_marks_both_segments():
     assert r["error_rate"] == 0.5 and r["f1"] == pytest.approx(2 / 3)
     # an event ending exactly on an edge does not touch the next segment: 0-2 s is 2 segments
     assert segment_based([("a.wav", 0.0, 2.0, "Car")], [])["n_reference"] == 2
+    # a zero-length event marks nothing on an edge (0-0: the organisers' "not heard" marker),
+    # but inside a segment it marks that segment: 2.5-2.5 s -> floor 2 .. ceil(2.5) - 1 = 2
+    assert segment_based([("a.wav", 3.0, 3.0, "Car")], [])["n_reference"] == 0
+    assert segment_based([("a.wav", 2.5, 2.5, "Car")], [])["n_reference"] == 1
 
 
 def test_an_empty_estimate_is_all_deletions():
