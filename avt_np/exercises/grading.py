@@ -271,7 +271,7 @@ def as_gradient(g, name, shape, is_parameter):
         raise Mistake(f"backward gave None as the gradient of {name}")
     try:
         array = np.asarray(g)
-    except Exception:
+    except LAYER_ERRORS:
         array = None
     if array is None or array.dtype.kind not in "biuf":
         kind = "complex numbers" if array is not None and array.dtype.kind == "c" else \
@@ -280,7 +280,7 @@ def as_gradient(g, name, shape, is_parameter):
                       f"of shape {tuple(shape)}")
     if array.shape != tuple(shape):
         raise Mistake(shape_hint(name, array.shape, shape, is_parameter))
-    return array.astype(np.float64)
+    return np.array(array, dtype=np.float64)          # a copy: later calls cannot change it
 
 
 def parameter_gradients(learner, package):
