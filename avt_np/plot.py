@@ -131,12 +131,12 @@ def show_in_kernel(path):
     if "ipykernel" not in sys.modules:
         return
     # imported here: IPython is loaded already in a kernel and needed nowhere else
-    from IPython import get_ipython
-    from IPython.display import Image, display
+    from IPython import display as ipython_display, get_ipython
     shell = get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:
         return
-    display(Image(filename=str(path)), metadata={"filename": Path(path).name})
+    ipython_display.display(ipython_display.Image(filename=str(path)),
+                            metadata={"filename": Path(path).name})
 
 
 def colour_map(values, scale="viridis"):

@@ -23,6 +23,7 @@ TOOLS = [
     ("avt_np.data", ["synth", "--see", "1"]),
     ("avt_np.data", ["dcase2017-stats", "folder", "--ou", "x"]),
     ("avt_np.data.dcase2017_task4_clips", ["folder", "--ou", "x"]),
+    ("avt_np.book", ["build", "--ou", "x"]),
     ("avt_np.exercises", ["check", "x.py", "--see", "1"]),
     ("avt_np.events", ["score", "ref.tsv", "est.tsv", "--jso"]),
 ]

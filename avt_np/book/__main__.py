@@ -42,10 +42,8 @@ def run(argv):
     if missing:
         raise cli.UsageError(f"the book needs the docs extra ({missing} is missing): "
                              "pip install -r requirements-docs.txt")
-    # imported here: the docs extra is optional; checked just above
+    # imported here: it needs the docs extra, which is optional (checked just above)
     from avt_np.book import build
-    from avt_np.book.lessons import LessonFailed
-    from avt_np.book.site import SiteBuildFailed
 
     if args.lessons is not None and not args.lessons.is_dir():
         raise cli.UsageError(f"--lessons {args.lessons}: expected a folder of lesson scripts")
@@ -57,7 +55,7 @@ def run(argv):
                              f"(no {build.MARKER}); expected a new or empty folder")
     try:
         summary = build.build_book(args.out, lessons_dir)
-    except (LessonFailed, SiteBuildFailed) as error:
+    except (build.LessonFailed, build.SiteBuildFailed) as error:
         raise cli.CheckFailed(cli.first_line(error)) from None
     print(f"book: {len(summary['lessons'])} lessons in {summary['seconds']:.0f} s; open "
           f"{(args.out / 'index.html').as_posix()} or serve it: python -m http.server -d "

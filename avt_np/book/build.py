@@ -2,7 +2,6 @@
 mkdocs make the site (site.py), then move it into place: a failed or interrupted build leaves
 the previous site as it was."""
 
-import json
 import shutil
 import sys
 import tempfile
@@ -10,10 +9,11 @@ import time
 from pathlib import Path
 
 from avt_np.book.execute import run_lesson
-from avt_np.book.lessons import ROOT, find_exercises, find_lessons
+from avt_np.book.lessons import ROOT, LessonFailed, find_exercises, find_lessons  # noqa: F401
+# (LessonFailed and SiteBuildFailed: what build_book raises, for its callers)
 from avt_np.book.pages import (Pages, exercise_page, landing_page, lesson_page, lesson_title,
                                lessons_readme_page)
-from avt_np.book.site import build_site
+from avt_np.book.site import SiteBuildFailed, build_site  # noqa: F401
 from avt_np.io import partial_dir, write_json
 from avt_np.progress import Progress
 
@@ -31,7 +31,7 @@ def docs_pages(root):
 def build_book(out, lessons_dir=None, root=ROOT, stream=None):
     """Execute the lessons in `lessons_dir` (default: the repository's lessons/) and write the
     site to `out`. Returns {"lessons": {stem: seconds}, "seconds": total}. Raises
-    lessons.LessonFailed, site.SiteBuildFailed."""
+    LessonFailed, SiteBuildFailed."""
     start = time.perf_counter()
     root = Path(root)
     lessons_dir = Path(lessons_dir) if lessons_dir else root / "lessons"
