@@ -518,6 +518,9 @@ def check_file(entry, path, lock, source_sha256=None, label=None):
             f"fetch it with: python -m avt_np.weights fetch {entry.name}", None
     size = path.stat().st_size
     expected = expected_of(entry, lock)
+    if expected is None and entry.derived_from:
+        return NOT_LOCKED, (f"no entry in {LOCK_NAME}: python -m avt_np.weights fetch "
+                            f"{entry.name} rebuilds it from the verified source"), None
     if expected is None:
         return NOT_LOCKED, (f"no public checksum and no entry in {LOCK_NAME}: "
                             f"python -m avt_np.weights fetch {entry.name} records it"), None

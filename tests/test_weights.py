@@ -445,6 +445,23 @@ def test_the_derived_file_is_verified_against_the_lock_and_rebuilt_when_changed(
     assert weights.main(["verify"]) == 0
 
 
+def test_files_fetched_before_the_lock_existed_are_recorded_or_rebuilt(served, tmp_path, capsys):
+    folder = tmp_path / "weights"
+    assert weights.main(["fetch"]) == 0
+    (folder / weights.LOCK_NAME).unlink()                 # as an older avt_np left the folder
+    capsys.readouterr()
+    assert weights.main(["verify"]) == 0
+    assert verify_lines(capsys)[0] == {"vggish": "NOT LOCKED", "vgg16": "OK",
+                                       "vgg16_fc7": "NOT LOCKED"}
+    assert weights.main(["fetch"]) == 0
+    err = capsys.readouterr().err
+    assert "vggish: " in err and "(present when fetch first ran)" in err
+    assert "vgg16_fc7: rebuilding vgg16-7-fc7.onnx (NOT LOCKED: no entry in" in err
+    assert sorted(lock_of(folder)) == ["vgg16-7-fc7.onnx", "vggish.onnx"]
+    assert weights.main(["verify"]) == 0
+    assert set(verify_lines(capsys)[0].values()) == {"OK"}
+
+
 def test_the_derived_file_is_not_built_from_a_source_that_fails_its_checksum(served, tmp_path,
                                                                             capsys):
     folder = tmp_path / "weights"
