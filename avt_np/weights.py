@@ -503,7 +503,7 @@ def expected_of(entry, lock):
     if locked:
         when = " ".join(locked.get(k, "") for k in ("how", "locked_at")).strip()
         return Expected(locked["sha256"], locked["bytes"],
-                        f"{LOCK_NAME} ({when})" if when else LOCK_NAME)
+                        f"{LOCK_NAME}, {when}" if when else LOCK_NAME)
     return None
 
 
@@ -621,7 +621,7 @@ def fetch_one(entry, dest, force, accept_new, lock, verified):
             print(f"{name}: {url}: failed ({type(e).__name__}: {first_line(e)})",
                   file=sys.stderr)
     if digest is None:
-        why = f"{name}: every URL failed ({len(entry.urls)} tried); nothing kept"
+        why = f"{name}: every URL failed ({len(entry.urls)} tried); no download kept"
         if refusals and expect and not entry.sha256:
             why += (f"; {refusals} served a file that differs from the one recorded in "
                     f"{lock_path()}: if its publisher changed it, fetch --accept-new {name}")

@@ -162,7 +162,7 @@ def test_when_every_url_fails_fetch_says_so_in_one_error_line_exit_2_and_keeps_n
     assert weights.main(["fetch", "zoo"]) == 2
     err = capsys.readouterr().err.splitlines()
     errors = [line for line in err if line.startswith("error:")]
-    assert errors == ["error: zoo: every URL failed (3 tried); nothing kept"]
+    assert errors == ["error: zoo: every URL failed (3 tried); no download kept"]
     assert sum("refused" in line for line in err) == 2
     assert any("missing.onnx: failed (HTTPError: HTTP Error 404" in line for line in err)
     assert "Traceback" not in "\n".join(err)
@@ -203,7 +203,7 @@ def test_a_changed_file_without_public_checksum_is_refused_against_the_lock_unti
     assert weights.main(["fetch", "--force", "ailia"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert any(f"refused: SHA-256 {sha(changed)} differs from {sha(first)} "
-               f"(weights.lock.json (first download" in line for line in err)
+               f"(weights.lock.json, first download" in line for line in err)
     assert err[-1].startswith("error: ailia: every URL failed") and "--accept-new ailia" in err[-1]
     assert (folder / "ailia.onnx").read_bytes() == first       # the verified file stays
     assert lock_of(folder)["ailia.onnx"]["sha256"] == sha(first)
@@ -268,7 +268,7 @@ def test_verify_reports_each_file_ok_or_missing_and_exit_0(fetched, capsys):
     assert weights.main(["verify"]) == 0
     status, out, _ = verify_lines(capsys)
     assert status == {"zoo": "OK", "ailia": "OK", "extra": "MISSING"}     # extra is optional
-    assert "as in manifest.json" in out and "as in weights.lock.json (first download" in out
+    assert "as in manifest.json" in out and "as in weights.lock.json, first download" in out
 
 
 def test_verify_finds_a_changed_file_and_a_missing_one_and_exits_1(fetched, capsys):
