@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -291,7 +292,6 @@ def test_real_clips_one_second_late_by_hand():
 
 
 def test_scoring_every_test_clip_is_fast():
-    import time                                            # imported here: only this test times
     reference = embedded_reference("test")
     shifted = one_second_later(reference)
     start = time.perf_counter()
@@ -405,3 +405,45 @@ def test_score_of_bad_input_is_one_line_and_exit_code_2(tmp_path, estimated_text
                  ["score", reference, estimated, "--segment", "0"]):
         done = run_tool(*args)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+
+
+# -- sed_eval itself, when installed (pip install -r requirements-sed-eval.txt) ---------------
+def sed_eval_counts(reference, estimated, labels):
+    """sed_eval's summed counts, called as the organisers' subtask B script calls it: one
+    evaluate() per reference file, 1.0 s segments."""
+    sed_eval = pytest.importorskip("sed_eval", reason="sed_eval is optional: pip install -r "
+                                   "requirements-sed-eval.txt")
+    from dcase_util.containers import MetaDataContainer      # sed_eval's own dependency
+
+    def items(rows, file):
+        return MetaDataContainer([{"filename": f, "onset": on, "offset": off, "event_label": l}
+                                  for f, on, off, l in rows if f == file and l is not None])
+
+    metrics = sed_eval.sound_event.SegmentBasedMetrics(event_label_list=list(labels),
+                                                       time_resolution=1.0)
+    for file in sorted({e[0] for e in reference}):
+        metrics.evaluate(items(reference, file), items(estimated, file))
+    return metrics.overall, metrics.class_wise
+
+
+def test_the_counts_are_sed_evals_on_random_and_real_event_lists():
+    rng = np.random.default_rng(1)
+    labels = ["a", "b", "c"]
+    cases = []
+    for _ in range(10):
+        rows = [(f"f{int(rng.integers(5))}.wav", on, on + float(rng.uniform(0, 5)),
+                 str(rng.choice(labels)))
+                for on in np.round(rng.uniform(0, 10, 12), 2).tolist()]
+        cases.append((rows[:6], rows[6:] + [("f0.wav", 0.0, 12.5, "a")], labels))
+    real = embedded_reference("validation")
+    cases.append((real, one_second_later(real), sorted({e.label for e in real})))
+    for reference, estimated, case_labels in cases:
+        overall, class_wise = sed_eval_counts(reference, estimated, case_labels)
+        r = segment_based(reference, estimated, labels=case_labels)
+        assert [r[k] for k in ("n_reference", "n_estimated", "n_correct", "n_substitutions",
+                               "n_deletions", "n_insertions")] == [
+            overall[k] for k in ("Nref", "Nsys", "Ntp", "S", "D", "I")]
+        for label in case_labels:
+            mine = r["class_wise"][label]
+            assert [mine["n_correct"], mine["n_deletions"], mine["n_insertions"]] == [
+                class_wise[label][k] for k in ("Ntp", "Nfn", "Nfp")], label
