@@ -49,7 +49,7 @@ MANIFEST = REPO_ROOT / "weights" / "manifest.json"
 LOCK_NAME = "weights.lock.json"
 FC7 = "vgg0_dense1_relu_fwd"   # fc7 after its ReLU in the ONNX zoo's vgg16-7 (MXNet Gluon names)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-URL_SCHEMES = ("https://", "http://", "file://")
+URL = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f]+")   # a scheme we fetch, no blanks
 
 
 class WeightsError(RuntimeError):
@@ -96,6 +96,11 @@ def is_sha256(value):
     return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
 
 
+def is_line(value):
+    """A string that prints as one line (no control characters)."""
+    return isinstance(value, str) and not re.search(r"[\x00-\x1f\x7f]", value)
+
+
 def is_count(value, least=0):
     """An int >= least (JSON numbers only: a bool is not a count, nor is 3.0)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= least
@@ -106,7 +111,7 @@ MANIFEST_FIELDS = {   # field: (check, what it must be)
              "a name of letters, digits, '_', '.', '-'"),
     "filename": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v)
                  and v != LOCK_NAME, "a plain file name (no folder)"),
-    "urls": (lambda v: isinstance(v, list) and all(isinstance(u, str) and u.startswith(URL_SCHEMES)
+    "urls": (lambda v: isinstance(v, list) and all(isinstance(u, str) and URL.fullmatch(u)
                                                    for u in v), "a list of http(s) URLs"),
     "description": (lambda v: isinstance(v, str), "a string"),
     "sha256": (lambda v: v is None or is_sha256(v), "null or 64 lowercase hex digits"),
@@ -236,9 +241,9 @@ def read_lock():
         if not is_sha256(e.get("sha256")) or not is_count(e.get("bytes")):
             raise WeightsError(f"{where}: needs \"sha256\" (64 lowercase hex digits) and "
                                f"\"bytes\" (an integer); {hint}")
-        if any(not isinstance(e.get(k, ""), str) for k in ("url", "locked_at", "how")):
-            raise WeightsError(f"{where}: \"url\", \"locked_at\" and \"how\" must be strings; "
-                               f"{hint}")
+        if any(not is_line(e.get(k, "")) for k in ("url", "locked_at", "how")):
+            raise WeightsError(f"{where}: \"url\", \"locked_at\" and \"how\" must be "
+                               f"one-line strings; {hint}")
         source = e.get("derived_from")
         if source is not None and not (isinstance(source, dict)
                                        and isinstance(source.get("name"), str)

@@ -312,6 +312,8 @@ LOCK_DAMAGE = {
         {"files": {"ailia.onnx": {"sha256": sha(b"a"), "bytes": "1"}}}).encode(),
     "bytes NaN": lambda: b'{"files": {"ailia.onnx": {"sha256": "%s", "bytes": NaN}}}'
     % sha(b"a").encode(),
+    "how two lines": lambda: json.dumps({"files": {"ailia.onnx": {
+        "sha256": sha(b"a"), "bytes": 1, "how": "first\ndownload"}}}).encode(),
     "derived_from a string": lambda: json.dumps({"files": {"ailia.onnx": {
         "sha256": sha(b"a"), "bytes": 1, "derived_from": "zoo"}}}).encode(),
     "huge integer": lambda: b'{"files": {"a": {"sha256": "0", "bytes": ' + b"9" * 5000 + b"}}}",
@@ -347,6 +349,8 @@ MANIFEST_DAMAGE = {
     "entry a list": lambda: json.dumps({"files": [["zoo"]]}).encode(),
     "urls a string": lambda: json.dumps({"files": [dict(good_entry(), urls="https://x")]}).encode(),
     "url not http": lambda: json.dumps({"files": [dict(good_entry(), urls=["zoo.onnx"])]}).encode(),
+    "url with a newline": lambda: json.dumps(
+        {"files": [dict(good_entry(), urls=["https://x.org/a\nb"])]}).encode(),
     "no urls": lambda: json.dumps({"files": [dict(good_entry(), urls=[])]}).encode(),
     "sha256 upper case": lambda: json.dumps(
         {"files": [dict(good_entry(), sha256=sha(b"a").upper())]}).encode(),
