@@ -189,7 +189,8 @@ def write_tags(path, tags):
 
 # -- segment-based metrics -------------------------------------------------------------------
 class _Columns:
-    """A list of events as arrays: file ids, class ids (-1: no label), onsets, offsets."""
+    """A list of events as columns: files, labels (lists), onsets, offsets (arrays); a
+    ValueError names the first event whose times are impossible."""
 
     def __init__(self, events, name):
         events = list(events)
@@ -256,6 +257,8 @@ def segment_based(reference, estimated, segment=SEGMENT, labels=None):
         labels = sorted({label for label in ref.labels if label is not None})
     labels = list(labels)
     class_of = {label: i for i, label in enumerate(labels)}
+    if len(class_of) != len(labels):
+        raise ValueError(f"labels {labels!r}: a label is given twice")
     for columns, name in ((ref, "reference"), (est, "estimated")):
         unknown = [label for label in columns.labels if label is not None
                    and label not in class_of]

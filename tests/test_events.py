@@ -160,6 +160,8 @@ def test_labels_outside_the_scored_ones_and_impossible_times_are_errors():
             segment_based([("a.wav", onset, offset, "Car")], [])
     with pytest.raises(ValueError, match="segment"):
         segment_based([], [], segment=0.0)
+    with pytest.raises(ValueError, match="given twice"):
+        segment_based([], [], labels=["Car", "Car"])
 
 
 # -- an independent, loop-based implementation: the definition read literally ----------------
