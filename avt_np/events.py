@@ -387,8 +387,9 @@ def format_table(result):
     lines = [
         f"segment-based metrics: {r['n_files']} files, {r['n_segments']} segments of "
         f"{r['segment']:g} s (DCASE 2017 Task 4 subtask B; sed_eval's SegmentBasedMetrics)",
-        f"  error rate  {_number(r['error_rate'])}   (substitutions {_number(r['substitution_rate'])}"
-        f", deletions {_number(r['deletion_rate'])}, insertions {_number(r['insertion_rate'])})",
+        f"  error rate  {_number(r['error_rate'])}   (substitutions "
+        f"{_number(r['substitution_rate'])}, deletions {_number(r['deletion_rate'])}, "
+        f"insertions {_number(r['insertion_rate'])})",
         f"  F1          {_number(r['f1'], True)}   (precision {_number(r['precision'], True)}, "
         f"recall {_number(r['recall'], True)})",
         f"  active class-segments: reference {r['n_reference']}, estimated {r['n_estimated']}, "
@@ -419,11 +420,12 @@ def score(reference_path, estimated_path, segment=SEGMENT):
                          f"score against")
     estimated = _read_events_with_lines(estimated_path)
     labels = sorted({e.label for e in reference if e.label is not None})
+    known = set(labels)
     for number, event in estimated:
-        if event.label is not None and event.label not in labels:
+        if event.label is not None and event.label not in known:
+            some = ", ".join(map(repr, labels[:4])) + (", ..." if len(labels) > 4 else "")
             raise UsageError(f"{estimated_path}:{number}: label {event.label!r} is not a label "
-                             f"of the reference {reference_path} (it has {len(labels)}: "
-                             f"{', '.join(map(repr, labels[:4]))}{', ...' if len(labels) > 4 else ''})")
+                             f"of the reference {reference_path} (it has {len(labels)}: {some})")
     return segment_based(reference, [e for _, e in estimated], segment, labels)
 
 
