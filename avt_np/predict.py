@@ -3,12 +3,13 @@
     out = predict(model, split, config)                        # out.probabilities (N, C)
     out = predict(model, split, config, indices=[3], attention=True)
     out.cross_attention[-1]                                    # (1, H, T_q, T_k), last block
+    out = predict_ensemble(models, split, config)              # the mean of several models
 
 The model runs in eval mode (no dropout) in batches, and is left in the mode it came in.
 Clip lengths (padded frames) are passed on when the split records them.
 """
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,3 +53,21 @@ def predict(model, split, config, indices=None, batch_size=100, attention=False)
     blocks = ([np.concatenate([w[b] for w in weights]) for b in range(len(weights[0]))]
               if attention else None)
     return Predictions(np.concatenate(probs), np.concatenate(frames), blocks)
+
+
+def predict_ensemble(models, split, config, indices=None, batch_size=100):
+    """The mean of several models' predictions (the epoch ensemble, Sec. 3.2.9) on clips
+    `indices` of `split`: each batch's features are computed once for all models. The sums run
+    in the order of `models`, as score_ensemble adds them up. -> Predictions."""
+    probs, frames = [], []
+    with ExitStack() as stack:
+        for model in models:
+            stack.enter_context(evaluating(model))
+        for batch in batches(split, indices, batch_size):
+            clip, frame = 0.0, 0.0
+            for model in models:
+                clip = clip + model(batch[config.first], batch[config.second], batch["lengths"])
+                frame = frame + model.frame_probabilities
+            probs.append(clip / len(models))
+            frames.append(frame / len(models))
+    return Predictions(np.concatenate(probs), np.concatenate(frames))

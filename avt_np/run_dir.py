@@ -1,7 +1,8 @@
 """The run directory `python -m avt_np.train` writes and evaluate / visualize / sweep read.
 
     RUN_DIR/
-      config.json                 {"settings": the train flags, "model": ModelConfig, "data"}
+      config.json                 {"settings": the train flags, "model": ModelConfig, "data",
+                                   "classes": the class names, in the model's output order}
       log.csv                     one row per epoch: losses, validation micro-F1, seconds
       checkpoints/epoch_NNN.npz   the parameters after each epoch of the ensemble window
       checkpoints/last.npz        parameters + Adam state + history, for --resume
@@ -19,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from avt_np import io
-from avt_np.cli import UsageError
+from avt_np.cli import UsageError, first_line
+from avt_np.data import EMBEDDED, dcase2017
+from avt_np.data.format import DataError, read_meta
 from avt_np.model import AudiovisualTransformer, ModelConfig
 
 LOG_COLUMNS = ["epoch", "train_loss", "val_loss", "val_micro_f1", "seconds"]
@@ -85,6 +88,27 @@ def load_run(run_dir):
         return saved, ModelConfig(**saved["model"])
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{path}: not a valid run configuration ({e})") from None
+
+
+def run_classes(run_dir, saved, config):
+    """The class names of a run's outputs: config.json's "classes" (runs since tag existed), else
+    those of the data set it was trained on (read from its meta.json; the embedded set's are
+    DCASE 2017 Task 4's)."""
+    if "classes" in saved:
+        classes = saved["classes"]
+    elif saved.get("data") == EMBEDDED:
+        classes = dcase2017.classes()
+    else:
+        try:
+            classes = read_meta(saved["data"])["classes"]
+        except (DataError, KeyError, TypeError) as e:
+            raise UsageError(f"{Path(run_dir) / 'config.json'}: names no classes and its data "
+                             f"set cannot tell them ({first_line(e)})") from None
+    if not (isinstance(classes, list) and len(classes) == config.classes
+            and all(isinstance(c, str) for c in classes)):
+        raise UsageError(f"{Path(run_dir) / 'config.json'}: classes must be {config.classes} "
+                         "names, the model's outputs")
+    return classes
 
 
 def read_finished(run_dir):

@@ -30,7 +30,7 @@ from avt_np import cli, data, diagnostics, io
 from avt_np.cli import ArgumentParser, UsageError
 from avt_np.data import EMBEDDED, dcase2017
 from avt_np.data.sampler import BalancedSampler
-from avt_np.evaluate import score_ensemble
+from avt_np.evaluate import has_strong_labels, score_ensemble
 from avt_np.metrics import best_global_threshold, ensemble_epochs, should_stop_early
 from avt_np.model import MODALITIES, AudiovisualTransformer, ModelConfig
 from avt_np.nn import ATTENTION_FUNCTIONS, POOLING, BinaryCrossEntropy
@@ -193,7 +193,7 @@ def model_config(settings, dataset):
         raise UsageError(str(e)) from None
 
 
-def start_or_resume(run_dir, settings, config, model, adam):
+def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
     """The history of finished epochs: empty for a new run (config.json written), else the one
     saved in checkpoints/last.npz with the model and Adam state restored."""
     if (run_dir / "checkpoints" / "last.npz").is_file():
@@ -202,7 +202,8 @@ def start_or_resume(run_dir, settings, config, model, adam):
         return history
     if not (run_dir / "config.json").is_file():
         io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
-                                                "data": settings["data"]})
+                                                "data": settings["data"],
+                                                "classes": list(dataset_classes)})
     return []
 
 
@@ -286,7 +287,8 @@ def score(model, run_dir, dataset, settings, config, history, stopped_early):
                              [r["val_micro_f1"] for r in history], window=(epochs[0], epochs[-1]),
                              stop=len(history) if stopped_early else None)
     io.atomic_write(run_dir / "curves.png", lambda f: curves.save(f, format="PNG"))
-    metrics = score_ensemble(model, run_dir, epochs, dataset, config, dataset.classes)
+    metrics = score_ensemble(model, run_dir, epochs, dataset, config, dataset.classes,
+                             events=has_strong_labels(dataset))
     metrics.update({"epochs_trained": len(history), "stopped_early": stopped_early,
                     "config": {"settings": settings, "model": config.to_dict()}})
     io.write_json(run_dir / "metrics.json", metrics)
@@ -294,6 +296,10 @@ def score(model, run_dir, dataset, settings, config, history, stopped_early):
     print(f"ensemble of epochs {metrics['ensemble_epochs']}, threshold {metrics['threshold']:.3f}, "
           f"validation micro-F1 {metrics['val_micro_f1']:.4f}; peak memory {peak_mb:.0f} MB",
           file=sys.stderr)
+    if "events" in metrics:
+        scores = metrics["events"]["test"]
+        print(f"events (DCASE 2017 Task 4 subtask B) on test: segment-based error rate "
+              f"{scores['error_rate']:.3f}, F1 {scores['f1']:.3f}", file=sys.stderr)
     print(f"test micro-F1 {metrics['test_micro_f1']:.4f}  ({run_dir}/metrics.json)")
     return metrics
 
@@ -306,7 +312,7 @@ def run(argv=None):
     config = model_config(settings, dataset)
     model = AudiovisualTransformer(config, seed=settings["seed"])
     adam = Adam(model, allocate=allocator(settings["cores"]))
-    history = start_or_resume(run_dir, settings, config, model, adam)
+    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes)
     if (run_dir / "metrics.json").is_file():
         metrics = json.loads((run_dir / "metrics.json").read_text())
         print(f"{run_dir} has already finished: test micro-F1 {metrics['test_micro_f1']:.4f}")

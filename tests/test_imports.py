@@ -21,7 +21,7 @@ LAYERS = [
     ["avt_np.evaluate"],
     ["avt_np.train", "avt_np.bench"],
     ["avt_np.visualize", "avt_np.sweep", "avt_np.exercises"],
-    ["avt_np.tag", "avt_np.book"],
+    ["avt_np.tag", "avt_np.tag_inputs", "avt_np.book"],
 ]
 
 

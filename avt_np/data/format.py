@@ -16,6 +16,9 @@
         log_mel.npy             (N, T, 96, 64)  float16 VGGish log-mel example of each frame
                                                 (96 x 10 ms, 64 bands; optional, per split;
                                                 zeros for padded frames), for pictures
+        events.tsv              strong-label reference (optional, per split): one event a line,
+                                clip id<TAB>onset<TAB>offset<TAB>class, seconds within the clip,
+                                the DCASE 2017 Task 4 organisers' format (avt_np/events.py)
 
 Clips shorter than T frames are zero-padded by the writer's caller, who passes `lengths`.
 `open_dataset` memory-maps everything, validates it (shapes agree, labels binary, no NaN/inf,
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np import events as event_lists
 from avt_np.cli import UsageError, first_line
 
 FORMAT = "avt_np-dataset"
@@ -60,6 +64,8 @@ class Split:
         self.visible = visible          # (N, C, T) bool or None
         self.lengths = None             # (N,) real frames per clip, None when all are real
         self.log_mel = None             # (N, T, 96, 64) log-mel examples, None when not stored
+        self.events = None              # [(clip id, onset, offset, class)] strong-label
+                                        # reference from events.tsv, None when not stored
 
     def __len__(self):
         return self.labels.shape[0]
@@ -273,7 +279,29 @@ def read_split(path, name, meta):
     split = ArraySplit(name, arrays["audio"], arrays.get("video"), labels, clip_ids,
                        truth.get("audible"), truth.get("visible"))
     split.lengths, split.log_mel = lengths, log_mel
+    split.events = read_reference_events(folder, clip_ids, meta["classes"])
     return split
+
+
+def read_reference_events(folder, clip_ids, classes):
+    """folder/events.tsv checked against the split: every event of a clip of the split and of
+    a known class (label None: a line with only a clip id, a clip without events). None when
+    the file is absent (no strong labels for this split)."""
+    file = Path(folder) / "events.tsv"
+    if not file.exists():
+        return None
+    try:
+        events = event_lists.read_events(file)
+    except UsageError as e:
+        raise DataError(str(e)) from None
+    known_clips, known_classes = set(clip_ids), set(classes)
+    for event in events:
+        if event[0] not in known_clips:
+            raise DataError(f"{file}: event of clip {event[0]!r}, which is not in this split")
+        if event[3] is not None and event[3] not in known_classes:
+            raise DataError(f"{file}: event of class {event[3]!r}, not one of the data set's "
+                            "classes")
+    return events
 
 
 def read_lengths(folder, n, frames):

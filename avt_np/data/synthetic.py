@@ -34,6 +34,10 @@ What is INVENTED (and is the point: the structure the paper's claims are about):
   4096-d ("VGG16 fc7") non-negative, sparse embeddings.
 Results on this set illustrate mechanisms; they do not reproduce the paper's numbers.
 
+Validation and test also store their strong-label reference `events.tsv` (reference_events):
+the real events, cut at the end of the clip's real audio, so that sound event detection
+(avt_np/detection.py) is scored against continuous onsets and offsets.
+
 Storage: only latents (float16), labels and frame-level ground truth are cached (84 MB);
 `Split.batch` materialises the 128-d / 4096-d embeddings on demand, so the 4.28 GB the
 embeddings would take in float16 are never written. The cache lives in $AVT_NP_CACHE (default
@@ -54,12 +58,15 @@ import numpy as np
 from avt_np.data import dcase2017
 from avt_np.data.format import (FRAME_HOP_SECONDS, SPLITS, DataError, Dataset, Split,
                                 check_finite, check_labels, expect_shape, load_npy, read_lengths,
-                                read_lines, read_meta)
+                                read_lines, read_meta, read_reference_events)
+from avt_np.events import write_events
 from avt_np.data.writer import DatasetWriter
 from avt_np.io import partial_dir, read_npz, write_json
 from avt_np.progress import Progress
 
 GENERATOR_VERSION = 2                    # 2: real clip lengths, padded frames zero
+CACHE_LAYOUT = 2        # files of a cache beyond the generated numbers; 2: events.tsv added
+                        # (the numbers, drawn from GENERATOR_VERSION's seed, are unchanged)
 SIRENS = ("Ambulance (siren)", "Fire engine, fire truck (siren)", "Police car (siren)",
           "Civil defense siren")
 ROAD_VEHICLES = ("Car", "Car passing by", "Bus", "Truck")
@@ -158,6 +165,20 @@ def real_events(rng, chosen, stats, classes, seconds):
     start = rng.uniform(0.0, span - duration)
     return (labels, np.concatenate([clip, missing_clip]), np.concatenate([cls, missing_cls]),
             np.concatenate([onset, start]), np.concatenate([offset, start + duration]))
+
+
+def reference_events(ids, clip, cls, onset, offset, seconds, classes):
+    """[(clip id, onset, offset, class)]: the events of a validation or test split (the real
+    ones, and those drawn for labels without one) cut at the end of their clip's audio,
+    `seconds` (N,). An event that starts after that end lies in the clip's last 0.96 s, where
+    audible_frames puts it."""
+    end = np.asarray(seconds, np.float64)[clip]                             # (E,)
+    beyond = onset >= end
+    start = np.where(beyond, np.maximum(end - FRAME_HOP_SECONDS, 0.0), onset)
+    stop = np.minimum(offset, end)
+    order = np.lexsort((cls, start, clip))
+    return [(ids[clip[e]], round(float(start[e]), 3), round(float(stop[e]), 3), classes[cls[e]])
+            for e in order]
 
 
 def frames_covered(onset, offset, frames):
@@ -295,6 +316,9 @@ def generate(path, seed=0, recipe=None, progress=True):
         for key, value in arrays.items():
             np.save(tmp / name / f"{key}.npy", value)
         ids = [f"{name}-{i:05d}" for i in range(n)]
+        if name != "train":                                # real timing: a reference to score
+            write_events(tmp / name / "events.tsv", reference_events(
+                ids, *events, clip_seconds(lengths, recipe.frames), classes))
         (tmp / name / "clip_ids.txt").write_text("".join(i + "\n" for i in ids))
         (tmp / name / "sources.txt").write_text("".join(s + "\n" for s in sources))
         if progress:
@@ -347,6 +371,7 @@ class SyntheticSplit(Split):
                 raise DataError(f"{file}: {len(lines)} lines for {n} clips")
         self.maps = maps
         self.lengths = read_lengths(folder, n, T)
+        self.events = read_reference_events(folder, self.clip_ids, meta["classes"])
 
     def embed(self, modality, idx):
         latent = np.asarray(self.latents[modality][idx], dtype=np.float32)    # (B, T, L)
@@ -398,9 +423,11 @@ def open_embedded(path):
 
 
 def recipe_tag(recipe=None):
-    """Generator version + a hash of the recipe: a changed recipe never reuses an old cache."""
+    """Generator version + a hash of the recipe + the cache layout: a changed recipe or a cache
+    without a file that newer code reads is never reused."""
     text = json.dumps([GENERATOR_VERSION, asdict(recipe or Recipe())], sort_keys=True)
-    return f"v{GENERATOR_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"v{GENERATOR_VERSION}-{digest}-files{CACHE_LAYOUT}"
 
 
 def default_dataset(seed=0, cache=None):
@@ -429,4 +456,6 @@ def materialize(dataset, out, chunk=500, overwrite=False):
                               audible=batch.get("audible"), visible=batch.get("visible"),
                               lengths=batch["lengths"])
                 progress.update(idx[-1] + 1)
+            if split.events is not None:
+                writer.add_events(name, split.events)
     return Path(out)

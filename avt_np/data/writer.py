@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np import events as event_lists
 from avt_np.data.format import FORMAT, FRAME_HOP_SECONDS, LOG_MEL_SHAPE, SPLITS, VERSION, DataError
 from avt_np.data.npy_appender import NpyAppender
 from avt_np.io import partial_dir, write_json
@@ -53,7 +54,8 @@ class DatasetWriter:
     Clips are (B, T, D) arrays; labels (B, C) in {0, 1}; audible / visible (B, C, T) bool,
     lengths (B,) (real frames of zero-padded clips) and log_mel (B, T, 96, 64) (the VGGish
     examples, stored as float16, zeros for padded frames) are each given for every append of a
-    split or for none. A split never appended is written empty.
+    split or for none. A split never appended is written empty. `add_events(split, events)`
+    gives a split its strong-label reference (events.tsv).
     On an exception inside the `with`, nothing is left behind.
     """
 
@@ -68,6 +70,7 @@ class DatasetWriter:
         self.overwrite = overwrite
         self.tmp = partial_dir(self.path)
         self.splits = {}
+        self.events = {}                # split -> [(clip id, onset, offset, class)]
 
     def __enter__(self):
         return self
@@ -130,6 +133,19 @@ class DatasetWriter:
         writer.ids.write("".join(c + "\n" for c in clip_ids))
         writer.count += b
 
+    def add_events(self, split, events):
+        """Strong-label events (clip id, onset, offset, class) of clips of `split`, written to
+        split/events.tsv on close (its clips must have been appended by then)."""
+        if split not in SPLITS:
+            raise DataError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+        for clip, onset, offset, label in events:
+            if label not in self.classes:
+                raise DataError(f"{self.path}/{split}: event of unknown class {label!r}")
+            if not 0 <= onset <= offset:
+                raise DataError(f"{self.path}/{split}: event of clip {clip!r} from {onset} to "
+                                f"{offset} s (need 0 <= onset <= offset)")
+        self.events.setdefault(split, []).extend(events)
+
     def checked_log_mel(self, split, log_mel, clip_ids):
         """(B, T, 96, 64) log-mel examples -> float16; DataError for a wrong shape or NaN/inf."""
         log_mel = np.asarray(log_mel)
@@ -160,6 +176,8 @@ class DatasetWriter:
                                                 self.dims, self.dtype, False, False)
         for writer in self.splits.values():
             writer.close()
+        for split, events in self.events.items():
+            event_lists.write_events(self.tmp / split / "events.tsv", events)
         write_json(self.tmp / "meta.json", {
             "format": FORMAT, "version": VERSION, "classes": self.classes,
             "frame_hop_seconds": FRAME_HOP_SECONDS, "frames": self.frames, "dims": self.dims,
