@@ -6,7 +6,6 @@ the cell that drew it, one page per docs/*.md, a contents sidebar, previous / ne
 search, all working offline. Needs `pip install -r requirements-docs.txt`. docs/book.md says
 more."""
 
-import sys
 from pathlib import Path
 
 from avt_np import cli

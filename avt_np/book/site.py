@@ -12,6 +12,7 @@ outside the site folder, from disk or from a server:
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,9 @@ def config(pages, nav):
         "use_directory_urls": False,
         "nav": nav,
         "theme": {"name": "material", "font": False,
-                  "features": ["navigation.footer", "navigation.indexes", "navigation.top", "content.code.copy",
-                               "toc.follow"]},
+                  # footer: previous / next; indexes: lessons/README.md opens "Lessons"
+                  "features": ["navigation.footer", "navigation.indexes", "navigation.top",
+                               "content.code.copy", "toc.follow"]},
         "plugins": ["search", "offline"],
         "extra": {"polyfills": [f"assets/{SHIM}"], "generator": False},
         "extra_css": ["assets/book.css"],
@@ -66,12 +68,15 @@ def build_site(pages, nav, out, workdir):
     (pages / "assets" / "book.css").write_text(STYLE, encoding="utf-8")
     config_file = Path(workdir) / "mkdocs.yml"
     config_file.write_text(json.dumps(config(pages, nav), indent=1), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+    # not --quiet: it hides the warnings from --strict, which then passes them
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
                            "--config-file", str(config_file), "--site-dir", str(out)],
-                          cwd=workdir, capture_output=True, text=True)
+                          cwd=workdir, capture_output=True, text=True,
+                          env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
     if done.returncode != 0:
-        problems = [line for line in done.stderr.splitlines()
-                    if line.startswith(("WARNING", "ERROR")) or "Error" in line]
-        raise SiteBuildFailed("mkdocs: " + (problems[0] if problems else
-                                            done.stderr.strip().splitlines()[-1]
-                                            if done.stderr.strip() else "failed"))
+        said = (done.stderr + done.stdout).splitlines()
+        problems = [" ".join(line.split()) for line in said
+                    if line.startswith(("WARNING", "ERROR"))]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SiteBuildFailed("mkdocs: " + (problems[0] + more if problems else
+                                            said[-1] if said else "failed"))
