@@ -3,6 +3,7 @@ made to resolve in the site; a lesson that raises stops the build with one line 
 its cell; avt_np.plot.save shows its picture inside a kernel and imports nothing outside one."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -194,3 +195,19 @@ def test_save_outside_a_kernel_writes_the_file_and_imports_no_ipython(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=HANG_GUARD)
     assert done.stdout.split() == ["True", "False"], done.stderr
+
+
+def test_without_the_docs_extra_the_build_says_what_to_install_in_one_line(tmp_path):
+    hide = tmp_path / "hide"                               # a Python where jupytext is missing
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['jupytext'] = None\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hide), str(ROOT)]))
+    lessons = write_lessons(tmp_path / "lessons", {"01_one.py": "# %%\nx = 1\n"})
+    done = subprocess.run([sys.executable, "-m", "avt_np.book", "build", "--out", "site",
+                           "--lessons", str(lessons)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: the book needs the docs extra (jupytext is missing): "
+        "pip install -r requirements-docs.txt"]
+    assert not (tmp_path / "site").exists()
