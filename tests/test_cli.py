@@ -26,6 +26,7 @@ TOOLS = [
     ("avt_np.book", ["build", "--ou", "x"]),
     ("avt_np.exercises", ["check", "x.py", "--see", "1"]),
     ("avt_np.events", ["score", "ref.tsv", "est.tsv", "--jso"]),
+    ("avt_np.tag", ["RUN", "--spli", "test"]),
 ]
 
 
