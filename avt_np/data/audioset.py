@@ -59,6 +59,7 @@ import numpy as np
 
 import avt_np
 from avt_np import cli
+from avt_np.data import dcase2017
 from avt_np.data import dcase2017_task4_clips as clip_table
 from avt_np.data import protobuf as pb
 from avt_np.data.format import SPLITS, DataError
@@ -416,6 +417,13 @@ def assemble(out, work, table, frames, method="youtube8m", dtype="float16", prov
                     writer.append(split, audio=audio[sel], labels=table.labels[idx[sel]],
                                   clip_ids=[table.clip_ids[i] for i in idx[sel]],
                                   lengths=lengths[sel])
+        for k, split in enumerate(SPLITS):
+            if split != "train":                  # the organisers' strong labels, for SED
+                strong = dcase2017.strong_events(split)
+                writer.add_events(split, [
+                    (table.clip_ids[i], onset, offset, label)
+                    for i in np.flatnonzero(found & (table.split == k))
+                    for onset, offset, label in strong.get(table.clip_ids[i], ())])
         missing = np.flatnonzero(~found)
         text = io.StringIO()
         rows = csv.writer(text, lineterminator="\n")

@@ -51,6 +51,22 @@ def classes():
 
 
 # -- building the JSON from the organisers' files -------------------------------------------
+def strong_events(split):
+    """{clip id: [(onset, offset, class)]}: the organisers' strong labels of every clip of the
+    paper's "validation" (their testing set) or "test" split (their evaluation set); the clip
+    id is the file name without ".wav". A label the annotators could not hear (their rows with
+    onset = offset = 0) keeps such a zero-length event, which marks no segment when scored but
+    keeps its clip in the reference."""
+    stats, names = load(), classes()
+    out = {}
+    for clip in stats[{"validation": "validation_clips", "test": "test_clips"}[split]]:
+        heard = {c for c, _, _ in clip["events"]}
+        out[clip["file"].removesuffix(".wav")] = (
+            [(on, off, names[c]) for c, on, off in clip["events"]]
+            + [(0.0, 0.0, names[c]) for c in clip["labels"] if c not in heard])
+    return out
+
+
 def read_rows(path):
     """Tab-separated rows of a label file, with CRLF or LF line ends."""
     with open(path, newline="") as f:

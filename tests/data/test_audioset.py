@@ -158,6 +158,24 @@ def test_fake_release_converts_to_a_dataset_that_opens(release, tmp_path, capsys
     assert any(line.startswith(f"train,{left_out[0]},not in the input") for line in not_found)
 
 
+def test_validation_and_test_carry_the_organisers_strong_labels_of_the_converted_clips(
+        release, tmp_path):
+    root, _, _ = release
+    assert convert(root, tmp_path / "data") == 0
+    dataset = open_dataset(tmp_path / "data")
+    assert dataset["train"].events is None                  # no strong labels for training
+    for name, source in (("validation", "validation_clips"), ("test", "test_clips")):
+        split = dataset[name]
+        real = {c["file"][:-4]: c for c in dcase2017.load()[source]}
+        for cid, label in zip(split.clip_ids, split.labels):
+            mine = [(e.onset, e.offset, e.label) for e in split.events if e.file == cid]
+            clip = real[cid]
+            heard = [(on, off, dcase2017.classes()[c]) for c, on, off in clip["events"]]
+            assert sorted(e for e in mine if e[1] > 0) == sorted(heard)
+            assert {e[2] for e in mine} == {dcase2017.classes()[c] for c in np.flatnonzero(label)}
+
+
+
 @pytest.mark.parametrize("method, scale, offset", [("centered", 1 / 128, -1.0), ("raw", 1 / 255, 0.0)])
 def test_other_dequantisations_can_be_chosen(release, tmp_path, method, scale, offset):
     root, expected, _ = release
