@@ -108,7 +108,7 @@ def to_events(active, files, classes, hop=FRAME_HOP_SECONDS):
     clip, cls, start = np.nonzero(edges == 1)
     _, _, stop = np.nonzero(edges == -1)                # same order: runs never overlap
     order = np.lexsort((cls, start, clip))
-    return [(files[i], round(a * hop, 3), round(b * hop, 3), classes[c])
+    return [(files[i], round(float(a) * hop, 3), round(float(b) * hop, 3), classes[c])
             for i, c, a, b in zip(clip[order], cls[order], start[order], stop[order])]
 
 
