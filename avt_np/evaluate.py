@@ -24,7 +24,7 @@ from avt_np.metrics import best_global_threshold, micro_f1, per_class_scores
 from avt_np.model import AudiovisualTransformer
 from avt_np.predict import predict
 from avt_np.progress import Progress
-from avt_np.run_dir import load_run, load_snapshot, snapshot_path
+from avt_np.run_dir import load_snapshot, read_finished, snapshot_path
 from avt_np.sync import model_sync_report
 
 
@@ -100,12 +100,9 @@ def run(argv=None):
                              "against the splits' strong labels, and add it to the run's "
                              "metrics.json when scored on the run's own data")
     args = parser.parse_args(argv)
-    saved, config = load_run(args.run_dir)
+    saved, config, kept, _ = read_finished(args.run_dir)      # one-line errors for damage
     metrics_path = Path(args.run_dir) / "metrics.json"
-    if not metrics_path.is_file():
-        raise UsageError(f"{metrics_path}: not found: the run has not finished "
-                         f"(continue it with python -m avt_np.train --out {args.run_dir} --resume)")
-    epochs = json.loads(metrics_path.read_text())["ensemble_epochs"]
+    epochs = kept["ensemble_epochs"]
     missing = [str(snapshot_path(args.run_dir, e)) for e in epochs
                if not snapshot_path(args.run_dir, e).is_file()]
     if missing:
@@ -119,7 +116,6 @@ def run(argv=None):
                              events=args.events)
     metrics["data"] = args.data or saved["data"]
     if args.events and (args.data is None or data.same_data(args.data, saved["data"])):
-        kept = json.loads(metrics_path.read_text())
         io.write_json(metrics_path, dict(kept, events=metrics["events"]))
     if args.out:
         io.write_json(args.out, metrics)

@@ -94,8 +94,19 @@ def read_npz(path):
     """{name: array} of an .npz file; ValueError naming the file if it cannot be read (a file
     cut short by a full disk or a copy, or not an .npz at all)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-                raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}   # (np.load(path) leaves the file
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:     # open when it fails)
+        raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
                          f"{first_line(e)})") from None
+
+
+def read_json(path):
+    """The JSON document in `path`; ValueError naming the file if it is missing, not UTF-8 or
+    not JSON (a file cut short, emptied or edited by hand)."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise ValueError(f"{path}: unreadable JSON ({first_line(e)})") from None

@@ -40,33 +40,72 @@ def load_snapshot(model, path):
     except ValueError as e:
         raise UsageError(str(e)) from None
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(numbers_only(state))
     except ValueError as e:
         raise UsageError(f"{path}: not a checkpoint of this model ({e})") from None
 
 
+def numbers_only(state):
+    """`state` if every array holds real, finite numbers, else a ValueError naming the first
+    that does not (a NaN, an inf, or text or complex numbers written by hand or by a training
+    run that diverged: loaded, it would give silently wrong scores)."""
+    for name, array in state.items():
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"{name} holds {array.dtype} values, expected real numbers")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(f"{name} holds NaN or infinite values")
+    return state
+
+
 def save_state(run_dir, model, adam, history):
-    """checkpoints/last.npz: parameters, Adam state and the per-epoch history (for --resume)."""
+    """checkpoints/last.npz: parameters, Adam state and the per-epoch history (for --resume).
+    The one it replaces becomes checkpoints/previous.npz: a last.npz damaged later (a disk, a
+    copy) costs one epoch, not the run."""
     arrays = {f"param.{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"adam.{k}": v for k, v in adam.state_dict().items()})
     arrays["history"] = np.array(json.dumps(history))
-    io.write_npz(Path(run_dir) / "checkpoints" / "last.npz", arrays)
+    last = Path(run_dir) / "checkpoints" / "last.npz"
+    if last.is_file():
+        io.atomic_write(last.with_name("previous.npz"), lambda f: f.write(last.read_bytes()))
+    io.write_npz(last, arrays)
+
+
+def resume_hint(run_dir):
+    """How to go on when checkpoints/last.npz is damaged or missing."""
+    previous = Path(run_dir) / "checkpoints" / "previous.npz"
+    if previous.is_file():
+        return (f"; to resume from the epoch before, mv {previous} {previous.with_name('last.npz')}"
+                " and run --resume again")
+    return "; start again in another --out directory"
 
 
 def load_state(run_dir, model, adam):
     """The history saved by save_state, its parameters and Adam state loaded into model, adam."""
     path = Path(run_dir) / "checkpoints" / "last.npz"
-    retry = "; start again in another --out directory"
+    retry = resume_hint(run_dir)
     try:
         state = io.read_npz(path)                     # its errors name the file
     except ValueError as e:
         raise UsageError(f"{e}{retry}") from None
     try:
+        numbers_only({k: v for k, v in state.items() if k != "history"})
         model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("param.")})
         adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam.")})
-        return json.loads(str(state["history"]))
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"{path}: not a checkpoint of this run ({e}){retry}") from None
+        return checked_history(json.loads(str(state["history"])))
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{path}: not a checkpoint of this run ({first_line(e)}){retry}") from None
+
+
+def checked_history(history):
+    """The per-epoch history of last.npz: rows {"epoch": 1, 2, ..., and LOG_COLUMNS' numbers}."""
+    if not isinstance(history, list):
+        raise ValueError("history is not a list of epochs")
+    for i, row in enumerate(history, 1):
+        if not (isinstance(row, dict) and row.get("epoch") == i
+                and all(isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool)
+                        for c in LOG_COLUMNS)):
+            raise ValueError(f"history row {i} is not epoch {i} with {', '.join(LOG_COLUMNS)}")
+    return history
 
 
 def write_log(run_dir, history):
@@ -84,10 +123,34 @@ def load_run(run_dir):
     if not path.is_file():
         raise UsageError(f"{path}: not found (is {run_dir} a run directory of avt_np.train?)")
     try:
-        saved = json.loads(path.read_text())
-        return saved, ModelConfig(**saved["model"])
+        saved = io.read_json(path)
+    except ValueError as e:
+        raise UsageError(f"{e} (is {run_dir} a run directory of avt_np.train?)") from None
+    try:
+        if not isinstance(saved, dict) or not isinstance(saved.get("data"), str):
+            raise ValueError("expected an object with the path of its \"data\"")
+        return saved, checked_config(ModelConfig(**saved["model"]))
     except (ValueError, KeyError, TypeError) as e:
-        raise UsageError(f"{path}: not a valid run configuration ({e})") from None
+        raise UsageError(f"{path}: not a valid run configuration ({first_line(e)})") from None
+
+
+def checked_config(config):
+    """`config` if its sizes are positive whole numbers and its dropout a probability (a
+    hand-edited config.json can hold anything), else a ValueError."""
+    sizes = {name: getattr(config, name) for name in ("blocks", "heads", "d_model", "d_head",
+                                                      "d_ff", "classes", "memory_block")}
+    if not isinstance(config.dims, dict) or not config.dims:
+        raise ValueError("dims must map modalities to widths")
+    sizes.update({f"dims.{m}": d for m, d in config.dims.items()})
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 20 \
+                or (value == 0 and name != "memory_block"):
+            raise ValueError(f"{name} = {value!r}, expected a positive whole number")
+    if not (isinstance(config.dropout, (int, float)) and 0 <= config.dropout < 1):
+        raise ValueError(f"dropout = {config.dropout!r}, expected a probability below 1")
+    if not isinstance(config.mask_padding, bool):
+        raise ValueError(f"mask_padding = {config.mask_padding!r}, expected true or false")
+    return config
 
 
 def run_classes(run_dir, saved, config):
@@ -120,11 +183,16 @@ def read_finished(run_dir):
         raise UsageError(f"{path}: not found: the run has not finished (continue it with "
                          f"python -m avt_np.train --out {run_dir} --resume)")
     try:
-        metrics = json.loads(path.read_text())
-        epoch = int(metrics["ensemble_epochs"][-1])
-    except (ValueError, KeyError, IndexError, TypeError) as e:
-        raise UsageError(f"{path}: no ensemble_epochs ({e})") from None
-    return saved, config, metrics, epoch
+        metrics = io.read_json(path)
+    except ValueError as e:
+        raise UsageError(f"{e}; to score the run again, remove it and run python -m "
+                         f"avt_np.train --out {run_dir} --resume") from None
+    epochs = metrics.get("ensemble_epochs") if isinstance(metrics, dict) else None
+    if not (isinstance(epochs, list) and epochs and all(
+            isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in epochs)):
+        raise UsageError(f"{path}: ensemble_epochs must be a list of epoch numbers, got "
+                         f"{json.dumps(epochs)[:60]}")
+    return saved, config, metrics, epochs[-1]
 
 
 def load_model(run_dir, config, epoch, needed_for="the model"):

@@ -38,7 +38,8 @@ from avt_np.optim import Adam
 from avt_np.plot import training_curves
 from avt_np.predict import predict
 from avt_np.progress import Progress
-from avt_np.run_dir import load_state, save_state, snapshot_path, write_log
+from avt_np.run_dir import (load_state, read_finished, resume_hint, save_state,
+                            snapshot_path, write_log)
 from avt_np.training_step import allocator, training_step
 
 PADDING = ("mask", "include")
@@ -150,14 +151,38 @@ def settings_and_run_dir(args):
         config_path = Path(args.out) / "config.json"
         if not config_path.is_file():
             raise UsageError(f"{config_path}: not found; nothing to resume in {args.out}")
-        saved = json.loads(config_path.read_text())["settings"]
-    settings = settings_from(args, saved)
+        saved = saved_settings(config_path)
+    try:
+        settings = settings_from(args, saved)
+    except UsageError as e:
+        raise (UsageError(f"{config_path}: {e}") if saved is not None else e) from None
     run_dir = Path(args.out or f"runs/{settings['first']}-{settings['second']}-seed{settings['seed']}")
     if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"--out {run_dir}: already holds a run; continue it with --resume "
                          f"or choose another directory")
     parse_pos_enc(settings["pos_enc"])
     return settings, run_dir
+
+
+def saved_settings(path):
+    """config.json's "settings", each of the type of its flag (it may have been edited by hand)."""
+    try:
+        saved = io.read_json(path)["settings"]
+    except ValueError as e:
+        raise UsageError(f"{e}; nothing to resume") from None
+    except (KeyError, TypeError):
+        raise UsageError(f"{path}: no \"settings\" (is it a run directory of avt_np.train?)") \
+            from None
+    if not isinstance(saved, dict):
+        raise UsageError(f"{path}: \"settings\" must be an object of the train flags")
+    for name, (default, _) in SETTINGS.items():
+        value = saved.get(name, default)
+        kinds = (int, float) if isinstance(default, float) else (type(default),)
+        if not isinstance(value, kinds) or isinstance(value, bool) \
+                or (isinstance(value, float) and not np.isfinite(value)):
+            raise UsageError(f"{path}: settings.{name} = {json.dumps(value)[:40]}, expected "
+                             f"{'a number' if isinstance(default, float) else type(default).__name__}")
+    return saved
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -200,6 +225,10 @@ def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
         history = load_state(run_dir, model, adam)
         print(f"resuming {run_dir} after epoch {len(history)}", file=sys.stderr)
         return history
+    saved_epochs = list((run_dir / "checkpoints").glob("*.npz"))
+    if saved_epochs:                    # never train epochs again over the ones already saved
+        raise UsageError(f"{run_dir / 'checkpoints' / 'last.npz'}: missing, but the run saved "
+                         f"epochs ({saved_epochs[0].name}){resume_hint(run_dir)}")
     if not (run_dir / "config.json").is_file():
         io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
                                                 "data": settings["data"],
@@ -312,11 +341,13 @@ def run(argv=None):
     config = model_config(settings, dataset)
     model = AudiovisualTransformer(config, seed=settings["seed"])
     adam = Adam(model, allocate=allocator(settings["cores"]))
-    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes)
     if (run_dir / "metrics.json").is_file():
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        print(f"{run_dir} has already finished: test micro-F1 {metrics['test_micro_f1']:.4f}")
+        metrics = read_finished(run_dir)[2]           # one-line errors for a damaged file
+        f1 = metrics.get("test_micro_f1")
+        print(f"{run_dir} has already finished: test micro-F1 "
+              + (f"{f1:.4f}" if type(f1) in (int, float) else f"{f1!r} in metrics.json"))
         return metrics
+    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes)
     print(f"training {config.first}/{config.second}, positional encodings "
           f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
           f"attention, {model.num_parameters():,} parameters, data {settings['data']} "

@@ -40,7 +40,8 @@ def test_a_short_run_writes_every_file_and_evaluate_reproduces_its_score(tmp_pat
     assert "ETA <= " in done.stderr and "scoring: model 3/3" in done.stderr   # the run's ETA
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert names == ["checkpoints/epoch_002.npz", "checkpoints/epoch_003.npz",
-                     "checkpoints/last.npz", "config.json", "curves.png", "log.csv",
+                     "checkpoints/last.npz", "checkpoints/previous.npz", "config.json",
+                     "curves.png", "log.csv",
                      "metrics.json"]                                 # ensemble window of 2 kept
     log = (out / "log.csv").read_text().splitlines()
     assert log[0] == "epoch,train_loss,val_loss,val_micro_f1,seconds" and len(log) == 4
@@ -193,7 +194,8 @@ def test_truncated_checkpoints_give_one_line_in_evaluate_and_resume(tmp_path, da
     errors = [line for line in resumed.stderr.splitlines() if line.startswith("error:")]
     assert resumed.returncode == 2 and len(errors) == 1, resumed.stderr
     assert "Traceback" not in resumed.stderr
-    assert f"{last}: unreadable .npz file" in resumed.stderr and "another --out" in resumed.stderr
+    assert f"{last}: unreadable .npz file" in resumed.stderr
+    assert f"mv {last.with_name('previous.npz')} {last}" in resumed.stderr   # the epoch before
 
 
 def test_without_data_the_first_run_builds_the_default_set_and_the_next_reuses_it(tmp_path):

@@ -119,6 +119,7 @@ def prune_checkpoints(run_dir, keep):
     checkpoints = Path(run_dir) / "checkpoints"
     if keep == "ensemble":
         (checkpoints / "last.npz").unlink(missing_ok=True)
+        (checkpoints / "previous.npz").unlink(missing_ok=True)     # the state one epoch back
     elif keep == "none":
         shutil.rmtree(checkpoints, ignore_errors=True)
 

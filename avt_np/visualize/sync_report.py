@@ -3,6 +3,8 @@
 the run's own data (no snapshot needed, so runs trained with --keep none answer), else computed
 now with the run's last ensemble snapshot."""
 
+import sys
+
 from avt_np.data import open as open_data
 from avt_np.data import same_data
 from avt_np.run_dir import load_model, read_finished
@@ -16,11 +18,34 @@ def stored_sync(saved, metrics, split_name, data=None):
     """metrics.json's "sync" entry when it was computed on `split_name` of `data` (None:
     the run's own data), else None."""
     stored = metrics.get("sync")
-    if stored is None or stored.get("split") != split_name:
+    if stored is None or not isinstance(stored, dict) or stored.get("split") != split_name:
+        return None
+    if not well_formed(stored):                   # a cached score: computed again instead
+        print("note: metrics.json's \"sync\" entry is damaged; computing the score again",
+              file=sys.stderr)
         return None
     if data is not None and not same_data(data, saved["data"]):
         return None
     return stored
+
+
+def well_formed(report):
+    """Whether a stored score has every field format_sync prints, of the right type."""
+    def number(x):
+        return type(x) in (int, float)
+
+    def numbers(x):
+        return isinstance(x, list) and all(number(v) for v in x)
+
+    if isinstance(report.get("skipped"), str):
+        return True
+    blocks = report.get("blocks")
+    return (all(number(report.get(k)) for k in ("clips", "pairs", "excluded_pairs", "chance"))
+            and all(isinstance(report.get(k), str) for k in ("query", "key"))
+            and isinstance(blocks, list) and all(
+                isinstance(b, dict) and type(b.get("block")) is int and number(b.get("share"))
+                and number(b.get("top1")) and numbers(b.get("share_per_head"))
+                and numbers(b.get("top1_per_head")) for b in blocks))
 
 
 def sync_for_run(run, split_name="test"):
