@@ -5,12 +5,14 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile
 from PIL import Image
 
 from avt_np import data as data_sets
 from avt_np import evaluate, tag, train
 from avt_np.data import synthetic
 from avt_np.detection import PostProcessing, detect
+from avt_np.features import extract
 from avt_np.events import read_events, read_tags, segment_based
 from avt_np.io import read_npz
 from avt_np.metrics import micro_f1
@@ -173,6 +175,19 @@ def test_a_video_file_is_tagged_and_drawn_with_frames_and_log_mel(run, tmp_path,
 
 
 @needs_ffmpeg
+def test_a_second_run_reads_the_kept_features_instead_of_extracting(run, tmp_path, weights,
+                                                                     monkeypatch):
+    clip = write_mp4(tmp_path / "street.mp4", 10.0, audio_freq=660)
+    first = read_npz(tagged(run, tmp_path, str(clip)) / "probabilities.npz")["clip"]
+
+    def refuse(*_):
+        raise AssertionError("extracted again")
+    monkeypatch.setattr(extract.Extractor, "prepare", refuse)
+    again = read_npz(tagged(run, tmp_path, str(clip)) / "probabilities.npz")["clip"]
+    np.testing.assert_array_equal(first, again)
+
+
+@needs_ffmpeg
 def test_in_a_folder_bad_clips_are_listed_and_the_others_tagged(run, tmp_path, weights, capsys):
     folder = tmp_path / "clips"
     folder.mkdir()
@@ -180,12 +195,15 @@ def test_in_a_folder_bad_clips_are_listed_and_the_others_tagged(run, tmp_path, w
     write_mp4(folder / "short.mp4", 0.5, audio_freq=440)          # under one 0.96 s frame
     write_mp4(folder / "mute.mp4", 5.0)                            # no audio stream
     (folder / "broken.mp4").write_bytes(b"not a video at all")
+    write_mp4(folder / "silent.mp4", 5.0)                          # its audio: silent.wav
+    soundfile.write(folder / "silent.wav", np.zeros(16000 * 5, np.float32), 16000)
     out = tagged(run, tmp_path, str(folder))
     assert list(read_npz(out / "probabilities.npz")["files"]) == ["good.mp4"]
     failed = dict(line.split("\t") for line in (out / "failed.tsv").read_text().splitlines())
-    assert sorted(failed) == ["broken.mp4", "mute.mp4", "short.mp4"]
+    assert sorted(failed) == ["broken.mp4", "mute.mp4", "short.mp4", "silent.mp4"]
+    assert "silence" in failed["silent.mp4"] and "shorter than one" in failed["short.mp4"]
     err = capsys.readouterr().err
-    assert "3 input(s) failed" in err and "Traceback" not in err
+    assert "4 input(s) failed" in err and "Traceback" not in err
 
 
 @needs_ffmpeg
