@@ -172,7 +172,7 @@ def text(rng, path, others):
     elif name.endswith(".jsonl"):
         out = damage_lines(rng, content, "json")
     else:
-        separator = "\t" if name.endswith((".tsv", ".txt")) and "\t" in content else ","
+        separator = "\t" if "\t" in content else ","
         out = damage_lines(rng, content, separator)
     if out is None:
         return flip(rng, path, others)

@@ -52,7 +52,7 @@ class Kind:
     fixture: Path
     targets: list
     command: Callable
-    may_write: tuple = ()
+    may_write: tuple = ()                  # or a function of the damaged file's path
     timeout: float = 120.0
     extra_check: Callable = None           # (case_dir, code, stdout, stderr) -> problem or None
     allow_warnings: tuple = field(default_factory=tuple)
@@ -128,8 +128,9 @@ def problems_of(kind, case_dir, damaged, before, result):
     if noisy:
         problems.append(f"warning: {noisy[0][:200]}")
     after = files_of(case_dir)
+    may_write = kind.may_write(damaged) if callable(kind.may_write) else kind.may_write
     for rel, original in before.items():
-        if rel == damaged or any(fnmatch.fnmatch(rel, g) for g in kind.may_write):
+        if rel == damaged or any(fnmatch.fnmatch(rel, g) for g in may_write):
             continue
         if rel not in after:
             problems.append(f"{rel} deleted")
