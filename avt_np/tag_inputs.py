@@ -102,6 +102,25 @@ def extracted(clip, extractor):
     return arrays
 
 
+def kept(work, clip_id, with_video):
+    """The features of clip_id kept in the work dir, or None when there are none or they are
+    damaged (arrays missing, of other shapes, not finite): the work dir is only a cache, so
+    such a clip is extracted again."""
+    if not work.has(clip_id):
+        return None
+    try:
+        arrays = work.load(clip_id)
+    except ValueError:
+        return None
+    shapes = {"audio": 2, "valid": 1, "log_mel": 3, **({"video": 2} if with_video else {})}
+    for name, ndim in shapes.items():
+        a = arrays.get(name)
+        if a is None or a.ndim != ndim or a.shape[0] != FRAMES or a.dtype.kind not in "fiub" \
+                or not np.isfinite(a.astype(np.float32)).all():
+            return None
+    return arrays
+
+
 def clip_features(inputs, config, work_dir, args, run_data=None):
     """Features of every clip in `inputs` -> (clips [{file, audio, video?, length, log_mel}],
     failures [(file, reason)], extras {file: {"log_mel", "frames"}} for the pictures)."""
@@ -128,9 +147,8 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
     for k, clip in enumerate(clips, 1):
         name = file_name(clip)
         try:
-            if work.has(clip.clip_id):
-                arrays = work.load(clip.clip_id)
-            else:
+            arrays = kept(work, clip.clip_id, with_video)
+            if arrays is None:
                 arrays = extracted(clip, extractor)
                 work.save(clip.clip_id, arrays)
         except extract.CLIP_ERRORS as e:

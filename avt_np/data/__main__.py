@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from avt_np import cli
-from avt_np.cli import ArgumentParser
+from avt_np.cli import ArgumentParser, first_line
 from avt_np.data import audioset, dcase2017
 from avt_np.data.format import SPLITS, DataError
 from avt_np.data.opening import open as open_data
@@ -54,7 +54,12 @@ def synth(args):
 
 
 def dcase2017_stats(args):
-    write_text(args.out, json.dumps(dcase2017.build(args.folder), separators=(",", ":")) + "\n")
+    try:
+        stats = dcase2017.build(args.folder)
+    except (OSError, ValueError, IndexError, KeyError) as e:     # a missing, damaged or edited
+        raise DataError(f"{args.folder}: not the organisers' DCASE 2017 Task 4 label files "
+                        f"({first_line(e)[:120]})") from None     # file, or another layout
+    write_text(args.out, json.dumps(stats, separators=(",", ":")) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
 
 

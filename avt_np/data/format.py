@@ -27,6 +27,7 @@ writing side is writer.py.
 """
 
 import json
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -186,9 +187,11 @@ def load_npy(file):
         raise DataError(f"{file}: missing")
     try:
         return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as e:
+        # (a garbled header reaches NumPy's header parser: SyntaxError, TokenError; its
+        # message quotes the header, so only its start is kept)
         raise DataError(f"{file}: unreadable as .npy (truncated or not an .npy file: "
-                        f"{first_line(e)})") from None
+                        f"{first_line(e)[:80]})") from None
 
 
 def expect_shape(file, array, shape):

@@ -26,6 +26,7 @@ import io
 import sys
 import time
 import traceback
+import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -272,14 +273,22 @@ class WorkDir:
         return self.clips / f"{clip_id}.npz"
 
     def has(self, clip_id):
-        return self.file(clip_id).exists()
+        """Is clip_id cached? A cache file cut short, emptied or without its arrays counts as
+        not cached (the clip is extracted again); only the .npz's index is read."""
+        return {"audio", "valid"} <= self.arrays_in(clip_id)
+
+    def arrays_in(self, clip_id):
+        """The array names in clip_id's cache file; empty when it is missing or unreadable."""
+        try:
+            with open(self.file(clip_id), "rb") as f:
+                npz = np.load(f, allow_pickle=False)
+                return set(npz.files) if hasattr(npz, "files") else set()   # not an .npz
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile):
+            return set()
 
     def has_log_mel(self, clip_id):
         """Is clip_id cached with its log-mel examples? (reads the .npz's index, not its data)"""
-        if not self.has(clip_id):
-            return False
-        with np.load(self.file(clip_id)) as f:
-            return "log_mel" in f.files
+        return self.has(clip_id) and "log_mel" in self.arrays_in(clip_id)
 
     def save(self, clip_id, arrays):
         tmp = self.clips / f"{clip_id}.tmp.npz"
@@ -287,8 +296,13 @@ class WorkDir:
         tmp.replace(self.file(clip_id))             # never a half-written cache file
 
     def load(self, clip_id):
-        with np.load(self.file(clip_id)) as f:
-            return {k: f[k] for k in f.files}
+        try:
+            with open(self.file(clip_id), "rb") as file, np.load(file) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:   # damaged inside
+            raise ValueError(f"{self.file(clip_id)}: damaged cache file ({first_line(e)[:80]}); "
+                             "delete it and run the same command again to extract the clip "
+                             "again") from None
 
     def log_error(self, clip_id, message):
         with open(self.errors, "a") as f:

@@ -126,7 +126,15 @@ def check_protocol(sweep_dir, protocol):
         raise UsageError(f"--out {sweep_dir}: {existing} is a file, expected a directory")
     path = sweep_dir / "sweep.json"
     if path.is_file():
-        saved = json.loads(path.read_text())["protocol"]
+        try:
+            saved = io.read_json(path)["protocol"]
+            saved.items()
+        except ValueError as e:
+            raise UsageError(f"{e}; it records the sweep's protocol: restore it (results.json "
+                             "holds a copy, as \"protocol\") or use another --out") from None
+        except (KeyError, TypeError, AttributeError):
+            raise UsageError(f"{path}: no \"protocol\" object; restore it (results.json holds "
+                             "a copy) or use another --out") from None
         for name, value in protocol.items():
             if saved.get(name) != value:
                 raise UsageError(f"--out {sweep_dir}: holds a sweep with {name} = "

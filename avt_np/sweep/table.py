@@ -12,21 +12,40 @@ import csv
 import io as text_io
 import json
 import statistics
+import sys
 from pathlib import Path
 
 from avt_np import io
+from avt_np.cli import first_line
 from avt_np.sweep.grid import COLUMNS, ROWS, Cell, paper_table
 
 
 def collect(sweep_dir):
-    """[(cell, seed, metrics)] of every finished run under sweep_dir/runs, sorted by name."""
+    """[(cell, seed, metrics)] of every finished run under sweep_dir/runs, sorted by name. A
+    metrics.json that cannot be read (damaged, edited by hand) is left out with a note."""
     runs = []
     for path in sorted(Path(sweep_dir).glob("runs/*/metrics.json")):
-        metrics = json.loads(path.read_text())
-        s = metrics["config"]["settings"]
-        cell = Cell(s["first"], s["second"], s["pos_enc"], s["pooling"], s["attention"])
-        runs.append((cell, s["seed"], metrics))
+        try:
+            runs.append(run_entry(io.read_json(path), path))
+        except ValueError as e:
+            print(f"sweep: {first_line(e)}; left out of the tables (delete it to train the run "
+                  f"again)", file=sys.stderr)
     return runs
+
+
+def run_entry(metrics, path):
+    """(cell, seed, metrics) of one run's metrics.json, or a ValueError naming the file."""
+    try:
+        s = metrics["config"]["settings"]
+        cell = Cell(*(s[k] for k in ("first", "second", "pos_enc", "pooling", "attention")))
+        seed, f1 = s["seed"], metrics["test_micro_f1"]
+    except (KeyError, TypeError):
+        raise ValueError(f"{path}: no config.settings or test_micro_f1") from None
+    if not all(isinstance(v, str) for v in cell.__dict__.values()) or type(seed) is not int:
+        raise ValueError(f"{path}: config.settings holds values of another type")
+    if type(f1) not in (int, float) or not 0 <= f1 <= 1:
+        raise ValueError(f"{path}: test_micro_f1 = {json.dumps(f1)[:40]}, expected 0..1")
+    return cell, seed, metrics
 
 
 def summarize(runs):
