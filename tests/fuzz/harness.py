@@ -179,12 +179,15 @@ def fuzz(kind, cases, first_seed, work, report=None):
     return failures, tally, seconds
 
 
-def check(kind, settings, work, request):
+def check(kind, settings, work, request, cost=1):
     """fuzz() as a test: every failure listed in the assertion message, each with the command
-    that replays it alone. settings: tests/fuzz/conftest.py's FuzzSettings; request: pytest's."""
+    that replays it alone. settings: tests/fuzz/conftest.py's FuzzSettings; request: pytest's;
+    cost: a kind whose case takes about `cost` times the usual ~0.3 s runs 1/cost of the
+    default number of cases in the default pytest (all of --fuzz-cases N when given)."""
     kind.test = request.node.nodeid
-    failures, tally, seconds = fuzz(kind, settings.cases, settings.seed, work)
-    summary = (f"{kind.name}: {settings.cases} case(s) from seed {settings.seed} in "
+    cases = settings.cases if settings.long else max(4, settings.cases // cost)
+    failures, tally, seconds = fuzz(kind, cases, settings.seed, work)
+    summary = (f"{kind.name}: {cases} case(s) from seed {settings.seed} in "
                f"{seconds:.1f} s, exit codes {dict(sorted(tally.items(), key=str))}, "
                f"{len(failures)} failed")
     if settings.long:

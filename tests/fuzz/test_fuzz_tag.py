@@ -14,7 +14,7 @@ def test_tag_of_a_split_with_a_damaged_run_directory_tags_or_says_what_is_wrong(
     kind = Kind("tag_run", finished_run, RUN_FILES, may_write=("tag/*",),
                 command=lambda case: (tag.main, [str(case), "--split", "test", "--out",
                                                  str(case / "tag")]))
-    check(kind, fuzz, tmp_path, request)
+    check(kind, fuzz, tmp_path, request, cost=3)
 
 
 def test_tag_of_damaged_inputs_or_kept_features_tags_or_says_what_is_wrong(
