@@ -1,5 +1,6 @@
 """Fixtures of the fuzz suite: small good artefacts made once per session by the real code."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from avt_np import tag, train
+from avt_np import tag, train, weights
 from avt_np.data import synthetic
 from avt_np.features import __main__ as features_command
 from avt_np.features.labels import DCASE2017_CLASSES
@@ -210,3 +211,30 @@ def tag_project(tmp_path_factory, finished_run):
 
 def tag_args(run, root):
     return [str(run), str(root / "inputs"), "--out", str(root / "out")]
+
+
+@pytest.fixture(scope="session")
+def weights_folder(tmp_path_factory):
+    """What python -m avt_np.weights reads: manifest.json (a file with a public SHA-256 and
+    one without, both served from remote/ over file://), weights/ as fetch left it, with
+    weights.lock.json recording the second."""
+    root = tmp_path_factory.mktemp("fuzz-weights")
+    (root / "remote").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("zoo", "ailia"):
+        (root / "remote" / f"{name}.onnx").write_bytes(rng.integers(0, 256, 3000, np.uint8)
+                                                       .tobytes())
+    zoo = (root / "remote" / "zoo.onnx").read_bytes()
+    entries = [dict(name=name, filename=f"{name}.onnx", description=name,
+                    urls=[(root / "remote" / f"{name}.onnx").as_uri()]) for name in ("zoo", "ailia")]
+    entries[0].update(sha256=hashlib.sha256(zoo).hexdigest(), bytes=len(zoo))
+    (root / "manifest.json").write_text(json.dumps({"about": "fuzz", "files": entries}, indent=1))
+    with pytest.MonkeyPatch.context() as env:
+        use_weights(env, root)
+        assert weights.main(["fetch"]) == 0
+    return root
+
+
+def use_weights(env, root):
+    env.setenv("AVT_NP_WEIGHTS_MANIFEST", str(root / "manifest.json"))
+    env.setenv("AVT_NP_WEIGHTS", str(root / "weights"))

@@ -17,6 +17,7 @@ seeded by one integer; a failure prints it with the command that replays it alon
 import fnmatch
 import io
 import os
+import re
 import shutil
 import signal
 import time
@@ -32,7 +33,7 @@ import numpy as np
 from tests.fuzz import damage
 
 MAX_ERROR = 300                  # characters of the one error line, the case directory
-                                 # counted as CASE
+                                 # counted as CASE and a SHA-256 as 7
 LINK_ABOVE = 1 << 20             # files larger than this are hard-linked into a case, not copied
 
 
@@ -118,7 +119,8 @@ def problems_of(kind, case_dir, damaged, before, result):
         problems.append("a traceback printed")
     if code in (1, 2):
         lines = [line for line in stderr.splitlines() if line.strip()]
-        last = (lines[-1] if lines else "").replace(str(case_dir), "CASE")   # paths: short
+        last = (lines[-1] if lines else "").replace(str(case_dir), "CASE")   # paths and
+        last = re.sub(r"[0-9a-f]{64}", "SHA-256", last)                      # digests: short
         start = "error: " if code == 2 else ("error: ", "FAIL: ")
         if not last.startswith(start):
             problems.append(f"exit {code} without an error line (last line: {last[:200]!r})")
