@@ -6,6 +6,8 @@
       log.csv                     one row per epoch: losses, validation micro-F1, seconds
       checkpoints/epoch_NNN.npz   the parameters after each epoch of the ensemble window
       checkpoints/last.npz        parameters + Adam state + history, for --resume
+      checkpoints/previous.npz    the last.npz of the epoch before (a damaged last.npz costs one
+                                  epoch: docs/damaged_input.md)
       curves.png                  losses and validation micro-F1 per epoch
       metrics.json                test micro-F1, per-class scores, threshold, sync score
 
