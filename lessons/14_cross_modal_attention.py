@@ -101,9 +101,9 @@ for name, run in runs.items():
 # threshold (only for classes the clip is tagged with), smooths them with a median filter,
 # merges short gaps and drops short events, with settings chosen on validation; the events
 # are scored on 1 s segments against the real strong labels (error rate, lower is better, and
-# F1). Training did it at its end (metrics.json, "events"). Below, for the same clip: the
-# frame probabilities of its labelled classes beside the frames where each is audible, then
-# the picture `python -m avt_np.tag RUN --split test --pictures` draws for it.
+# F1). Training did it at its end (metrics.json, "events"). Below, for one test clip with a
+# short event: the frame probabilities of its labelled classes beside the frames where each is
+# audible, then the picture `python -m avt_np.tag RUN --split test --pictures` draws for it.
 
 # %%
 run = runs["paper"]
