@@ -98,7 +98,7 @@ def read_npz(path):
             return {name: data[name] for name in data.files}   # (np.load(path) leaves the file
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:     # open when it fails)
         raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
-                         f"{first_line(e)})") from None
+                         f"{first_line(e)[:80]})") from None
 
 
 def read_json(path):
