@@ -143,6 +143,9 @@ def checked_config(config):
                                                       "d_ff", "classes", "memory_block")}
     if not isinstance(config.dims, dict) or not config.dims:
         raise ValueError("dims must map modalities to widths")
+    unread = sorted({config.first, config.second} - set(config.dims))
+    if unread:
+        raise ValueError(f"dims has no width for {', '.join(unread)}, which the model reads")
     sizes.update({f"dims.{m}": d for m, d in config.dims.items()})
     for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 20 \

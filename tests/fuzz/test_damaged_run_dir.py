@@ -50,13 +50,16 @@ def test_resume_of_a_finished_run_with_damaged_metrics_or_config_is_one_line(
                    "config.json", "settings.epochs")
 
 
-def test_a_model_size_of_nan_or_a_data_path_of_another_type_in_config_json_is_one_line(
+def test_a_model_size_nan_or_missing_or_a_data_path_of_another_type_in_config_is_one_line(
         finished_run, tmp_path):
     run = copy(finished_run, tmp_path)
     config = json.loads((run / "config.json").read_text())
     config["model"]["dims"]["audio"] = float("nan")
     (run / "config.json").write_text(json.dumps(config))
     one_error_line(run_in_process(evaluate.main, [str(run)], 60), "config.json", "dims.audio")
+    del config["model"]["dims"]["audio"]                         # the modality it reads
+    (run / "config.json").write_text(json.dumps(config))
+    one_error_line(run_in_process(evaluate.main, [str(run)], 60), "config.json", "no width")
     config["model"]["dims"]["audio"] = 128
     config["data"] = {"a": 1}
     (run / "config.json").write_text(json.dumps(config))
