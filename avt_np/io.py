@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -86,7 +87,10 @@ def settings_changed(path, settings):
     if not path.exists():
         write_json(path, settings)
         return []
-    old = json.loads(path.read_text())
+    old = read_json(path)
+    if not isinstance(old, dict):
+        raise ValueError(f"{path}: expected a JSON object of settings; delete the folder it is "
+                         "in to start it again")
     return sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
 
 
@@ -94,9 +98,14 @@ def read_npz(path):
     """{name: array} of an .npz file; ValueError naming the file if it cannot be read (a file
     cut short by a full disk or a copy, or not an .npz at all)."""
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}   # (np.load(path) leaves the file
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:     # open when it fails)
+        with open(path, "rb") as f:                   # (np.load(path) leaves it open on errors)
+            data = np.load(f, allow_pickle=False)
+            if not hasattr(data, "files"):
+                raise ValueError("a single .npy array")
+            with data:
+                return {name: data[name] for name in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
+            tokenize.TokenError) as e:                # the last two: a garbled .npy header
         raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
                          f"{first_line(e)[:80]})") from None
 

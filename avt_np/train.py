@@ -178,10 +178,11 @@ def saved_settings(path):
     for name, (default, _) in SETTINGS.items():
         value = saved.get(name, default)
         kinds = (int, float) if isinstance(default, float) else (type(default),)
+        expected = "a number" if isinstance(default, float) else type(default).__name__
         if not isinstance(value, kinds) or isinstance(value, bool) \
                 or (isinstance(value, float) and not np.isfinite(value)):
             raise UsageError(f"{path}: settings.{name} = {json.dumps(value)[:40]}, expected "
-                             f"{'a number' if isinstance(default, float) else type(default).__name__}")
+                             f"{expected}")
     return saved
 
 

@@ -56,7 +56,7 @@ def synth(args):
 def dcase2017_stats(args):
     try:
         stats = dcase2017.build(args.folder)
-    except (OSError, ValueError, IndexError, KeyError) as e:     # a missing, damaged or edited
+    except (OSError, ValueError, IndexError, KeyError, OverflowError) as e:   # a damaged or edited
         raise DataError(f"{args.folder}: not the organisers' DCASE 2017 Task 4 label files "
                         f"({first_line(e)[:120]})") from None     # file, or another layout
     write_text(args.out, json.dumps(stats, separators=(",", ":")) + "\n")

@@ -25,6 +25,7 @@ import csv
 import io
 import sys
 import time
+import tokenize
 import traceback
 import zipfile
 from collections import deque
@@ -41,7 +42,7 @@ from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
 from avt_np.features.labels import SPLITS
 from avt_np.features.video import VideoError
-from avt_np.io import settings_changed, write_text
+from avt_np.io import read_npz, settings_changed, write_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
@@ -283,7 +284,8 @@ class WorkDir:
             with open(self.file(clip_id), "rb") as f:
                 npz = np.load(f, allow_pickle=False)
                 return set(npz.files) if hasattr(npz, "files") else set()   # not an .npz
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile):
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
+                tokenize.TokenError):
             return set()
 
     def has_log_mel(self, clip_id):
@@ -296,11 +298,22 @@ class WorkDir:
         tmp.replace(self.file(clip_id))             # never a half-written cache file
 
     def load(self, clip_id):
+        """The arrays of a cached clip, checked; a ValueError saying to delete the file when it
+        is damaged inside (a bad CRC, a garbled header, arrays of other shapes or types)."""
         try:
-            with open(self.file(clip_id), "rb") as file, np.load(file) as f:
-                return {k: f[k] for k in f.files}
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:   # damaged inside
-            raise ValueError(f"{self.file(clip_id)}: damaged cache file ({first_line(e)[:80]}); "
+            arrays = read_npz(self.file(clip_id))
+            T = len(arrays["valid"])
+            for name, ndim in (("audio", 2), ("valid", 1), ("video", 2), ("log_mel", 3)):
+                a = arrays.get(name)
+                if a is not None and (a.ndim != ndim or a.shape[0] != T
+                                      or a.dtype.kind not in "fiub"
+                                      or not np.isfinite(a.astype(np.float32)).all()):
+                    raise ValueError(f"{name} of shape {a.shape}, {a.dtype}, expected "
+                                     f"{ndim} axes of real finite numbers, {T} frames")
+            return arrays
+        except (ValueError, KeyError, TypeError) as e:
+            why = first_line(e).removeprefix(f"{self.file(clip_id)}: ")[:120]
+            raise ValueError(f"{self.file(clip_id)}: damaged cache file ({why}); "
                              "delete it and run the same command again to extract the clip "
                              "again") from None
 

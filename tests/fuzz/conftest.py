@@ -21,8 +21,8 @@ from tests.features import standins
 # A 40/12/12-clip embedded set and a 2-epoch audio/audio run of 1 batch of 4: every file of a
 # run directory in about a second, and cases that take a fraction of a second.
 SIZES = {"train": 40, "validation": 12, "test": 12}
-TINY_RUN = ["--first", "audio", "--second", "audio", "--epochs", "2", "--batches-per-epoch", "1", "--batch-size", "4", "--ensemble", "2",
-            "--cores", "1"]
+TINY_RUN = ["--first", "audio", "--second", "audio", "--epochs", "2", "--batches-per-epoch", "1",
+            "--batch-size", "4", "--ensemble", "2", "--cores", "1"]
 
 
 @dataclass
@@ -226,7 +226,8 @@ def weights_folder(tmp_path_factory):
                                                        .tobytes())
     zoo = (root / "remote" / "zoo.onnx").read_bytes()
     entries = [dict(name=name, filename=f"{name}.onnx", description=name,
-                    urls=[(root / "remote" / f"{name}.onnx").as_uri()]) for name in ("zoo", "ailia")]
+                    urls=[(root / "remote" / f"{name}.onnx").as_uri()])
+               for name in ("zoo", "ailia")]
     entries[0].update(sha256=hashlib.sha256(zoo).hexdigest(), bytes=len(zoo))
     (root / "manifest.json").write_text(json.dumps({"about": "fuzz", "files": entries}, indent=1))
     with pytest.MonkeyPatch.context() as env:

@@ -47,7 +47,8 @@ class Kind:
     """One file kind and the command that reads it.
 
     fixture: a good directory made by the real code; targets: files in it (relative paths) to
-    damage; command(case_dir) -> (main, argv); may_write: globs (relative to the case directory) of files the command writes itself.
+    damage; command(case_dir) -> (main, argv); may_write: globs (relative to the case
+    directory) of files the command writes itself.
     """
     name: str
     fixture: Path

@@ -105,5 +105,50 @@ def test_tag_extracts_again_a_clip_whose_kept_features_are_damaged(
     np.savez(kept, **arrays)
     code, _, stderr = ran(tag.main, tag_args(finished_run, project))
     assert code == 0, stderr
-    assert (project / "out" / "tags.tsv").read_text() == (tag_project / "out" / "tags.tsv").read_text()
+    tags = (project / "out" / "tags.tsv").read_text()
+    assert tags == (tag_project / "out" / "tags.tsv").read_text()
     assert "log_mel" in np.load(kept).files
+
+
+def test_a_work_dir_settings_json_that_is_not_an_object_is_one_line(features_project, tmp_path):
+    project = tmp_path / "project"
+    copy_tree(features_project, project)
+    shutil.rmtree(project / "data")
+    (project / "work" / "settings.json").write_text("0")
+    code, _, stderr = ran(features_command.main, features_args(
+        project, project / "out", features_project / "vggish.onnx"))
+    assert code == 2 and "settings.json: expected a JSON object of settings" in stderr, stderr
+
+
+def test_a_cached_clip_of_complex_numbers_or_another_shape_is_one_line_not_a_warning(
+        features_project, tmp_path):
+    project = tmp_path / "project"
+    copy_tree(features_project, project)
+    shutil.rmtree(project / "data")
+    clip = project / "work" / "clips" / "va_a.npz"
+    arrays = dict(np.load(clip))
+    for damaged in (arrays["audio"].astype(np.complex64), np.zeros(3, np.float32)):
+        clip.unlink()
+        np.savez(clip, **dict(arrays, audio=damaged))
+        argv = features_args(project, project / "out", features_project / "vggish.onnx")
+        code, stdout, stderr, escaped, caught = run_in_process(features_command.main, argv, 120)
+        assert escaped is None and caught == [], (escaped, caught)
+        assert code == 2 and f"{clip}: damaged cache file (audio of shape" in stderr, stderr
+
+
+def test_an_npy_array_in_place_of_an_npz_archive_is_one_line(tiny_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    shutil.copy(data / "test" / "labels.npy", data / "maps.npz")
+    code, _, stderr = ran(data_command.main, ["check", str(data)])
+    assert code == 2 and f"{data / 'maps.npz'}: unreadable .npz file" in stderr, stderr
+
+
+def test_dcase2017_stats_of_an_infinite_duration_is_one_line(organiser_files, tmp_path):
+    folder = tmp_path / "labels"
+    shutil.copytree(organiser_files, folder)
+    durations = folder / "duration_of_files_in_training_set.csv"
+    durations.write_text(durations.read_text().replace("10.000000", "inf", 1))
+    code, _, stderr = ran(data_command.main, ["dcase2017-stats", str(folder), "--out",
+                                              str(tmp_path / "stats.json")])
+    assert code == 2 and stderr.startswith(f"error: {folder}: not the organisers'"), stderr
