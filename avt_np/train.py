@@ -226,10 +226,10 @@ def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
         history = load_state(run_dir, model, adam)
         print(f"resuming {run_dir} after epoch {len(history)}", file=sys.stderr)
         return history
-    saved_epochs = list((run_dir / "checkpoints").glob("*.npz"))
-    if saved_epochs:                    # never train epochs again over the ones already saved
-        raise UsageError(f"{run_dir / 'checkpoints' / 'last.npz'}: missing, but the run saved "
-                         f"epochs ({saved_epochs[0].name}){resume_hint(run_dir)}")
+    if (run_dir / "checkpoints" / "previous.npz").is_file():     # last.npz deleted: resume from
+        raise UsageError(f"{run_dir / 'checkpoints' / 'last.npz'}: missing"   # the epoch before
+                         f"{resume_hint(run_dir)}")
+    # (no state at all: killed before the first save_state; epoch 1 is trained again)
     if not (run_dir / "config.json").is_file():
         io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
                                                 "data": settings["data"],

@@ -96,13 +96,15 @@ def test_resume_with_a_damaged_last_checkpoint_says_how_to_resume_from_the_one_b
     assert json.loads((run / "metrics.json").read_text())["epochs_trained"] == 3
 
 
-def test_resume_without_last_checkpoint_never_trains_over_saved_epochs(stopped_run, tmp_path):
+def test_resume_without_last_checkpoint_says_how_to_resume_from_the_one_before(
+        stopped_run, tmp_path):
     run = copy(stopped_run, tmp_path)
-    (run / "checkpoints" / "last.npz").unlink()
-    before = (run / "checkpoints" / "epoch_001.npz").read_bytes()
+    last = run / "checkpoints" / "last.npz"
+    last.unlink()
+    before = (run / "checkpoints" / "epoch_002.npz").read_bytes()
     one_error_line(run_in_process(train.main, ["--out", str(run), "--resume"], 60),
-                   "last.npz: missing")
-    assert (run / "checkpoints" / "epoch_001.npz").read_bytes() == before
+                   "last.npz: missing", f"mv {last.with_name('previous.npz')} {last}")
+    assert (run / "checkpoints" / "epoch_002.npz").read_bytes() == before   # not trained over
 
 
 def test_a_damaged_sync_entry_in_metrics_json_is_computed_again(finished_run, tmp_path):
