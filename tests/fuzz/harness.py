@@ -56,7 +56,7 @@ class Kind:
     command: Callable
     may_write: tuple = ()                  # or a function of the damaged file's path
     timeout: float = 120.0
-    extra_check: Callable = None           # (case_dir, code, stdout, stderr) -> problem or None
+    extra_check: Callable = None   # (case_dir, damaged, code, stdout, stderr) -> problem or None
     allow_warnings: tuple = field(default_factory=tuple)
     test: str = ""                         # the test's node id, for the replay line
 
@@ -140,7 +140,7 @@ def problems_of(kind, case_dir, damaged, before, result):
         elif after[rel].read_bytes() != original.read_bytes():
             problems.append(f"{rel} changed")
     if kind.extra_check is not None and not problems:
-        problem = kind.extra_check(case_dir, code, stdout, stderr)
+        problem = kind.extra_check(case_dir, damaged, code, stdout, stderr)
         if problem:
             problems.append(problem)
     return problems
