@@ -40,9 +40,10 @@ from avt_np.cli import ArgumentParser, UsageError
 from avt_np.data.format import ArraySplit
 from avt_np.detection import PostProcessing, detect
 from avt_np.model import AudiovisualTransformer
-from avt_np.predict import predict_ensemble
+from avt_np.predict import Predictions, predict_ensemble
 from avt_np.progress import Progress
-from avt_np.run_dir import load_run, load_snapshot, run_classes, snapshot_path
+from avt_np.run_dir import (load_run, load_snapshot, read_finished, run_classes,
+                            snapshot_path)
 from avt_np.tag_inputs import clip_features
 from avt_np.visualize.detection_view import detection_picture
 from avt_np.weights import WeightsError
@@ -92,11 +93,16 @@ class TrainedRun:
 def run_model(run_dir, epoch=None, threshold=None):
     """A run's ensemble (or the snapshot of `epoch`), threshold and event post-processing, from
     its config.json and metrics.json. -> TrainedRun"""
-    saved, config = load_run(run_dir)
-    classes = run_classes(run_dir, saved, config)
     metrics_path = Path(run_dir) / "metrics.json"
     finished = metrics_path.is_file()
-    run_epochs, run_threshold, chosen = read_metrics(metrics_path) if finished else (None,) * 3
+    if finished:
+        saved, config, metrics, _ = read_finished(run_dir)      # one-line errors for damage
+        run_epochs = metrics["ensemble_epochs"]
+        run_threshold, chosen = tagging_settings(metrics_path, metrics)
+    else:
+        saved, config = load_run(run_dir)
+        run_epochs = run_threshold = chosen = None
+    classes = run_classes(run_dir, saved, config)
     if epoch is None and not finished:
         snapshots = sorted(int(p.stem[6:]) for p in Path(run_dir).glob("checkpoints/epoch_*.npz")
                            if p.stem[6:].isdigit())
@@ -132,27 +138,19 @@ def run_model(run_dir, epoch=None, threshold=None):
     return TrainedRun(config, models, epochs, threshold, settings, classes, saved["data"])
 
 
-def read_metrics(path):
-    """(ensemble epochs, threshold, event post-processing or None) from a finished run's
-    metrics.json, checked; one-line errors."""
-    try:
-        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
-        epochs, threshold = metrics["ensemble_epochs"], metrics["threshold"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as e:
-        raise UsageError(f"{path}: not a metrics file of a finished run "
-                         f"({cli.first_line(e)})") from None
-    if not (isinstance(epochs, list) and epochs and all(type(e) is int and e > 0 for e in epochs)
-            and type(threshold) in (int, float) and 0.0 < threshold < 1.0):
-        raise UsageError(f"{path}: needs ensemble_epochs (a list of epoch numbers) and a "
-                         "threshold in (0, 1)")
-    events = metrics.get("events")
+def tagging_settings(path, metrics):
+    """(threshold, event post-processing or None) of a finished run's metrics.json (read by
+    run_dir.read_finished), checked; one-line errors."""
+    threshold, events = metrics.get("threshold"), metrics.get("events")
+    if not (type(threshold) in (int, float) and 0.0 < threshold < 1.0):
+        raise UsageError(f"{path}: needs a threshold in (0, 1), got {json.dumps(threshold)[:60]}")
     chosen = events.get("post_processing") if isinstance(events, dict) else None
     if chosen is not None:
         try:
             PostProcessing(**chosen)
         except (TypeError, ValueError) as e:
             raise UsageError(f"{path}: events.post_processing: {cli.first_line(e)}") from None
-    return epochs, threshold, chosen
+    return threshold, chosen
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -171,8 +169,8 @@ def split_input(args, trained):
 
 def files_input(args, trained, out):
     """(split of the clips that could be read, their file names, failures [(file, reason)],
-    extras for pictures {file: {"log_mel", "frames"}})."""
-    clips, failures, extras = clip_features(args.inputs, trained.config, out / ".work", args,
+    video thumbnails for the pictures {file: (T, h, w, 3) uint8})."""
+    clips, failures, frames = clip_features(args.inputs, trained.config, out / ".work", args,
                                             trained.data)
     if not clips:
         raise UsageError("no input could be tagged: " + "; ".join(
@@ -184,17 +182,16 @@ def files_input(args, trained, out):
                        np.zeros((len(clips), len(trained.classes)), np.uint8), names)
     split.lengths = lengths
     split.log_mel = np.stack([c["log_mel"] for c in clips])
-    return split, names, failures, extras
+    return split, names, failures, frames
 
 
 # -- outputs -----------------------------------------------------------------------------------
-def write_outputs(out, names, classes, predictions, trained, failures):
+def write_outputs(out, names, classes, predictions, lengths, trained, failures):
     """tags.tsv, events.tsv, probabilities.npz (and failed.tsv) in `out`; -> (tagged (N, C),
     events)."""
     threshold, settings = trained.threshold, trained.settings
     tagged = predictions.probabilities >= threshold                        # (N, C)
     tags = [(names[i], classes[c]) for i, c in zip(*np.nonzero(tagged))]
-    lengths = predictions.lengths
     found = detect(predictions.frame_probabilities, tagged, lengths, names, classes, settings)
     event_lists.write_tags(out / "tags.tsv", tags)
     event_lists.write_events(out / "events.tsv", found)
@@ -202,7 +199,8 @@ def write_outputs(out, names, classes, predictions, trained, failures):
         "files": np.array(names), "classes": np.array(classes),
         "clip": predictions.probabilities, "frames": predictions.frame_probabilities,
         "lengths": lengths, "threshold": np.array(threshold),
-        "epochs": np.array(trained.epochs), "post_processing": np.array(json.dumps(settings.to_json()))})
+        "epochs": np.array(trained.epochs),
+        "post_processing": np.array(json.dumps(settings.to_json()))})
     failed = out / "failed.tsv"
     if failures:
         io.write_text(failed, "".join(f"{name}\t{reason}\n" for name, reason in failures))
@@ -235,19 +233,19 @@ def run(argv=None):
     if args.split:
         out = Path(args.out or Path(args.run_dir) / f"tag-{args.split}")
         split, names, reference = split_input(args, trained)
-        failures, extras = [], {}
+        failures, frames = [], {}
     else:
         out = Path(args.out or "tags")
-        split, names, failures, extras = files_input(args, trained, out)
+        split, names, failures, frames = files_input(args, trained, out)
         reference = None
     progress = Progress(len(names), "tag: clips")
     predictions = predict_with_progress(trained.models, split, trained.config, progress)
-    predictions.lengths = split.lengths
-    tagged, found = write_outputs(out, names, classes, predictions, trained, failures)
+    tagged, found = write_outputs(out, names, classes, predictions, split.lengths, trained,
+                                  failures)
     print_tags(names, classes, predictions.probabilities, tagged)
     if args.pictures:
         draw_pictures(out / "pictures", split, names, classes, predictions, tagged, found,
-                      trained.threshold, reference, extras, args.top)
+                      trained.threshold, reference, frames, args.top)
     for name, reason in failures:
         print(f"tag: not tagged: {reason if name in reason else f'{name}: {reason}'}",
               file=sys.stderr)
@@ -263,14 +261,13 @@ def predict_with_progress(models, split, config, progress, chunk=500):
         idx = np.arange(start, min(start + chunk, len(split)))
         parts.append(predict_ensemble(models, split, config, idx))
         progress.update(idx[-1] + 1)
-    first = parts[0]
-    first.probabilities = np.concatenate([p.probabilities for p in parts])
-    first.frame_probabilities = np.concatenate([p.frame_probabilities for p in parts])
-    return first
+    return Predictions(np.concatenate([p.probabilities for p in parts]),
+                       np.concatenate([p.frame_probabilities for p in parts]))
 
 
 def draw_pictures(folder, split, names, classes, predictions, tagged, found, threshold,
-                  reference, extras, top):
+                  reference, frames, top):
+    """One picture per clip; frames: {file: (T, h, w, 3) video thumbnails} of video inputs."""
     progress = Progress(len(names), "tag: pictures")
     by_file = {}
     for event in found:
@@ -279,14 +276,12 @@ def draw_pictures(folder, split, names, classes, predictions, tagged, found, thr
     for event in reference or ():
         truth.setdefault(event[0], []).append(event)
     for i, name in enumerate(names):
-        log_mel = extras.get(name, {}).get("log_mel")
-        if log_mel is None and split.log_mel is not None:
-            log_mel = np.asarray(split.log_mel[i], np.float32)
+        log_mel = None if split.log_mel is None else np.asarray(split.log_mel[i], np.float32)
         length = None if split.lengths is None else int(split.lengths[i])
         picture = detection_picture(
             name, classes, predictions.probabilities[i], predictions.frame_probabilities[i],
             tagged[i], threshold, by_file.get(name, []), length=length, log_mel=log_mel,
-            frames=extras.get(name, {}).get("frames"),
+            frames=frames.get(name),
             truth=truth.get(name) if reference is not None else None, top=top)
         io.atomic_write(folder / f"{Path(name).name}.png",
                         lambda f, p=picture: p.save(f, format="PNG"))
@@ -294,8 +289,9 @@ def draw_pictures(folder, split, names, classes, predictions, tagged, found, thr
 
 
 def main(argv=None):
-    return cli.main(run, argv, errors=(WeightsError,), interrupted="interrupted: clips whose features were extracted "
-                                           "are kept in OUT/.work; run the same command again")
+    return cli.main(run, argv, errors=(WeightsError,),
+                    interrupted="interrupted: clips whose features were extracted are kept in "
+                                "OUT/.work; run the same command again")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def kept(work, clip_id, with_video):
 
 def clip_features(inputs, config, work_dir, args, run_data=None):
     """Features of every clip in `inputs` -> (clips [{file, audio, video?, length, log_mel}],
-    failures [(file, reason)], extras {file: {"log_mel", "frames"}} for the pictures)."""
+    failures [(file, reason)], {file: (T, h, w, 3) video thumbnails} for the pictures)."""
     clips, failures = clips_of(inputs)
     with_video = "video" in (config.first, config.second)
     if with_video:
@@ -142,7 +142,7 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
     except ValueError as e:
         raise UsageError(str(e)) from None
     extractor = extract.Extractor(vggish, vgg16, frames=FRAMES)
-    out, extras = [], {}
+    out, thumbnails_of = [], {}
     progress = Progress(len(clips), "tag: features") if len(clips) > 1 else None
     for k, clip in enumerate(clips, 1):
         name = file_name(clip)
@@ -157,8 +157,8 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
         features = {m: arrays[m] for m in ("audio", "video") if m in arrays}
         out.append(dict(features, file=name, length=extract.clip_length(arrays["valid"]),
                         log_mel=arrays["log_mel"]))
-        extras[name] = {"log_mel": np.asarray(arrays["log_mel"], np.float32),
-                        "frames": arrays.get("thumbnails")}
+        if "thumbnails" in arrays:
+            thumbnails_of[name] = arrays["thumbnails"]
         if progress:
             progress.update(k, name)
-    return out, failures, extras
+    return out, failures, thumbnails_of
