@@ -90,12 +90,27 @@ SETTINGS = {
 }
 
 
+# --preset NAME: settings given as if flag by flag; a flag given beside it wins.
+PRESETS = {
+    # The options docs/detection.md's study found to keep time (issue 30): frames that differ
+    # reach the classifier past the attention layers, and linear-softmax pooling rewards them
+    # for differing. Not the paper's model.
+    "detection": {"pooling": "linear-softmax", "frame_skip": "on"},
+}
+
+
 def build_parser():
     parser = ArgumentParser(prog="python -m avt_np.train", description=__doc__)
     for name, (default, text) in SETTINGS.items():
         kind = type(default) if not isinstance(default, str) else str
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"{text} [default: {default}]")
+    parser.add_argument("--preset", choices=list(PRESETS),
+                        help="a named set of settings, as if each were given as its flag (a "
+                             "flag given beside it wins): detection = "
+                             + " ".join(f"--{k.replace('_', '-')} {v}"
+                                        for k, v in PRESETS["detection"].items())
+                             + " (docs/detection.md)")
     parser.add_argument("--out", help="run directory [default: runs/FIRST-SECOND-seedSEED]")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last finished epoch")
@@ -165,9 +180,23 @@ def settings_from(args, saved=None):
 
 
 # -- settings -------------------------------------------------------------------------------------
+def apply_preset(args):
+    """Fill the flags of --preset that were not given; print what it set (stderr)."""
+    if args.preset is None:
+        return
+    given = []
+    for name, value in PRESETS[args.preset].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+            given.append(f"--{name.replace('_', '-')} {value}")
+    print(f"--preset {args.preset}: {' '.join(given) or 'nothing (every flag given)'}",
+          file=sys.stderr)
+
+
 def settings_and_run_dir(args):
     """The run's settings (saved ones when resuming) and its directory, checked before any
     data is opened."""
+    apply_preset(args)
     saved = None
     if args.resume:
         if args.out is None:
@@ -246,7 +275,7 @@ def model_config(settings, dataset):
         raise UsageError(str(e)) from None
 
 
-def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
+def start_or_resume(run_dir, settings, config, model, adam, dataset_classes, preset=None):
     """The history of finished epochs: empty for a new run (config.json written), else the one
     saved in checkpoints/last.npz with the model and Adam state restored."""
     if (run_dir / "checkpoints" / "last.npz").is_file():
@@ -260,7 +289,8 @@ def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
     if not (run_dir / "config.json").is_file():
         io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
                                                 "data": settings["data"],
-                                                "classes": list(dataset_classes)})
+                                                "classes": list(dataset_classes),
+                                                "preset": preset})
     return []
 
 
@@ -361,6 +391,13 @@ def score(model, run_dir, dataset, settings, config, history, stopped_early):
     return metrics
 
 
+def time_options(config):
+    """", frame skip, self-attention +-1 frames, ..." for the options that are not the paper's."""
+    parts = [f"{name} attention +-{w} frames" for name, w in
+             (("self", config.self_window), ("cross", config.cross_window)) if w is not None]
+    return "".join(", " + p for p in (["frame skip"] if config.frame_skip else []) + parts)
+
+
 def run(argv=None):
     """settings -> data -> model -> epochs -> score; returns the metrics."""
     args = build_parser().parse_args(argv)
@@ -375,10 +412,11 @@ def run(argv=None):
         print(f"{run_dir} has already finished: test micro-F1 "
               + (f"{f1:.4f}" if type(f1) in (int, float) else f"{f1!r} in metrics.json"))
         return metrics
-    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes)
+    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes,
+                              args.preset)
     print(f"training {config.first}/{config.second}, positional encodings "
           f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
-          f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
+          f"attention{time_options(config)}, {model.num_parameters():,} parameters, data {settings['data']} "
           f"({len(dataset['train'])} train clips) -> {run_dir}", file=sys.stderr)
     diagnose = None
     if args.diagnostics > 0:

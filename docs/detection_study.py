@@ -104,11 +104,21 @@ def within_clip_sd(frame_probabilities, lengths):
     return float(np.sqrt(variance).mean())
 
 
-def whole_clip_events(probabilities, tagged, split, classes):
-    """Tags as events lasting the whole clip: subtask B with no timing."""
-    from avt_np.detection import PostProcessing, detect
-    return detect(np.ones_like(probabilities), tagged, split.lengths, split.clip_ids, classes,
-                  PostProcessing(0.5))
+def timing_removed(frame_probabilities, lengths):
+    """Each clip's frame probabilities replaced, class by class, by their maximum over the
+    clip's real frames: whatever passes a threshold somewhere in the clip passes it
+    everywhere. The same post-processing then gives the same classes per clip, as events
+    lasting the whole clip: the events without their timing."""
+    real = np.arange(frame_probabilities.shape[1]) < np.asarray(lengths)[:, None]   # (N, T)
+    peak = np.where(real[:, :, None], frame_probabilities, -np.inf).max(1, keepdims=True)
+    return np.broadcast_to(peak, frame_probabilities.shape)
+
+
+def whole_clip_events(frame_probabilities, tagged, split, classes, settings):
+    """The events of `settings` with their timing removed (timing_removed)."""
+    from avt_np.detection import detect
+    return detect(timing_removed(frame_probabilities, split.lengths), tagged, split.lengths,
+                  split.clip_ids, classes, settings)
 
 
 def run_timing(run_dir):
@@ -121,7 +131,7 @@ def run_timing(run_dir):
     split = data.open(trained.data)["test"]
     out = predict_ensemble(trained.models, split, trained.config)
     found = whole_clip_events(out.frame_probabilities, out.probabilities >= trained.threshold,
-                              split, trained.classes)
+                              split, trained.classes, trained.settings)
     whole = segment_based(split.events, found, labels=trained.classes)["error_rate"]
     return whole, within_clip_sd(out.frame_probabilities, split.lengths)
 
@@ -172,6 +182,7 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
     from avt_np import data
     from avt_np import nn
     from avt_np.data.sampler import BalancedSampler
+    from avt_np.detection import PostProcessing
     from avt_np.evaluate import score_events
     from avt_np.events import segment_based
     from avt_np.metrics import best_global_threshold, micro_f1
@@ -221,7 +232,9 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
                    "test_micro_f1": micro_f1(test.labels > 0.5, test_probs >= threshold),
                    "events": score_events(dataset, dataset.classes, threshold, val_probs,
                                           val_frames, test_probs, test_frames)}
-        found = whole_clip_events(test_frames, test_probs >= threshold, test, dataset.classes)
+        chosen = PostProcessing.from_json(metrics["events"]["post_processing"])
+        found = whole_clip_events(test_frames, test_probs >= threshold, test, dataset.classes,
+                                  chosen)
         whole = segment_based(test.events, found, labels=dataset.classes)["error_rate"]
         rows.append((metrics, whole, within_clip_sd(test_frames, test.lengths)))
     return table_row(f"per-frame logistic regression, {pooling} pooling",
