@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from avt_np import cli, data, diagnostics, io
-from avt_np.cli import ArgumentParser, UsageError
+from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 from avt_np.data import EMBEDDED, dcase2017
 from avt_np.data.sampler import BalancedSampler
 from avt_np.evaluate import has_strong_labels, score_ensemble
@@ -162,7 +162,8 @@ def settings_from(args, saved=None):
                           ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING),
                           ("frame_skip", ("on", "off"))):
         if settings[name] not in allowed:
-            raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
+            raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: expected "
+                             f"{' or '.join(allowed)}")
     for name in ("self_window", "cross_window"):
         parse_window(name, settings[name])
     if settings["cores"] not in (1, 2):
@@ -307,9 +308,21 @@ def train_epoch(steps, sampler, epoch, settings, progress, diagnose=None):
             step = progress.done + 1
             check = None if diagnose is None else (lambda loss: diagnose(step, epoch, loss))
             losses.append(steps.step(indices, check))
+            if not np.isfinite(losses[-1]):
+                raise CheckFailed(diverged(f"the training loss is {losses[-1]} at epoch {epoch}, "
+                                           f"step {len(losses)} of {settings['batches_per_epoch']}",
+                                           epoch))
             progress.update(step, f"epoch {epoch}/{settings['epochs']}, "
                                   f"loss {np.mean(losses[-50:]):.4f}")
     return float(np.mean(losses))
+
+
+def diverged(what, epoch):
+    """The one line that stops a run whose numbers stopped being numbers."""
+    kept = f"epochs 1-{epoch - 1} are kept" if epoch > 1 else "no epoch was finished"
+    return (f"{what}: training stops ({kept}; --resume would repeat the same steps); try "
+            f"another --seed, or softmax attention (--attention softmax) if this run uses "
+            f"another")
 
 
 def validate(model, loss_fn, split, config):
@@ -336,6 +349,9 @@ def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, histo
             start = time.perf_counter()
             train_loss = train_epoch(steps, sampler, epoch, settings, progress, diagnose)
             val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
+            if not np.isfinite(val_loss):
+                raise CheckFailed(diverged(f"the validation loss is {val_loss} after epoch "
+                                           f"{epoch}", epoch))
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                             "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
             val_losses.append(val_loss)

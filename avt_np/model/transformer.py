@@ -112,7 +112,8 @@ class InputStream(Module):
 
     def forward(self, x):
         h = self.dropout(self.project(x))
-        return self.positional(h) if self.positional else h
+        self.output = self.positional(h) if self.positional else h     # for diagnostics.py
+        return self.output
 
     def backward(self, dy, input_grad=True):
         # PE adds a constant, so the gradient skips it
