@@ -18,7 +18,7 @@ RUN --collapse-report` prints it for a run; docs/detection.md reads it.
 import numpy as np
 
 from avt_np.diagnostics import stack_sums, variation_of
-from avt_np.model.transformer import check_lengths, real_frames
+from avt_np.model.transformer import attention_masks, check_lengths
 from avt_np.plot import line_plot
 from avt_np.predict import batches, evaluating
 
@@ -26,10 +26,9 @@ from avt_np.predict import batches, evaluating
 def real_masks(batch, config):
     """(B, T) real frames of the first and of the second modality (None: all real)."""
     first, second, lengths = batch[config.first], batch[config.second], batch["lengths"]
-    if lengths is None or not config.mask_padding:
-        return None, None
-    lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
-    return real_frames(lengths, first.shape[1]), real_frames(lengths, second.shape[1])
+    if lengths is not None:
+        lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
+    return attention_masks(config, lengths, first.shape[1], second.shape[1])[:2]
 
 
 def collapse_report(model, split, config, clips=200, batch_size=100):

@@ -65,6 +65,9 @@ STUDIES = {
         "frame-skip": ["--frame-skip", "on"],
         "linear-softmax+frame-skip": ["--pooling", "linear-softmax", "--frame-skip", "on"],
         "linear-softmax+self-window-1": ["--pooling", "linear-softmax", "--self-window", "1"],
+        "frame-skip+self-window-1": ["--frame-skip", "on", "--self-window", "1"],
+        "linear-softmax+frame-skip+self-window-1": ["--pooling", "linear-softmax", "--frame-skip",
+                                                    "on", "--self-window", "1"],
     },
 }
 SHORT = ["--epochs", "5", "--batches-per-epoch", "100", "--ensemble", "1", "--cores", "1"]
@@ -222,7 +225,7 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
                 model.zero_grad()
                 probs = model(batch["audio"], batch["lengths"])
                 loss(probs, batch["labels"].astype(probs.dtype))
-                model.backward(loss.backward())
+                model.backward(loss.backward()[0])
                 adam.step()
         (val_probs, val_frames), (test_probs, test_frames) = (
             predict(model, dataset[s]) for s in ("validation", "test"))
