@@ -14,14 +14,18 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from avt_np.book.lessons import ANNOUNCED_PICTURE, ROOT, LessonFailed, cell_lines
+from avt_np.progress import QUIET
 
 CELL_TIMEOUT = 1800          # seconds: a hang guard, 45x the longest lesson (~40 s idle)
 
 
 def kernel_environment():
     """The kernel's environment: this one without AVT_NP_LESSONS_OUT (pictures go where a
-    learner's do), with the repository on PYTHONPATH (avt_np imports without an install)."""
+    learner's do), with the repository on PYTHONPATH (avt_np imports without an install) and
+    progress lines off (AVT_NP_PROGRESS=0, read by avt_np.progress): a page shows what a cell
+    computed, not a line per batch."""
     env = {k: v for k, v in os.environ.items() if k != "AVT_NP_LESSONS_OUT"}
+    env[QUIET] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
