@@ -183,8 +183,10 @@ for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
 
 # %% [markdown]
 # ## Exercises
-# 1. Write the `Scale` layer of the README (y = x * w over the last axis) in a file
-#    `my_layers.py`, check it with
+# 1. Write a layer `Scale(Module)` in a file `my_layers.py`: one parameter w of shape (dim,),
+#    initialised to ones (`self.add_param("w", np.ones(dim))`), forward $y = x \odot w$ over the
+#    last axis (keep x), backward adding $dw = \sum_{\text{rows}} dy \odot x$ into
+#    `self.grads["w"]` and returning $dx = dy \odot w$. Check it with
 #    `python -m avt_np.gradcheck my_layers.py:Scale --init dim=16 --shape 4,10,16`,
 #    then replace `+=` by `=` in its backward: the numbers are still right, yet the checker
 #    reports "ASSIGNS". Why would training be wrong with `=` for a layer used twice in one
