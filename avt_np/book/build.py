@@ -72,8 +72,11 @@ def build_book(out, lessons_dir=None, root=ROOT, stream=None):
         exercises = [exercise_page_name(p) for lesson in lessons
                      for p in find_exercises(exercises_dir, lesson.number)]
         if (exercises_dir / "README.md").is_file():
-            pages.write("lessons/exercises/README.md",
-                        (exercises_dir / "README.md").read_text(encoding="utf-8"), exercises_dir)
+            text = (exercises_dir / "README.md").read_text(encoding="utf-8")
+            for page in exercises:                  # each file name links its exercise's page
+                name = Path(page).stem
+                text = text.replace(f"| `{name}.py` |", f"| [`{name}.py`]({name}.md) |")
+            pages.write("lessons/exercises/README.md", text, exercises_dir)
             exercises.insert(0, "lessons/exercises/README.md")
         docs = docs_pages(root)
         for page in docs:

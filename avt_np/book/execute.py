@@ -48,7 +48,20 @@ def run_lesson(path, workdir, kernel_log):
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 raise LessonFailed(failure_line(path, index, lines, notebook, error)) from None
             show_announced_pictures(cell, workdir)
+            relative_to_workdir(cell, workdir)
     return notebook, time.perf_counter() - start
+
+
+def relative_to_workdir(cell, workdir):
+    """What `cell` printed, with the kernel's working folder (a temporary folder of the build)
+    left out of every path: `lesson_output/...`, as a learner at the repository's root sees it,
+    not `/tmp/avt_np_book_.../run/lesson_output/...` (a tool that makes its paths absolute,
+    as train.py does for a resumable run, would print that)."""
+    prefixes = {f"{Path(workdir)}/", f"{Path(workdir).resolve()}/"}
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            for prefix in prefixes:
+                output.text = output.text.replace(prefix, "")
 
 
 def show_announced_pictures(cell, workdir):
