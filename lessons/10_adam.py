@@ -59,6 +59,7 @@ for t in (1, 2):
     expected = before - lr_t * m / (np.sqrt(v) + 1e-8)
     print(f"step {t}: max |package - formula| for W = "
           f"{np.abs(layer.params['W'] - expected).max():.1e} (float32 rounding)")
+    assert np.abs(layer.params["W"] - expected).max() < 1e-6
 
 # %% [markdown]
 # ## 2. The first step ignores the size of the gradient
@@ -77,6 +78,7 @@ adam.step()
 moved = np.abs(layer.params["W"] - before)
 print(f"gradients from {scales.min():.0e} to {scales.max():.0e}: first step sizes from "
       f"{moved.min():.2e} to {moved.max():.2e} (lr = 1e-3)")
+assert np.allclose(moved, 1e-3, rtol=0.05), "every weight moves by about lr"
 
 # %% [markdown]
 # ## 3. A badly scaled problem
@@ -123,6 +125,9 @@ curves = {
 }
 for name, losses in curves.items():
     print(f"{name:40s} loss after 50 / 400 steps: {losses[49]:.2e} / {losses[-1]:.2e}")
+final = {name: losses[-1] for name, losses in curves.items()}
+descent, slow, fast = final.values()
+assert fast < descent < slow, "Adam at 3e-2 beats descent, which beats Adam at the paper's 1e-3"
 picture = plot.line_plot(curves, title="least squares, feature scales 0.1 to 10",
                          x_label="step", y_label="mean squared error", log_y=True)
 print("  ->", plot.save(picture, out, "adam_vs_gradient_descent.png"))
