@@ -42,7 +42,8 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         line = (f"{self.label} {done}/{self.total} {extra} "
-                f"[{rate:.1f}/s, {elapsed:.0f}s elapsed, ETA {self.eta_prefix}{format_seconds(eta)}]")
+                f"[{rate:.1f}/s, {elapsed:.0f}s elapsed, "
+                f"ETA {self.eta_prefix}{format_seconds(eta)}]")
         if self.tty:
             print("\r" + line, end="\n" if done >= self.total else "", file=self.stream, flush=True)
         else:

@@ -66,7 +66,8 @@ for name in NAMES:
 #
 # Softmax. $\partial w_i / \partial x_j = w_i (\delta_{ij} - w_j)$, so
 #
-# $$J = \operatorname{diag}(w) - w w^\top, \qquad dx = w \odot \big(dw - \textstyle\sum_i dw_i\, w_i\big)$$
+# $$J = \operatorname{diag}(w) - w w^\top, \qquad
+# dx = w \odot \big(dw - \textstyle\sum_i dw_i\, w_i\big)$$
 #
 # Sigmoid. d s_i / d x_j = delta_ij s_i (1 - s_i): a diagonal Jacobian, dx = dw * s * (1 - s).
 #

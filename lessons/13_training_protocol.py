@@ -96,7 +96,8 @@ val_true, test_true = dataset["validation"].labels > 0, dataset["test"].labels >
 singles = []
 for epoch in metrics["ensemble_epochs"]:
     model.load_state_dict(dict(np.load(snapshot_path(run_dir, epoch))))
-    t, _ = best_global_threshold(val_true, predict(model, dataset["validation"], config).probabilities)
+    validation = predict(model, dataset["validation"], config).probabilities
+    t, _ = best_global_threshold(val_true, validation)
     single = micro_f1(test_true, predict(model, dataset["test"], config).probabilities >= t)
     print(f"epoch {epoch} alone: test micro-F1 {single:.4f}")
     singles.append(single)

@@ -91,7 +91,8 @@ class ClassGrade:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
         lines += [f"hint: {t.hint}" for t in self.tensors if not t.ok and t.hint]
-        lines.append("PASS" if self.ok else f"FAIL ({', '.join(t.name for t in self.tensors if not t.ok)})")
+        failed = ", ".join(t.name for t in self.tensors if not t.ok)
+        lines.append("PASS" if self.ok else f"FAIL ({failed})")
         return "\n".join(lines)
 
 
