@@ -48,9 +48,14 @@ print("parameters, by their full names:", [name for name, _, _ in layer.paramete
 # dx = dL/dx for whatever came before. Write M = B * T and flatten x to X (M, d_in) and dy to
 # G (M, d_out). Element by element, y[m, o] = sum_i X[m, i] W[i, o] + b[o], so
 #
-#     dL/dW[i, o] = sum_m X[m, i] G[m, o]     ->  dW = X^T G        (d_in, M) @ (M, d_out)
-#     dL/db[o]    = sum_m G[m, o]             ->  db = G summed over rows           (d_out,)
-#     dL/dX[m, i] = sum_o G[m, o] W[i, o]     ->  dX = G W^T        (M, d_out) @ (d_out, d_in)
+# $$\begin{aligned}
+# \frac{\partial L}{\partial W_{io}} &= \sum_m X_{mi} G_{mo} & \Rightarrow\ dW &= X^\top G
+#   && (d_{in}, M)(M, d_{out}) \\
+# \frac{\partial L}{\partial b_o} &= \sum_m G_{mo} & \Rightarrow\ db &= \textstyle\sum_m G_{m\cdot}
+#   && (d_{out},) \\
+# \frac{\partial L}{\partial X_{mi}} &= \sum_o G_{mo} W_{io} & \Rightarrow\ dX &= G W^\top
+#   && (M, d_{out})(d_{out}, d_{in})
+# \end{aligned}$$
 #
 # Every row m (every frame of every clip) shares W, so W's gradient SUMS over rows. A check on
 # shapes catches most mistakes: dW must have W's shape, dx x's shape.
@@ -91,7 +96,7 @@ layer.zero_grad()
 # number, f = sum(R * sin(y)) for a fixed random R (sin makes f curved, as a real loss is), so
 # dL/dy = R * cos(y). Then nudge one weight by +-h:
 #
-#     centred difference (f(w + h) - f(w - h)) / 2h = f'(w) + h^2 f'''(w) / 6 + rounding / h
+# $$\frac{f(w + h) - f(w - h)}{2h} = f'(w) + \frac{h^2}{6} f'''(w) + \frac{\text{rounding}}{h}$$
 #
 # The truncation error shrinks like h^2, the rounding error (about machine eps * |f| / h)
 # grows as h shrinks. In float64 (eps 2.2e-16) the sweet spot is near h = 1e-5 with an error

@@ -24,7 +24,9 @@ rng = np.random.default_rng(0)
 # ## 1. ReLU
 # y = max(x, 0) element by element, so dy/dx is 1 where x > 0 and 0 where x < 0, and
 #
-#     dx = dy * [x > 0]                         x, y, dy, dx: all the same shape
+# $$dx = dy \odot [x > 0]$$
+#
+# (x, y, dy, dx: all the same shape; [x > 0] is 1 where x > 0, else 0).
 #
 # The forward caches the mask `positive` (a boolean array), nothing else. At x = 0 the
 # derivative does not exist; we use 0, as TensorFlow does. (The forward is x * mask, so a

@@ -70,7 +70,9 @@ print("  ->", plot.save(picture, out, "unbiased.png"))
 # ## 2. Backward
 # y_i = x_i * mask_i with the mask a constant once drawn, so dx_i = dy_i * mask_i:
 #
-#     dx = dy * mask                     dy, dx, mask: (...), the shape of x
+# $$dx = dy \odot \text{mask}, \qquad \text{mask} = \frac{\text{keep}}{1 - p}$$
+#
+# (dy, dx, mask: the shape of x).
 #
 # A dropped unit passes no gradient back, a kept one passes it scaled by 1/(1-p). The mask of
 # THIS forward pass must be used, which is why forward keeps `self.mask`.

@@ -28,7 +28,8 @@ rng = np.random.default_rng(0)
 # ## 1. The table
 # For position t (a frame, 0.96 s apart here) and feature pair i of D:
 #
-#     PE[t, 2i] = sin(t w_i),   PE[t, 2i + 1] = cos(t w_i),   w_i = 10000^(-2i / D)
+# $$PE_{t,\,2i} = \sin(t\, w_i), \qquad PE_{t,\,2i+1} = \cos(t\, w_i), \qquad
+# w_i = 10000^{-2i/D}$$
 #
 # Fast-turning pairs on the left, slow ones on the right. A clip has only 10 frames, so at
 # D = 128 most of the table is nearly constant along time: the right-hand columns are

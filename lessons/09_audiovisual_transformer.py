@@ -77,13 +77,17 @@ print("  (B, heads, audio frames asking, video frames answering)")
 #
 # Pooling over the T frames, (B, T, C) -> (B, C):
 #
-#     mean:  p = (1/T) sum_t p_f[t]      dp_f[t] = dp / T             for every frame
-#     max:   p = p_f[t*]                 dp_f[t*] = dp, 0 elsewhere   (t* = argmax per class)
+# $$\text{mean: } p = \frac{1}{T}\sum_t p_f[t], \quad dp_f[t] = \frac{dp}{T}
+# \text{ for every frame}; \qquad
+# \text{max: } p = p_f[t^*], \quad dp_f[t^*] = dp,\ 0 \text{ elsewhere}$$
+#
+# (t* is the frame of the largest probability, per clip and class).
 #
 # Mean pooling spreads the gradient over every frame; max pooling trains only the frame that
 # already scores highest. Binary cross-entropy over the N = B x C entries:
 #
-#     L = -(1/N) sum [y log p + (1 - y) log(1 - p)],      dL/dp = (p - y) / (p (1 - p)) / N
+# $$L = -\frac{1}{N}\sum \big[y \log p + (1 - y) \log(1 - p)\big], \qquad
+# \frac{\partial L}{\partial p} = \frac{p - y}{N\, p\, (1 - p)}$$
 #
 # (p clipped to [1e-7, 1 - 1e-7]: a confident wrong answer costs 16.1, not infinity, and
 # where p is clipped its gradient is 0: the last line below.)

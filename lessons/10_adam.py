@@ -27,10 +27,14 @@ rng = np.random.default_rng(0)
 # ## 1. The update
 # For every parameter p with gradient g, at step t = 1, 2, ...:
 #
-#     m <- beta1 m + (1 - beta1) g               running mean of g       (beta1 = 0.9)
-#     v <- beta2 v + (1 - beta2) g^2             running mean of g^2     (beta2 = 0.999)
-#     lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)                         (lr = 1e-3)
-#     p <- p - lr_t m / (sqrt(v) + eps)                                   (eps = 1e-8)
+# $$\begin{aligned}
+# m &\leftarrow \beta_1 m + (1 - \beta_1)\, g && \text{running mean of } g,\ \beta_1 = 0.9 \\
+# v &\leftarrow \beta_2 v + (1 - \beta_2)\, g^2 && \text{running mean of } g^2,\
+#   \beta_2 = 0.999 \\
+# \mathrm{lr}_t &= \mathrm{lr}\, \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)
+#   && \mathrm{lr} = 10^{-3} \\
+# p &\leftarrow p - \mathrm{lr}_t\, m / (\sqrt{v} + \epsilon) && \epsilon = 10^{-8}
+# \end{aligned}$$
 #
 # m and v start at 0, so early on they underestimate; lr_t undoes that bias. TensorFlow adds
 # eps to sqrt(v) AFTER folding the correction into lr_t (Kingma & Ba add it to the corrected

@@ -70,8 +70,10 @@ return {
 """
 WIDTHS = (1280, 390)      # a laptop's window and a phone's
 # pages that write formulas (as $...$ in the lessons): each must show them typeset
-WITH_FORMULAS = ("lessons/03_layer_normalisation.html", "lessons/05_attention_functions.html",
-                 "lessons/06_multi_head_attention.html", "lessons/08_encoder_decoder_blocks.html")
+WITH_FORMULAS = tuple(f"lessons/{name}.html" for name in (
+    "01_linear_and_gradient_checking", "02_relu_and_feedforward", "03_layer_normalisation",
+    "04_dropout", "05_attention_functions", "06_multi_head_attention", "07_positional_encodings",
+    "08_encoder_decoder_blocks", "09_audiovisual_transformer", "10_adam"))
 
 
 class RecordingHandler(http.server.SimpleHTTPRequestHandler):
