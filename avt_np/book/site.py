@@ -105,4 +105,7 @@ def relative_404(path):
         text = path.read_text(encoding="utf-8")
         for attribute in ("href", "src"):
             text = text.replace(f'{attribute}="/', f'{attribute}="./')
+        # mkdocs-material's page configuration: the site's root and the search worker
+        text = text.replace('"base": "/"', '"base": "."').replace('"search": "/assets/',
+                                                                  '"search": "./assets/')
         path.write_text(text.replace('"./"', '"./index.html"'), encoding="utf-8")
