@@ -71,7 +71,8 @@ EXERCISES = {e.key: e for e in [
         Graded("LayerNorm", nn.LayerNorm, (Case({"dim": 6}, normal((2, 3, 6))),)),)),
     Exercise("dropout", 4, "04_dropout.py", (
         Graded("Dropout", nn.Dropout, (Case({"p": 0.3}, normal((2, 3, 6))),
-                                       Case({"p": 0.0}, normal((2, 3, 6)), label="p = 0: no mask"))),)),
+                                       Case({"p": 0.0}, normal((2, 3, 6)),
+                                            label="p = 0: no mask"))),)),
     Exercise("attention_functions", 5, "05_attention_functions.py", tuple(
         Graded(name, package, (Case({}, normal((2, 3, 4, 5))),))
         for name, package in (("Softmax", nn.Softmax), ("Sigmoid", nn.Sigmoid),
