@@ -19,9 +19,14 @@ runs are skipped, half-finished ones resumed); training ends by scoring subtask 
 and subtask B (segment-based error rate and F1 on 1 s segments, post-processing chosen on
 validation) into its metrics.json, which the table reads.
 
-The table adds, per cell, the frame probabilities' variation within a clip: the standard
-deviation over a test clip's real frames, averaged over clips and classes (0 when every frame of
-a clip says the same).
+"ER gained by timing" is the test ER of the run's events without their timing minus the ER of
+its events: each clip's frame probabilities replaced, class by class, by their maximum over the
+clip, then the same post-processing (the same thresholds, per class or not), so the same
+classes come out per clip, as events lasting the whole clip (with a single threshold at most
+the tagging threshold: the tags as whole-clip events). The table adds the frame probabilities'
+variation within a clip (their standard deviation over a test clip's real frames, averaged
+over clips and classes; 0 when every frame of a clip says the same) and cross-attention's
+synchronization gain over chance in the last decoder block (metrics.json "sync").
 
 --frame-baseline trains the reference the transformer should at least match: a logistic
 regression on each 128-d audio frame alone (no context), on the same weak labels, sampler and
@@ -125,7 +130,7 @@ def whole_clip_events(frame_probabilities, tagged, split, classes, settings):
 
 
 def run_timing(run_dir):
-    """(test ER of a run's tags as whole-clip events, within-clip SD of its test frames)."""
+    """(test ER of a run's events without their timing, within-clip SD of its test frames)."""
     from avt_np import data
     from avt_np.events import segment_based
     from avt_np.predict import predict_ensemble
@@ -140,19 +145,30 @@ def run_timing(run_dir):
 
 
 TABLE_HEADER = ["| cell | runs | test micro-F1 (A) | test ER (B) | test F1 (B) | test ER of the "
-                "tags as whole-clip events | ER gained by timing | within-clip SD of the frame "
-                "probabilities | post-processing chosen on validation |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "events without their timing | ER gained by timing | within-clip SD of the frame "
+                "probabilities | cross-attention's gain over chance (last block) | "
+                "post-processing chosen on validation |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def sync_gain(metrics):
+    """The last decoder block's synchronization gain over chance (metrics.json "sync"), or
+    None when it was not scored."""
+    sync = metrics.get("sync") or {}
+    if not sync.get("blocks"):
+        return None
+    return (sync["blocks"][-1]["share"] - sync["chance"]) / (1 - sync["chance"])
 
 
 def table_row(cell, metrics, whole_er, frame_sd):
-    """One Markdown row from per-seed metrics.json dicts, whole-clip ERs and frame SDs."""
+    """One Markdown row from per-seed metrics.json dicts, ERs without timing and frame SDs."""
     events_er = [m["events"]["test"]["error_rate"] for m in metrics]
     chosen = "; ".join(describe(m["events"]["post_processing"], m["threshold"]) for m in metrics)
     return (f"| {cell} | {len(metrics)} | {mean_sd([m['test_micro_f1'] for m in metrics])} "
             f"| {mean_sd(events_er)} | {mean_sd([m['events']['test']['f1'] for m in metrics])} "
             f"| {mean_sd(whole_er)} | {mean_sd(np.subtract(whole_er, events_er))} "
-            f"| {mean_sd(frame_sd, 4)} | {chosen} |")
+            f"| {mean_sd(frame_sd, 4)} "
+            f"| {mean_sd([g for m in metrics if (g := sync_gain(m)) is not None])} | {chosen} |")
 
 
 def describe(post, tag_threshold):
@@ -165,8 +181,9 @@ def describe(post, tag_threshold):
 
 def table(out, cells, seeds):
     """Markdown: per cell, subtask A micro-F1 and subtask B ER / F1 on test, mean +- sd, and
-    what the frame probabilities' timing adds: the ER of the same tags as whole-clip events
-    minus the ER of the events; and the frame probabilities' within-clip SD."""
+    what the frame probabilities' timing adds: the ER of the same events without their timing
+    (timing_removed) minus the ER of the events; the frame probabilities' within-clip SD; the
+    synchronization gain of cross-attention."""
     rows = list(TABLE_HEADER)
     for cell in cells:
         runs = [r for seed in range(seeds)
