@@ -10,15 +10,15 @@
 #   self-attention branch adds nearly the clip's mean to every frame and outweighs its skip,
 #   so every LayerNorm divides the frames' differences (the rank collapse of pure attention);
 # - the remedy this project recommends, `python -m avt_np.train --preset detection`: a frame
-#   skip that carries each frame's own embedding past the blocks to the classifier, and
-#   linear-softmax pooling that rewards frames for differing; and its frame probabilities
-#   following the reference events of a test clip.
+#   skip that carries each frame's own embedding past the blocks to the classifier, local
+#   self-attention that reads only the neighbouring frames, and linear-softmax pooling that
+#   rewards frames for differing; and its frame probabilities following the reference events
+#   of a test clip.
 #
 # Run: python lessons/15_from_weak_labels_to_when.py   (~1 min on 2 cores)
 
 # %%
-import tempfile
-from pathlib import Path
+import shutil
 
 import numpy as np
 
@@ -80,13 +80,15 @@ for name in ("mean", "linear-softmax"):
 # %% [markdown]
 # ## 2. Two short runs: the paper's model and `--preset detection`
 # Both video/audio, trained for about half a minute each on a small embedded set with the same
-# seed. The preset is two flags, `--pooling linear-softmax --frame-skip on`: the frame skip adds
-# the decoder's input stream (each audio frame's own embedding, after the linear map) to the
-# last block's output, right before the classifier.
+# seed. The preset is three flags, `--pooling linear-softmax --frame-skip on --self-window 1`:
+# the frame skip adds the decoder's input stream (each audio frame's own embedding, after the
+# linear map) to the last block's output, right before the classifier; with the window, each
+# self-attention reads only its frame and the frames right before and after it.
 
 # %%
-scratch = tempfile.TemporaryDirectory()         # data and runs, removed when the lesson ends
-work = Path(scratch.name)
+work = out / "work"                        # data and runs, removed when the lesson ends
+if work.exists():                          # a previous run of this lesson that did not finish
+    shutil.rmtree(work)
 data = work / "small"
 synthetic.generate(data, seed=0, progress=False,
                    recipe=synthetic.Recipe(sizes={"train": 2000, "validation": 100, "test": 200}))
@@ -145,17 +147,24 @@ save(collapse_picture(paper, "the paper's model: within-clip variation through t
      out, "collapse_paper.png")
 
 # %% [markdown]
-# The preset does not stop the blocks from collapsing; it goes around them. Its last rows:
-# the stream is as flat as the paper's after the last block, and varies again at the
-# classifier's input, where the frame skip adds each frame's own embedding.
+# The preset's rows. Its encoder's self-attention reads three frames, not the whole clip, so
+# its branches cannot add the clip's mean to every frame, and the encoder's output keeps its
+# frames apart. Its decoder, whose cross-attention still reads every frame, flattens its
+# stream much as the paper's does in so short a run; at the classifier's input the frame skip
+# adds each frame's own embedding, and the frames differ again.
 
 # %%
 detection = reports["detection"]
 print(format_collapse({**detection, "stages": detection["stages"][-4:]}))
-last_block = variation(detection, f"decoder.{runs['detection'].config.blocks - 1} ff")
+blocks = runs["detection"].config.blocks
+encoder_out, last = f"encoder.{blocks - 1} ff", f"decoder.{blocks - 1} ff"
 at_classifier = variation(detection, "classifier input")
-assert at_classifier > 10 * last_block
-print(f"preset: {last_block:.4f} after the last block, {at_classifier:.3f} at the classifier")
+assert variation(detection, encoder_out) > 3 * variation(paper, encoder_out)
+assert at_classifier > 10 * variation(detection, last)
+print(f"encoder output: paper {variation(paper, encoder_out):.4f}, preset "
+      f"{variation(detection, encoder_out):.4f}; after the last decoder block: paper "
+      f"{variation(paper, last):.4f}, preset {variation(detection, last):.4f}; at the "
+      f"classifier: paper {end:.4f}, preset {at_classifier:.3f}")
 save(collapse_picture(detection, "--preset detection: within-clip variation through the stack"),
      out, "collapse_detection.png")
 
@@ -203,7 +212,7 @@ assert inside, "no event of the class starts or ends inside the clip"
 picture = detection_picture(name, classes, probs, frames_detection[clip], tagged, threshold,
                             found, length=int(test.lengths[clip]), truth=truth)
 save(picture, out, "events_detection.png")
-scratch.cleanup()
+shutil.rmtree(work)
 
 # %% [markdown]
 # What to take away. A weak label can teach *when* only if the frames are allowed to disagree

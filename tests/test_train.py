@@ -242,7 +242,7 @@ def test_preset_detection_sets_its_flags_a_given_flag_wins_and_config_json_keeps
                 "--ensemble", "1", "--preset", "detection", "--pooling", "attention",
                 "--out", str(out)])
     err = capsys.readouterr().err
-    assert "--preset detection: --frame-skip on" in err          # pooling was given: not set
+    assert "--preset detection: --frame-skip on --self-window 1" in err   # not --pooling: given
     assert "attention pooling" in err and "frame skip" in err
     config = json.loads((out / "config.json").read_text())
     assert config["preset"] == "detection"
@@ -253,8 +253,8 @@ def test_preset_detection_sets_its_flags_a_given_flag_wins_and_config_json_keeps
 def test_preset_detection_alone_is_linear_softmax_pooling_and_the_frame_skip():
     args = train.build_parser().parse_args(["--preset", "detection"])
     train.apply_preset(args)
-    assert (args.pooling, args.frame_skip) == ("linear-softmax", "on")
-    assert args.self_window is None and args.cross_window is None
+    assert (args.pooling, args.frame_skip, args.self_window) == ("linear-softmax", "on", "1")
+    assert args.cross_window is None
 
 
 @pytest.mark.parametrize("flags, message", [

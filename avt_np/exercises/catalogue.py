@@ -55,6 +55,11 @@ def clip_lengths(rng):
     return {"mask": np.arange(5)[None, :] < np.array([[5], [2]])}
 
 
+def probabilities(*shapes):
+    """Frame probabilities in (0.05, 0.95): linear-softmax pooling divides by their sum."""
+    return lambda rng: [rng.uniform(0.05, 0.95, s) for s in shapes]
+
+
 def pooling_cases():
     return (Case({}, normal((2, 5, 3))),
             Case({}, normal((2, 5, 3)), clip_lengths, "padded clips of 5 and 2 frames"))
@@ -86,4 +91,9 @@ EXERCISES = {e.key: e for e in [
         Graded("MaxPool", nn.MaxPool, pooling_cases()),     # random inputs: no ties
         Graded("BinaryCrossEntropy", nn.BinaryCrossEntropy,
                (Case({}, probabilities_and_targets),)))),
+    Exercise("linear_softmax_pooling", 15, "15_linear_softmax_pooling.py", (
+        Graded("LinearSoftmaxPool", nn.LinearSoftmaxPool,
+               (Case({}, probabilities((2, 5, 3))),
+                Case({}, probabilities((2, 5, 3)), clip_lengths,
+                     "padded clips of 5 and 2 frames"))),)),
 ]}

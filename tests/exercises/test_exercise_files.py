@@ -172,6 +172,14 @@ PLANTED = [
     ("cross-entropy forgets the mean", "pooling_and_bce", "BinaryCrossEntropy",
      planted(nn.BinaryCrossEntropy, "/ (self.p * (1 - self.p)) / n", "/ (self.p * (1 - self.p))"),
      ["FAIL (p)", "off by a constant factor: your gradient of p is 12 times"]),
+    ("linear softmax with the wrong sign", "linear_softmax_pooling", "LinearSoftmaxPool",
+     planted(nn.LinearSoftmaxPool, "dx = (2 * self.x - self.y[:, None, :])",
+             "dx = (self.y[:, None, :] - 2 * self.x)"),
+     ["wrong sign: your gradient of x is minus the right one"]),
+    ("linear softmax lets padded frames learn", "linear_softmax_pooling", "LinearSoftmaxPool",
+     planted(nn.LinearSoftmaxPool, "return dx if self.keep is None else dx * self.keep",
+             "return dx"),
+     ["FAIL (x)", "padded clips of 5 and 2 frames"]),
 ]
 
 
