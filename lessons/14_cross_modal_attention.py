@@ -112,7 +112,7 @@ print(f"test clip {clip}: " + "; ".join(
 print(f"query frame {query}: the middle of the briefest event, {classes[c]}")
 for name, run in runs.items():
     view = visualize.clip_view(run, "test", clip)
-    print(f"{name}: attention_{name}.png:")
+    print(f"{name}: {out / f'attention_{name}.png'}")
     save(visualize.render(view, query_frame=query)[0], out, f"attention_{name}.png")
 
 # %% [markdown]
@@ -189,7 +189,7 @@ print(f"detected: {[(on, off, label) for _, on, off, label in found]}")
 print(f"reference: {[(e.onset, e.offset, e.label) for e in truth]}")
 seconds = test.lengths[clip] * 0.96
 assert any(0 < on or off < seconds - 0.01 for _, on, off, _ in found), "events span the clip"
-print("detection picture, events_detection.png:")
+print(f"detection picture: {out / 'events_detection.png'}")
 save(detection_picture(name, classes, probs, frames, tagged, threshold, found,
                        length=int(test.lengths[clip]), truth=truth), out, "events_detection.png")
 scores = {n: r.metrics["events"]["test"] for n, r in runs.items()}

@@ -31,6 +31,7 @@ from avt_np.predict import predict
 from avt_np.visualize.detection_view import detection_picture
 
 out = lesson_output("15_from_weak_labels_to_when")
+print(f"pictures go to {out}")
 
 # %% [markdown]
 # ## 1. Three poolings of one clip
@@ -143,6 +144,7 @@ start, end = variation(paper, "decoder input"), variation(paper, "classifier inp
 assert end < start / 10
 print(f"paper: the decoder's stream varies {start:.3f} at its input and {end:.4f} at the "
       f"classifier, {start / end:.0f} times less")
+print(f"the variation through the stack: {out / 'collapse_paper.png'}")
 save(collapse_picture(paper, "the paper's model: within-clip variation through the stack"),
      out, "collapse_paper.png")
 
@@ -165,6 +167,7 @@ print(f"encoder output: paper {variation(paper, encoder_out):.4f}, preset "
       f"{variation(detection, encoder_out):.4f}; after the last decoder block: paper "
       f"{variation(paper, last):.4f}, preset {variation(detection, last):.4f}; at the "
       f"classifier: paper {end:.4f}, preset {at_classifier:.3f}")
+print(f"the variation through the stack: {out / 'collapse_detection.png'}")
 save(collapse_picture(detection, "--preset detection: within-clip variation through the stack"),
      out, "collapse_detection.png")
 
@@ -211,6 +214,7 @@ inside = [e for e in found if e[3] == classes[c] and (e[1] > 0 or e[2] < seconds
 assert inside, "no event of the class starts or ends inside the clip"
 picture = detection_picture(name, classes, probs, frames_detection[clip], tagged, threshold,
                             found, length=int(test.lengths[clip]), truth=truth)
+print(f"detection picture: {out / 'events_detection.png'}")
 save(picture, out, "events_detection.png")
 shutil.rmtree(work)
 
