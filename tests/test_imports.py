@@ -11,7 +11,7 @@ PACKAGE = Path(avt_np.__file__).parent
 # Lower layers first; a module may import only from its own layer or lower ones.
 LAYERS = [
     ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot", "avt_np.dask_client",
-     "avt_np.blas"],
+     "avt_np.blas", "avt_np.download"],
     ["avt_np.nn"],
     ["avt_np.model"],
     ["avt_np.optim", "avt_np.metrics", "avt_np.events", "avt_np.detection", "avt_np.data",

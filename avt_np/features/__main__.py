@@ -22,13 +22,13 @@ from pathlib import Path
 import avt_np
 from avt_np import cli, dask_client
 from avt_np.cli import ArgumentParser
-from avt_np.data.format import DataError
 from avt_np.features import extract
 from avt_np.features import cluster
-from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
-                                    read_classes, read_weak_labels)
+from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, parse_labels_arg, read_classes,
+                                    read_weak_labels)
 from avt_np.features.video import have_ffmpeg
-from avt_np.weights import FC7, WeightsError, cached_sha256, weight_path, weights_differ
+from avt_np.features.vgg16_graph import FC7
+from avt_np.weights import cached_sha256, weight_path, weights_differ
 
 
 def build_parser():
@@ -273,8 +273,7 @@ def command_line(argv):
 
 def main(argv=None):
     return cli.main(lambda argv: run(build_parser().parse_args(argv), argv), argv,
-                    errors=(WeightsError, LabelError, DataError, OSError, ValueError,
-                            RuntimeError),
+                    errors=(OSError, ValueError, RuntimeError),
                     interrupted="interrupted: finished clips are kept in the work directory; "
                                 "run the same command again to continue")
 

@@ -25,9 +25,7 @@ import csv
 import io
 import sys
 import time
-import tokenize
 import traceback
-import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,7 +40,7 @@ from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
 from avt_np.features.labels import SPLITS
 from avt_np.features.video import VideoError
-from avt_np.io import read_npz, settings_changed, write_text
+from avt_np.io import NUMPY_FILE_ERRORS, read_npz, settings_changed, write_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
@@ -284,8 +282,7 @@ class WorkDir:
             with open(self.file(clip_id), "rb") as f:
                 npz = np.load(f, allow_pickle=False)
                 return set(npz.files) if hasattr(npz, "files") else set()   # not an .npz
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
-                tokenize.TokenError):
+        except NUMPY_FILE_ERRORS:
             return set()
 
     def has_log_mel(self, clip_id):
