@@ -59,6 +59,7 @@ def keep_as(path, kept):
         atomic_write(kept, lambda f: f.write(path.read_bytes()))
         return
     os.replace(tmp, kept)
+    tmp.unlink(missing_ok=True)       # still there if `kept` already was `path` (rename no-op)
 
 
 def partial_dir(path):
