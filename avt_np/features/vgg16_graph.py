@@ -88,7 +88,8 @@ def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
                                "zoo's vgg16-7.onnx? (see weights/README.md)")
         batch = graph.input[0].type.tensor_type.shape.dim[0]
         batch = batch.dim_param or (batch.dim_value if batch.dim_value > 0 else "N")
-        graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, [batch, width]))
+        graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT,
+                                                          [batch, width]))
     try:
         onnx.checker.check_model(model)
     except Exception as e:
