@@ -1,7 +1,8 @@
 """Options of the whole test suite.
 
---fuzz-cases N   cases per file kind of the fuzz suite (tests/fuzz/) [default: $AVT_NP_FUZZ_CASES,
-                 else 24: a few seconds per kind]; e.g. 1000 for a long run
+--fuzz-cases N   cases per file kind of the fuzz suite (tests/fuzz/), N for every kind
+                 [default: $AVT_NP_FUZZ_CASES, else 24, 8 for the kinds that train: a few
+                 seconds per kind]; e.g. 1000 for a long run
 --fuzz-seed S    seed of the first case (cases use S, S+1, ...) [default: 0]; with
                  --fuzz-cases 1 it replays the one case a failure names
 """
