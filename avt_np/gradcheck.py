@@ -313,6 +313,9 @@ def builtin_checks():
     checks += [
         ("MeanPool", case(lambda r: nn.MeanPool(), (2, 5, 3))),
         ("MaxPool", case(lambda r: nn.MaxPool(), (2, 5, 3))),   # random inputs: no ties
+        ("LinearSoftmaxPool", lambda: (nn.LinearSoftmaxPool(),     # of probabilities in (0, 1)
+                                       [np.random.default_rng(0).uniform(0.05, 0.95, (2, 5, 3))])),
+        ("AttentionPool", case(lambda r: nn.AttentionPool(), (2, 5, 3), (2, 5, 3))),
         ("EncoderBlock (small widths)",
          case(lambda r: EncoderBlock(6, 2, 3, 5, "softmax", 0.2, r), (2, 4, 6))),
         ("DecoderBlock (small widths)",
@@ -322,6 +325,14 @@ def builtin_checks():
         ("AudiovisualTransformer audio/video, max pooling, normalized-sigmoid (small widths)",
          lambda: model_case("audio", "video", "max", "normalized-sigmoid")),
     ]
+    for pooling, options in (("linear-softmax", {"frame_skip": True}),
+                             ("attention", {"self_window": 1, "cross_window": 0}),
+                             ("mean", {"self_window": 0, "cross_window": 1, "frame_skip": True})):
+        text = ", ".join(f"{k} {v}" for k, v in options.items())
+        checks.append((f"AudiovisualTransformer video/audio, {pooling} pooling, {text}, padded "
+                       f"clips of lengths [3, 1] (small widths)",
+                       lambda p=pooling, o=options: model_case("video", "audio", p, "softmax",
+                                                               lengths=[3, 1], **o)))
     for pooling, attention, lengths in (("mean", "softmax", [3, 1]), ("max", "sigmoid", [1, 2]),
                                         ("mean", "normalized-sigmoid", [2, 3])):
         checks.append((f"AudiovisualTransformer video/audio, {pooling} pooling, {attention}, "
@@ -331,13 +342,14 @@ def builtin_checks():
     return checks
 
 
-def model_case(first, second, pooling, attention, lengths=None):
+def model_case(first, second, pooling, attention, lengths=None, **options):
     """The full model at small widths, positional encodings on both streams. With `lengths`,
-    each clip's real frames (the rest padding, masked): a third, integer input, passed through."""
+    each clip's real frames (the rest padding, masked): a third, integer input, passed through.
+    options: further ModelConfig fields (self_window, cross_window, frame_skip)."""
     dims = {"audio": 5, "video": 9}
     config = ModelConfig(first=first, second=second, pos_enc=(first, second), pooling=pooling,
                          attention=attention, blocks=2, heads=2, d_model=6, d_head=3, d_ff=5,
-                         dims=dims)
+                         dims=dims, **options)
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal((2, 3, dims[first])), rng.standard_normal((2, 4, dims[second]))]
     if lengths is not None:

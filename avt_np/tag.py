@@ -29,7 +29,7 @@ in DIR/.work, so a stopped run resumes), or `--split NAME`, a split of the run's
 
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +129,7 @@ def run_model(run_dir, epoch=None, threshold=None):
     if chosen:              # its frame threshold is a fraction of the run's tagging threshold
         settings = PostProcessing(**chosen)
         if threshold != run_threshold:
-            settings = replace(settings, threshold=settings.threshold * threshold / run_threshold)
+            settings = settings.scaled(threshold / run_threshold)
     else:
         settings = PostProcessing(threshold)
         print("tag: no event post-processing chosen on validation for this run (python -m "

@@ -52,12 +52,23 @@ SETTINGS = {
     "pos_enc": ("video", "modalities with sinusoidal positional encodings: none, audio, video "
                          "or audio,video (Sec. 2.2.6); without the flag, video when the model "
                          "reads video and none for audio/audio"),
-    "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. 2.2.4)"),
+    "pooling": ("mean", "clip-level aggregation of frame probabilities: mean or max (Sec. "
+                        "2.2.4), or, ours for detection, linear-softmax or attention "
+                        "(docs/detection.md)"),
     "attention": ("softmax", "attention function: softmax, sigmoid or normalized-sigmoid "
                              "(Sec. 2.2.5)"),
     "memory_block": (3, "encoder output the decoder's cross-attention reads: 3 = the last "
                         "encoder block (the paper, Fig. 3), 1 or 2 = an earlier block, 0 = the "
                         "input stream before any encoder block (an ablation of ours)"),
+    "self_window": ("all", "self-attention of encoder and decoder: each frame attends only to "
+                           "frames within +-W of it (W frames of 0.96 s), or all (the paper). "
+                           "Ours, for detection (docs/detection.md)"),
+    "cross_window": ("all", "cross-attention: each decoder frame attends only to encoder frames "
+                            "within +-W of its own index, or all (the paper). Ours, for "
+                            "detection"),
+    "frame_skip": ("off", "on: add the decoder's input stream (each frame's own embedding) to "
+                          "the last decoder block's output before the classifier; off: the "
+                          "paper's model. Ours, for detection"),
     "padding": ("mask", "zero-padded frames of short clips: mask (never attended to, left out "
                         "of pooling) or include (treated as frames, the unmasked variant; the "
                         "paper does not say)"),
@@ -104,6 +115,16 @@ def parse_pos_enc(text):
     return parts
 
 
+def parse_window(name, text):
+    """--self-window / --cross-window: "all" -> None (every frame), "W" -> W >= 0 frames."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise UsageError(f"--{name.replace('_', '-')} {text}: expected all or a number of "
+                         f"frames >= 0")
+    return int(text)
+
+
 def settings_from(args, saved=None):
     """The run's settings: flags given on the command line, else the saved ones, else defaults.
     With a saved run (--resume), a flag that contradicts it is an error."""
@@ -123,9 +144,12 @@ def settings_from(args, saved=None):
                                                                   settings["second"]):
         settings["pos_enc"] = "none"        # the paper's best encodes video; audio/audio has none
     for name, allowed in (("first", MODALITIES), ("second", MODALITIES), ("pooling", POOLING),
-                          ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING)):
+                          ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING),
+                          ("frame_skip", ("on", "off"))):
         if settings[name] not in allowed:
             raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
+    for name in ("self_window", "cross_window"):
+        parse_window(name, settings[name])
     if settings["cores"] not in (1, 2):
         raise UsageError(f"--cores {settings['cores']}: expected 1 or 2")
     for name in ("epochs", "batches_per_epoch", "batch_size", "ensemble", "patience"):
@@ -214,7 +238,10 @@ def model_config(settings, dataset):
                            pos_enc=parse_pos_enc(settings["pos_enc"]), pooling=settings["pooling"],
                            attention=settings["attention"], classes=len(dataset.classes),
                            dims=dims, mask_padding=settings["padding"] == "mask",
-                           memory_block=settings["memory_block"])
+                           memory_block=settings["memory_block"],
+                           self_window=parse_window("self_window", settings["self_window"]),
+                           cross_window=parse_window("cross_window", settings["cross_window"]),
+                           frame_skip=settings["frame_skip"] == "on")
     except ValueError as e:
         raise UsageError(str(e)) from None
 

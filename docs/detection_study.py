@@ -1,19 +1,31 @@
-"""Which of the paper's configurations localise events best? The study of docs/detection.md.
+"""Which configurations localise events best? The two studies of docs/detection.md.
 
     python docs/detection_study.py --out studies/detection --seeds 3     # train, then the table
     python docs/detection_study.py --out studies/detection --table-only  # the table so far
+    python docs/detection_study.py --study remedies --out studies/remedies --seeds 3
+    python docs/detection_study.py --frame-baseline --seeds 3   # per-frame logistic regression
     python docs/detection_study.py --ceiling                             # frame-resolution ceiling
     python docs/detection_study.py --run runs/video-audio-seed0          # one run, four detectors
 
-Cells: the paper's best configuration (video first, audio second, softmax attention, mean
-pooling, cross-attention on the last encoder block) and one change at a time: normalized-sigmoid
-attention, max pooling, cross-attention on the input stream (`--memory-block 0`), and the last
-two together with normalized sigmoid (the pair that found the visible frames in
-docs/attention.md). Short protocol (5 epochs x 100 batches of 40, the epoch-5 model alone), seeds
+Study "configurations" (the default): the paper's best configuration (video first, audio second,
+softmax attention, mean pooling, cross-attention on the last encoder block) and one change at a
+time: normalized-sigmoid attention, max pooling, cross-attention on the input stream
+(`--memory-block 0`), and the last two together with normalized sigmoid (the pair that found the
+visible frames in docs/attention.md). Study "remedies": the paper's configuration and each of
+our options for keeping time alone (linear-softmax and attention pooling, local self- and
+cross-attention, the frame skip), the best pair, and `--preset detection`. Short protocol (5 epochs x 100 batches of 40, the epoch-5 model alone), seeds
 0..N-1, on the embedded data. Each run is `python -m avt_np.train` in OUT/runs/NAME (finished
 runs are skipped, half-finished ones resumed); training ends by scoring subtask A (micro-F1)
 and subtask B (segment-based error rate and F1 on 1 s segments, post-processing chosen on
 validation) into its metrics.json, which the table reads.
+
+The table adds, per cell, the frame probabilities' variation within a clip: the standard
+deviation over a test clip's real frames, averaged over clips and classes (0 when every frame of
+a clip says the same).
+
+--frame-baseline trains the reference the transformer should at least match: a logistic
+regression on each 128-d audio frame alone (no context), on the same weak labels, sampler and
+protocol, with mean and with linear-softmax pooling, and prints the same columns.
 
 --ceiling scores the best any 0.96 s-frame system can do here: the frame-level ground truth
 (audible.npy, a class audible where an event covers half a frame) turned into events on frame
@@ -35,17 +47,30 @@ from pathlib import Path
 
 import numpy as np
 
-CELLS = {
-    "paper": [],
-    "normalized-sigmoid": ["--attention", "normalized-sigmoid"],
-    "max-pooling": ["--pooling", "max"],
-    "memory-0": ["--memory-block", "0"],
-    "memory-0+normalized-sigmoid": ["--memory-block", "0", "--attention", "normalized-sigmoid"],
+STUDIES = {
+    "configurations": {
+        "paper": [],
+        "normalized-sigmoid": ["--attention", "normalized-sigmoid"],
+        "max-pooling": ["--pooling", "max"],
+        "memory-0": ["--memory-block", "0"],
+        "memory-0+normalized-sigmoid": ["--memory-block", "0", "--attention",
+                                        "normalized-sigmoid"],
+    },
+    "remedies": {
+        "paper": [],
+        "linear-softmax": ["--pooling", "linear-softmax"],
+        "attention-pooling": ["--pooling", "attention"],
+        "self-window-1": ["--self-window", "1"],
+        "cross-window-1": ["--cross-window", "1"],
+        "frame-skip": ["--frame-skip", "on"],
+        "linear-softmax+frame-skip": ["--pooling", "linear-softmax", "--frame-skip", "on"],
+        "linear-softmax+self-window-1": ["--pooling", "linear-softmax", "--self-window", "1"],
+    },
 }
 SHORT = ["--epochs", "5", "--batches-per-epoch", "100", "--ensemble", "1", "--cores", "1"]
 
 
-def train(out, cell, seed):
+def train(out, cells, cell, seed):
     """One run of `cell` (resumed if half-finished) -> (name, exit code)."""
     name = f"{cell}_seed{seed}"
     run_dir = out / "runs" / name
@@ -55,7 +80,7 @@ def train(out, cell, seed):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     (out / "logs").mkdir(parents=True, exist_ok=True)
     with open(out / "logs" / f"{name}.log", "w") as log:
-        code = subprocess.call([sys.executable, "-m", "avt_np.train", *SHORT, *CELLS[cell],
+        code = subprocess.call([sys.executable, "-m", "avt_np.train", *SHORT, *cells[cell],
                                 "--seed", str(seed), "--out", str(run_dir), *resume],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     return name, code
@@ -69,45 +94,138 @@ def mean_sd(values, digits=3):
     return f"{values.mean():.{digits}f}{sd}"
 
 
-def whole_clip_error_rate(run_dir):
-    """Test ER of a run's tags as events lasting the whole clip: subtask B with no timing."""
-    from avt_np import data
+def within_clip_sd(frame_probabilities, lengths):
+    """The standard deviation of each clip's frame probabilities over its real frames, per
+    class, averaged over clips and classes: (N, T, C), (N,) -> float (0: no timing at all)."""
+    real = np.arange(frame_probabilities.shape[1]) < np.asarray(lengths)[:, None]   # (N, T)
+    weight = real[:, :, None] / real.sum(1)[:, None, None]                         # (N, T, 1)
+    mean = (frame_probabilities * weight).sum(1, keepdims=True)
+    variance = (((frame_probabilities - mean) ** 2) * weight).sum(1)                # (N, C)
+    return float(np.sqrt(variance).mean())
+
+
+def whole_clip_events(probabilities, tagged, split, classes):
+    """Tags as events lasting the whole clip: subtask B with no timing."""
     from avt_np.detection import PostProcessing, detect
+    return detect(np.ones_like(probabilities), tagged, split.lengths, split.clip_ids, classes,
+                  PostProcessing(0.5))
+
+
+def run_timing(run_dir):
+    """(test ER of a run's tags as whole-clip events, within-clip SD of its test frames)."""
+    from avt_np import data
     from avt_np.events import segment_based
     from avt_np.predict import predict_ensemble
     from avt_np.tag import run_model
     trained = run_model(run_dir)
     split = data.open(trained.data)["test"]
     out = predict_ensemble(trained.models, split, trained.config)
-    found = detect(np.ones_like(out.frame_probabilities), out.probabilities >= trained.threshold,
-                   split.lengths, split.clip_ids, trained.classes, PostProcessing(0.5))
-    return segment_based(split.events, found, labels=trained.classes)["error_rate"]
+    found = whole_clip_events(out.frame_probabilities, out.probabilities >= trained.threshold,
+                              split, trained.classes)
+    whole = segment_based(split.events, found, labels=trained.classes)["error_rate"]
+    return whole, within_clip_sd(out.frame_probabilities, split.lengths)
 
 
-def table(out, seeds):
+TABLE_HEADER = ["| cell | runs | test micro-F1 (A) | test ER (B) | test F1 (B) | test ER of the "
+                "tags as whole-clip events | ER gained by timing | within-clip SD of the frame "
+                "probabilities | post-processing chosen on validation |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def table_row(cell, metrics, whole_er, frame_sd):
+    """One Markdown row from per-seed metrics.json dicts, whole-clip ERs and frame SDs."""
+    events_er = [m["events"]["test"]["error_rate"] for m in metrics]
+    chosen = "; ".join(describe(m["events"]["post_processing"], m["threshold"]) for m in metrics)
+    return (f"| {cell} | {len(metrics)} | {mean_sd([m['test_micro_f1'] for m in metrics])} "
+            f"| {mean_sd(events_er)} | {mean_sd([m['events']['test']['f1'] for m in metrics])} "
+            f"| {mean_sd(whole_er)} | {mean_sd(np.subtract(whole_er, events_er))} "
+            f"| {mean_sd(frame_sd, 4)} | {chosen} |")
+
+
+def describe(post, tag_threshold):
+    """A chosen post-processing in a few characters: thresholds as fractions of the tagging
+    threshold, then median, gap, minimum length."""
+    from avt_np.detection import PostProcessing
+    settings = PostProcessing.from_json(post)
+    return f"{settings.describe(tag_threshold)}"
+
+
+def table(out, cells, seeds):
     """Markdown: per cell, subtask A micro-F1 and subtask B ER / F1 on test, mean +- sd, and
     what the frame probabilities' timing adds: the ER of the same tags as whole-clip events
-    minus the ER of the events."""
-    rows = ["| cell | runs | test micro-F1 (A) | test ER (B) | test F1 (B) | test ER of the tags "
-            "as whole-clip events | ER gained by timing | post-processing chosen on validation "
-            "(threshold / tag threshold, median, gap, min length) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for cell in CELLS:
+    minus the ER of the events; and the frame probabilities' within-clip SD."""
+    rows = list(TABLE_HEADER)
+    for cell in cells:
         runs = [r for seed in range(seeds)
                 if (r := out / "runs" / f"{cell}_seed{seed}" / "metrics.json").is_file()]
         metrics = [json.loads(r.read_text()) for r in runs]
-        events_er = [m["events"]["test"]["error_rate"] for m in metrics]
-        whole_er = [whole_clip_error_rate(r.parent) for r in runs]
-        settings = "; ".join(
-            f"{c['threshold'] / m['threshold']:.2f}, {c['median']}, {c['max_gap']}, "
-            f"{c['min_length']}" for c, m in
-            ((m["events"]["post_processing"], m) for m in metrics))
-        rows.append(
-            f"| {cell} | {len(metrics)} | {mean_sd([m['test_micro_f1'] for m in metrics])} "
-            f"| {mean_sd(events_er)} | {mean_sd([m['events']['test']['f1'] for m in metrics])} "
-            f"| {mean_sd(whole_er)} | {mean_sd(np.subtract(whole_er, events_er))} "
-            f"| {settings} |")
+        timing = [run_timing(r.parent) for r in runs]
+        rows.append(table_row(cell, metrics, [t[0] for t in timing], [t[1] for t in timing]))
     return "\n".join(rows)
+
+
+def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
+    """The per-frame logistic regression of the module docstring, trained like a short-protocol
+    run (balanced batches, Adam, BCE on the pooled clip probabilities), its threshold and
+    post-processing chosen on validation as a run's are -> metrics like a run's metrics.json
+    ("test_micro_f1", "threshold", "events"), the whole-clip ER and the within-clip SD."""
+    from avt_np import data
+    from avt_np import nn
+    from avt_np.data.sampler import BalancedSampler
+    from avt_np.evaluate import score_events
+    from avt_np.events import segment_based
+    from avt_np.metrics import best_global_threshold, micro_f1
+    from avt_np.optim import Adam
+
+    class FrameClassifier(nn.Module):
+        """p_t = sigmoid(W a_t + b) for each audio frame a_t alone, pooled over the clip."""
+
+        def __init__(self, rng):
+            super().__init__()
+            self.linear, self.sigmoid = nn.Linear(128, 17, rng), nn.Sigmoid()
+            self.pool = nn.POOLING[pooling]()
+
+        def forward(self, audio, lengths):
+            self.frame_probabilities = self.sigmoid(self.linear(audio))
+            return self.pool(self.frame_probabilities, np.arange(audio.shape[1]) < lengths[:, None])
+
+        def backward(self, dp):
+            self.linear.backward(self.sigmoid.backward(self.pool.backward(dp)), False)
+
+    dataset = data.open(modalities=("audio",))
+    train_split, loss = dataset["train"], nn.BinaryCrossEntropy()
+
+    def predict(model, split):
+        batch = split.batch(np.arange(len(split)))
+        return model(batch["audio"], batch["lengths"]), model.frame_probabilities
+
+    rows = []
+    for seed in range(seeds):
+        model = FrameClassifier(np.random.default_rng(seed))
+        adam = Adam(model)
+        sampler = BalancedSampler(train_split.labels, batch_size=batch_size,
+                                  batches_per_epoch=batches, seed=seed)
+        for epoch in range(1, epochs + 1):
+            for indices in sampler.epoch(epoch):
+                batch = train_split.batch(indices)
+                model.zero_grad()
+                probs = model(batch["audio"], batch["lengths"])
+                loss(probs, batch["labels"].astype(probs.dtype))
+                model.backward(loss.backward())
+                adam.step()
+        (val_probs, val_frames), (test_probs, test_frames) = (
+            predict(model, dataset[s]) for s in ("validation", "test"))
+        threshold, _ = best_global_threshold(dataset["validation"].labels > 0.5, val_probs)
+        test = dataset["test"]
+        metrics = {"threshold": threshold,
+                   "test_micro_f1": micro_f1(test.labels > 0.5, test_probs >= threshold),
+                   "events": score_events(dataset, dataset.classes, threshold, val_probs,
+                                          val_frames, test_probs, test_frames)}
+        found = whole_clip_events(test_frames, test_probs >= threshold, test, dataset.classes)
+        whole = segment_based(test.events, found, labels=dataset.classes)["error_rate"]
+        rows.append((metrics, whole, within_clip_sd(test_frames, test.lengths)))
+    return table_row(f"per-frame logistic regression, {pooling} pooling",
+                     [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 def score_row(name, split, found, classes):
@@ -175,6 +293,10 @@ def main(argv=None):
     p.add_argument("--table-only", action="store_true")
     p.add_argument("--ceiling", action="store_true")
     p.add_argument("--run", help="a finished run: its ensemble as four detectors")
+    p.add_argument("--study", choices=list(STUDIES), default="configurations")
+    p.add_argument("--frame-baseline", action="store_true",
+                   help="train and score the per-frame logistic regression (mean and "
+                        "linear-softmax pooling), --seeds seeds")
     args = p.parse_args(argv)
     if args.ceiling:
         print(ceiling())
@@ -182,14 +304,18 @@ def main(argv=None):
     if args.run:
         print(run_detectors(args.run))
         return 0
-    out = Path(args.out)
+    if args.frame_baseline:
+        print("\n".join(TABLE_HEADER + [frame_baseline(args.seeds, pooling)
+                                         for pooling in ("mean", "linear-softmax")]))
+        return 0
+    out, cells = Path(args.out), STUDIES[args.study]
     if not args.table_only:
-        jobs = [(cell, seed) for seed in range(args.seeds) for cell in CELLS]
+        jobs = [(cell, seed) for seed in range(args.seeds) for cell in cells]
         with ThreadPoolExecutor(args.workers) as pool:
-            for name, code in pool.map(lambda job: train(out, *job), jobs):
+            for name, code in pool.map(lambda job: train(out, cells, *job), jobs):
                 print(f"{name}: {'done' if code == 0 else f'FAILED (exit {code})'}",
                       file=sys.stderr, flush=True)
-    print(table(out, args.seeds))
+    print(table(out, cells, args.seeds))
     return 0
 
 

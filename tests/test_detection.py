@@ -1,3 +1,4 @@
+import json
 """Frame probabilities -> events (avt_np/detection.py): each step on small cases worked by hand."""
 
 import numpy as np
@@ -79,3 +80,56 @@ def test_detect_applies_threshold_then_filters():
 def test_post_processing_refuses_impossible_settings(kwargs):
     with pytest.raises(ValueError):
         PostProcessing(0.5, **kwargs)
+
+
+def test_double_threshold_follows_an_event_down_its_slopes_from_its_peak():
+    from avt_np.detection import double_threshold
+    probs = np.array([0.1, 0.35, 0.5, 0.8, 0.4, 0.2, 0.35, 0.45, 0.1])
+    # runs >= 0.3: frames 1-4 (peak 0.8 >= 0.7: kept whole) and 6-7 (no frame >= 0.7: dropped)
+    np.testing.assert_array_equal(double_threshold(probs, 0.7, 0.3),
+                                  [0, 1, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(double_threshold(probs, 0.7, 0.7), probs >= 0.7)
+
+
+def test_per_class_thresholds_apply_to_their_own_class():
+    probs = np.array([[[0.5, 0.5], [0.2, 0.2]]])                # (N=1, T=2, C=2)
+    tagged = np.ones((1, 2), bool)
+    settings = PostProcessing(0.9, class_thresholds=(0.4, 0.6), class_lows=(0.1, 0.6))
+    active = active_frames(probs, tagged, None, settings)       # (1, C, T)
+    np.testing.assert_array_equal(active[0], [[True, True], [False, False]])
+
+
+def test_post_processing_survives_json_and_scales_every_threshold():
+    settings = PostProcessing(0.4, 3, 1, 2, low=0.2)
+    assert PostProcessing(**json.loads(json.dumps(settings.to_json()))) == settings
+    per_class = PostProcessing(0.4, class_thresholds=(0.4, 0.5), class_lows=(0.2, 0.5))
+    again = PostProcessing(**json.loads(json.dumps(per_class.to_json())))
+    assert again == per_class and again.class_thresholds == (0.4, 0.5)
+    half = per_class.scaled(0.5)
+    assert half.threshold == 0.2 and half.class_thresholds == (0.2, 0.25)
+    assert half.class_lows == (0.1, 0.25)
+    assert settings.scaled(2.0).low == 0.4
+
+
+@pytest.mark.parametrize("kwargs", [dict(low=0.6), dict(class_lows=(0.1,)),
+                                    dict(class_thresholds=(0.5, 0.5), class_lows=(0.6, 0.1)),
+                                    dict(class_thresholds=(0.5, 0.5), class_lows=(0.1,))])
+def test_impossible_thresholds_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        PostProcessing(0.5, **kwargs)
+
+
+def test_choose_takes_a_double_threshold_when_it_finds_whole_events_on_validation():
+    from avt_np.detection import choose
+    # one class, tag threshold 0.5. Each clip: an event over frames 2-5 rising to a peak and
+    # falling (0.3 0.6 0.6 0.3), a bump without a peak over frames 7-9 (0.3), 0.2 elsewhere.
+    # A single threshold keeps frames 3-4 (>= 0.375) or adds the bump (0.25); only the double
+    # threshold 0.5 / 0.25 finds frames 2-5 alone.
+    frames = np.full((4, 10, 1), 0.2)
+    frames[:, 2:6, 0] = [0.3, 0.6, 0.6, 0.3]
+    frames[:, 7:10, 0] = 0.3
+    files = [f"c{i}" for i in range(4)]
+    reference = [(f, 2 * 0.96, 6 * 0.96, "x") for f in files]
+    settings, scores = choose(frames, np.ones((4, 1), bool), None, files, ["x"], reference, 0.5)
+    assert scores["error_rate"] == 0.0
+    assert (settings.highs(1)[0], settings.lows(1)[0]) == (0.5, 0.25)

@@ -5,6 +5,13 @@
     second modality (B, T, D2) -> Linear(D2, 128) -> Dropout -> [+ PE] -> N decoder blocks <-+
         -> Linear(128, 17) -> sigmoid (per frame) -> mean or max over frames -> (B, 17)
 
+Options of ours for a model that also says *when* (not in the paper; docs/detection.md,
+lesson 15): linear-softmax or attention pooling; local attention, each frame attending only to
+frames within +-w of it, separately for self- and cross-attention (`self_window`,
+`cross_window`); and `frame_skip`, which adds the decoder's input stream to the last block's
+output before the classifier, so every frame's own embedding reaches the classifier past the
+attention layers that average frames together.
+
 Every switch of the paper's Table 1 is a field of ModelConfig: first / second modality (audio or
 video, including audio/audio and video/video), positional encodings per modality, pooling and
 attention function; plus N, heads, widths and dropout.
@@ -50,6 +57,13 @@ class ModelConfig:
     # the paper's model (Fig. 3). An ablation of ours: blocks after k could not change the
     # output, so only k encoder blocks are built.
     memory_block: int = None
+    # Local attention: a frame attends only to frames within +-window of its own index (the
+    # same 0.96 s grid in both modalities); None = every frame, the paper's model.
+    self_window: int = None                    # encoder and decoder self-attention
+    cross_window: int = None                   # the decoder's cross-attention
+    # Add the decoder's input stream (each frame's own embedding) to the last decoder block's
+    # output before the classifier. False: the paper's model.
+    frame_skip: bool = False
 
     def __post_init__(self):
         self.pos_enc = tuple(self.pos_enc)
@@ -70,6 +84,10 @@ class ModelConfig:
                              f"{self.first}/{self.second} model does not read")
         if self.pooling not in POOLING:
             raise ValueError(f"pooling '{self.pooling}': expected one of {', '.join(POOLING)}")
+        for name in ("self_window", "cross_window"):
+            window = getattr(self, name)
+            if window is not None and not (isinstance(window, int) and window >= 0):
+                raise ValueError(f"{name} {window!r}: expected a number of frames >= 0 or None")
         if self.attention not in ATTENTION_FUNCTIONS:
             raise ValueError(f"attention '{self.attention}': expected one of "
                              f"{', '.join(ATTENTION_FUNCTIONS)}")
@@ -125,6 +143,27 @@ def key_mask(real):
     return None if real is None else real[:, None, None, :]
 
 
+def local_key_mask(keys, queries, frames, window):
+    """The keys a query may attend to: the real ones within +-window frames of its index.
+
+    keys: (B, 1, 1, T_k) real keys or None; queries, frames: T_q, T_k; window: frames or None
+    (every key: `keys` unchanged). -> (B or 1, 1, T_q, T_k) bool. A query with no real key in
+    its window (a padded query past a short clip's end, or a query beyond T_k) keeps every
+    real key instead, so no row of attention weights is left without a key.
+    """
+    if window is None:
+        return keys
+    band = np.abs(np.arange(queries)[:, None] - np.arange(frames)[None, :]) <= window
+    band = band[None, None]                                         # (1, 1, T_q, T_k)
+    if keys is not None:
+        band = band & keys
+    empty = ~band.any(-1, keepdims=True)                            # (., 1, T_q, 1)
+    if empty.any():
+        everything = np.ones((1, 1, 1, frames), bool) if keys is None else keys
+        band = band | (empty & everything)
+    return band
+
+
 class AudiovisualTransformer(Module):
     """forward(first, second, lengths=None) -> clip probabilities (B, classes).
 
@@ -157,6 +196,9 @@ class AudiovisualTransformer(Module):
         self.classifier = Linear(c.d_model, c.classes, rng, dtype)
         self.sigmoid = Sigmoid()
         self.pool = POOLING[c.pooling]()
+        # attention pooling's scores: one per frame and class, from the classifier's input
+        self.pool_scores = (Linear(c.d_model, c.classes, rng, dtype)
+                            if c.pooling == "attention" else None)
 
     def forward(self, first, second, lengths=None):
         self.given_lengths = lengths is not None
@@ -167,23 +209,37 @@ class AudiovisualTransformer(Module):
                 real_first = real_frames(lengths, first.shape[1])            # (B, T1) or None
                 real_second = real_frames(lengths, second.shape[1])          # (B, T2) or None
         keys_first, keys_second = key_mask(real_first), key_mask(real_second)   # (B, 1, 1, T)
+        c, T1, T2 = self.config, first.shape[1], second.shape[1]
+        self_first = local_key_mask(keys_first, T1, T1, c.self_window)   # (B, 1, T, T) or as is
+        self_second = local_key_mask(keys_second, T2, T2, c.self_window)
+        cross = local_key_mask(keys_first, T2, T1, c.cross_window)
         memory = self.encoder_input(first)                          # (B, T1, D)
         for block in self.encoder:
-            memory = block(memory, keys_first)
+            memory = block(memory, self_first)
         self.memory, self.real_first = memory, real_first           # for avt_np/diagnostics.py
-        x = self.decoder_input(second)                              # (B, T2, D)
+        x = stream = self.decoder_input(second)                     # (B, T2, D)
         for block in self.decoder:
-            x = block(x, memory, keys_second, keys_first)
+            x = block(x, memory, self_second, cross)
+        if c.frame_skip:
+            x = x + stream                                          # each frame's own embedding
         self.frame_probabilities = self.sigmoid(self.classifier(x))   # (B, T2, C)
+        if self.pool_scores is not None:
+            return self.pool(self.frame_probabilities, self.pool_scores(x), real_second)
         return self.pool(self.frame_probabilities, real_second)     # (B, C)
 
     def backward(self, dp, input_grad=True):                       # dp: (B, C)
-        dx = self.classifier.backward(self.sigmoid.backward(self.pool.backward(dp)))
+        if self.pool_scores is not None:
+            dframes, dscores = self.pool.backward(dp)
+            dx = self.classifier.backward(self.sigmoid.backward(dframes))
+            dx = dx + self.pool_scores.backward(dscores)
+        else:
+            dx = self.classifier.backward(self.sigmoid.backward(self.pool.backward(dp)))
+        dstream = dx if self.config.frame_skip else 0
         dmemory = 0
         for block in reversed(self.decoder):
             dx, dm = block.backward(dx)
             dmemory = dmemory + dm                # every decoder block reads the encoder output
-        dsecond = self.decoder_input.backward(dx, input_grad)
+        dsecond = self.decoder_input.backward(dx + dstream, input_grad)
         for block in reversed(self.encoder):
             dmemory = block.backward(dmemory)
         dfirst = self.encoder_input.backward(dmemory, input_grad)

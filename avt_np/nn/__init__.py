@@ -11,4 +11,4 @@ from avt_np.nn.module import Module
 from avt_np.nn.positional import SinusoidalPositionalEncoding, sinusoidal_table
 from avt_np.nn.relu import ReLU
 from avt_np.nn.sigmoid import Sigmoid
-from avt_np.nn.pooling import POOLING, MaxPool, MeanPool
+from avt_np.nn.pooling import POOLING, AttentionPool, LinearSoftmaxPool, MaxPool, MeanPool
