@@ -215,3 +215,33 @@ def load_model(run_dir, config, epoch, needed_for="the model"):
     model = AudiovisualTransformer(config)
     load_snapshot(model, existing_snapshot(run_dir, epoch, needed_for))
     return model
+
+
+class Ensemble:
+    """The models saved after several epochs (the epoch ensemble, Sec. 3.2.9) as one
+    AudiovisualTransformer and each epoch's parameters: iterating loads each epoch's in turn
+    into the one model and yields it, so a forward pass's caches are held once, not once per
+    epoch (about 100 MB each for a batch of 100 clips of the paper's video/audio model).
+    `predict.predict_ensemble(ensemble, ...)` takes it like a list of models."""
+
+    def __init__(self, model, states):
+        self.model, self.states = model, states
+
+    def __len__(self):
+        return len(self.states)
+
+    def __iter__(self):
+        for state in self.states:
+            self.model.load_state_dict(state)
+            yield self.model
+
+
+def load_ensemble(run_dir, config, epochs, needed_for="the ensemble"):
+    """The Ensemble of the snapshots saved after `epochs`, each checked as load_model checks
+    it (one-line errors for a missing, unreadable or foreign snapshot) before any is used."""
+    model = AudiovisualTransformer(config)
+    states = []
+    for epoch in epochs:
+        load_snapshot(model, existing_snapshot(run_dir, epoch, needed_for))
+        states.append(model.state_dict())
+    return Ensemble(model, states)

@@ -254,6 +254,9 @@ class ClipProgress:
             self.stream.flush()
 
 
+CACHED_AXES = {"audio": 2, "valid": 1, "video": 2, "log_mel": 3}   # arrays of a cached clip
+
+
 class WorkDir:
     """The resumable cache: settings.json, clips/<id>.npz, errors.log."""
 
@@ -294,13 +297,19 @@ class WorkDir:
         np.savez(tmp, **arrays)
         tmp.replace(self.file(clip_id))             # never a half-written cache file
 
-    def load(self, clip_id):
-        """The arrays of a cached clip, checked; a ValueError saying to delete the file when it
-        is damaged inside (a bad CRC, a garbled header, arrays of other shapes or types)."""
+    def load(self, clip_id, needed=(), frames=None):
+        """The arrays of a cached clip, checked: each of audio, valid, video, log_mel present
+        has its axes, one row per frame (`frames` of them when given, else as many as valid)
+        and real finite numbers, and the arrays `needed` are there. A ValueError saying to
+        delete the file when it is damaged inside (a bad CRC, a garbled header, arrays of
+        other shapes or types, one missing)."""
         try:
             arrays = read_npz(self.file(clip_id))
-            T = len(arrays["valid"])
-            for name, ndim in (("audio", 2), ("valid", 1), ("video", 2), ("log_mel", 3)):
+            T = len(arrays["valid"]) if frames is None else frames
+            missing = [name for name in needed if name not in arrays]
+            if missing:
+                raise ValueError(f"no {missing[0]}")
+            for name, ndim in CACHED_AXES.items():
                 a = arrays.get(name)
                 if a is not None and (a.ndim != ndim or a.shape[0] != T
                                       or a.dtype.kind not in "fiub"

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from avt_np import tag, train, weights
+from avt_np import train, weights
 from avt_np.data import synthetic
 from avt_np.features import __main__ as features_command
 from avt_np.features.labels import DCASE2017_CLASSES
 from avt_np.sweep import command as sweep_command
+from avt_np.tag import __main__ as tag
 from tests.conftest import DEFAULT_FUZZ_CASES
 from tests.features import standins
 
