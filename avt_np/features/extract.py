@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np.cli import first_line
+from avt_np.cli import UsageError, first_line
 from avt_np.data.writer import DatasetWriter
 from avt_np.features import audio as audio_fe
 from avt_np.features import video as video_io
@@ -93,7 +93,7 @@ def match_labels(clips, labels_by_split):
     for split, table in labels_by_split.items():
         for cid, row in table.items():
             if cid in where:
-                raise ValueError(f"clip {cid} is labelled in both {where[cid][0]} and {split}")
+                raise UsageError(f"clip {cid} is labelled in both {where[cid][0]} and {split}")
             where[cid] = (split, row)
     matched, unlabelled = [], []
     for clip in clips:
@@ -257,6 +257,10 @@ class ClipProgress:
 CACHED_AXES = {"audio": 2, "valid": 1, "video": 2, "log_mel": 3}   # arrays of a cached clip
 
 
+class DamagedCache(UsageError):
+    """A clip's cache file damaged inside: one line saying to delete it (exit 2)."""
+
+
 class WorkDir:
     """The resumable cache: settings.json, clips/<id>.npz, errors.log."""
 
@@ -266,9 +270,12 @@ class WorkDir:
         self.clips.mkdir(parents=True, exist_ok=True)
         self.errors = self.path / "errors.log"
         settings = dict(settings, cache_version=CACHE_VERSION)
-        changed = settings_changed(self.path / "settings.json", settings)
+        try:
+            changed = settings_changed(self.path / "settings.json", settings)
+        except ValueError as e:                    # a damaged settings.json: its one line
+            raise UsageError(str(e)) from None
         if changed:
-            raise ValueError(f"work dir {self.path} was made with other settings "
+            raise UsageError(f"work dir {self.path} was made with other settings "
                              f"({', '.join(changed)}); use another --work-dir or delete it")
 
     def file(self, clip_id):
@@ -300,8 +307,8 @@ class WorkDir:
     def load(self, clip_id, needed=(), frames=None):
         """The arrays of a cached clip, checked: each of audio, valid, video, log_mel present
         has its axes, one row per frame (`frames` of them when given, else as many as valid)
-        and real finite numbers, and the arrays `needed` are there. A ValueError saying to
-        delete the file when it is damaged inside (a bad CRC, a garbled header, arrays of
+        and real finite numbers, and the arrays `needed` are there. DamagedCache, saying to
+        delete the file, when it is damaged inside (a bad CRC, a garbled header, arrays of
         other shapes or types, one missing)."""
         try:
             arrays = read_npz(self.file(clip_id))
@@ -319,7 +326,7 @@ class WorkDir:
             return arrays
         except (ValueError, KeyError, TypeError) as e:
             why = first_line(e).removeprefix(f"{self.file(clip_id)}: ")[:120]
-            raise ValueError(f"{self.file(clip_id)}: damaged cache file ({why}); "
+            raise DamagedCache(f"{self.file(clip_id)}: damaged cache file ({why}); "
                              "delete it and run the same command again to extract the clip "
                              "again") from None
 
@@ -535,7 +542,7 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
                 if split in log_mel_splits:
                     missing = [cid for (cid, _), c in zip(part, cached) if "log_mel" not in c]
                     if missing:
-                        raise ValueError(f"{work.file(missing[0])}: no log_mel (cached without "
+                        raise UsageError(f"{work.file(missing[0])}: no log_mel (cached without "
                                          f"it; extract_all with log_mel_splits recomputes it)")
                     log_mel = np.stack([c["log_mel"] for c in cached])    # (B, T, 96, 64)
                     log_mel[padding] = 0

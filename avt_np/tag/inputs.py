@@ -119,7 +119,7 @@ def kept(work, clip_id, with_video):
     needed = ("audio", "valid", "log_mel") + (("video",) if with_video else ())
     try:
         return work.load(clip_id, needed, frames=FRAMES)
-    except ValueError:
+    except extract.DamagedCache:
         return None
 
 
@@ -139,10 +139,7 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
         raise UsageError("the ffmpeg command is needed to decode video but is not installed "
                          "(apt-get install -y ffmpeg)")
     vggish, vgg16, settings = network_files(config, args, run_data)
-    try:
-        work = extract.WorkDir(work_dir, settings)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    work = extract.WorkDir(work_dir, settings)           # a UsageError when made otherwise
     extractor = None                                   # loaded for the first clip to extract
     out, thumbnails_of = [], {}
     progress = Progress(len(clips), "tag: features") if len(clips) > 1 else None
