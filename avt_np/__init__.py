@@ -7,7 +7,7 @@ only from its own layer or a lower one, and there is no import circle.
     7  visualize  sweep  exercises
     6  train  bench
     5  evaluate
-    4  predict  run_dir  sync  sync_probes
+    4  predict  run_dir  sync  sync_probes  collapse
     3  optim  metrics  events  detection  data  weights  features  gradcheck  diagnostics
        training_step
     2  model

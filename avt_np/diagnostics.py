@@ -9,6 +9,10 @@ AudiovisualTransformer after `model(...)` and `model.backward(...)`:
     gradient_norms(model)                L2 norm of the gradient of each parameter group
     residual_ratio(skip, branch)         RMS(branch) / RMS(skip) before a LayerNorm
     temporal_variation(x, real)          std over frames of a sequence, relative to its std
+    stack_sums(model, real_first, real_second)
+                                         sums behind the collapse report (avt_np/collapse.py):
+                                         size and within-clip variation of skip, branch and
+                                         output of every sub-layer, through the whole stack
 
 `python -m avt_np.train --diagnostics K` appends model_diagnostics every K steps to
 RUN_DIR/diagnostics.jsonl (`append_jsonl`: one line, one write).
@@ -106,6 +110,64 @@ def temporal_variation(x, real=None):
         over_t = np.sqrt(((x - mean[:, None]) ** 2 * m).sum(1) / n).mean()
         total = x[real].std()
     return {"std_over_frames": float(over_t), "relative": float(over_t / max(total, 1e-30))}
+
+
+def variation_sums(x, real=None):
+    """x (B, T, D) over its real frames (real (B, T) bool or None) -> [sum of squares, sum of
+    squared deviations from each clip's mean frame, number of values]: the parts of
+    size = sqrt(squares / n) and within-clip variation = sqrt(deviations / squares), which add
+    up over batches (variation_of)."""
+    x = np.asarray(x, np.float64)
+    m = np.ones(x.shape[:2]) if real is None else real.astype(np.float64)
+    m = m[:, :, None]                                                       # (B, T, 1)
+    mean = (x * m).sum(1, keepdims=True) / m.sum(1, keepdims=True)          # (B, 1, D)
+    return np.array([float((x * x * m).sum()), float(((x - mean) ** 2 * m).sum()),
+                     float(m.sum() * x.shape[2])])
+
+
+def variation_of(sums):
+    """(size, within-clip variation) from summed variation_sums: size the RMS of the values,
+    variation the RMS of each frame's difference from its clip's mean frame over the RMS of
+    the frames (0: every frame of a clip is the same vector; 1: the clip means are 0)."""
+    squares, deviations, n = sums
+    return float(np.sqrt(squares / max(n, 1))), float(np.sqrt(deviations / max(squares, 1e-300)))
+
+
+SUBLAYER_NORMS = {"self_attn": "norm1", "cross_attn": "norm2", "ff": "norm3"}   # decoder
+ENCODER_NORMS = {"self_attn": "norm1", "ff": "norm2"}
+
+
+def layer_norm_output(norm):
+    """A LayerNorm's last output, from its cache: g * x_hat + b."""
+    return norm.params["g"] * norm.x_hat + norm.params["b"]
+
+
+def stack_sums(model, real_first, real_second):
+    """After model(first, second, lengths): for every stage of the stack, in forward order,
+    (name, {"skip", "branch", "output": variation_sums}) ("skip"/"branch" only for sub-layers:
+    LayerNorm(skip + branch) = output). Stages: the encoder's input stream, each encoder block's
+    self-attention and feed-forward, the decoder's input stream, each decoder block's self-,
+    cross-attention and feed-forward, the classifier's input, the frame probabilities.
+    real_first, real_second: (B, T) bool real frames of each modality, or None."""
+    stages = [("encoder input", {"output": variation_sums(model.encoder_input.output,
+                                                          real_first)})]
+    for prefix, blocks, norms, real in (("encoder", model.encoder, ENCODER_NORMS, real_first),
+                                        ("decoder", model.decoder, SUBLAYER_NORMS, real_second)):
+        if prefix == "decoder":
+            stages.append(("decoder input", {"output": variation_sums(
+                model.decoder_input.output, real_second)}))
+        for i, block in enumerate(blocks):
+            for name, (skip, branch) in block.branches.items():
+                output = layer_norm_output(getattr(block, norms[name]))
+                stages.append((f"{prefix}.{i} {name}",
+                               {"skip": variation_sums(skip, real),
+                                "branch": variation_sums(branch, real),
+                                "output": variation_sums(output, real)}))
+    stages.append(("classifier input", {"output": variation_sums(model.classifier.x,
+                                                                 real_second)}))
+    stages.append(("frame probabilities", {"output": variation_sums(model.frame_probabilities,
+                                                                    real_second)}))
+    return stages
 
 
 def attention_diagnostics(mha):

@@ -33,10 +33,10 @@ by a generator with the same fixed seed, so every evaluation draws the same mask
 
 import ast
 import copy
-import importlib.machinery
-import importlib.util
 import math
 import sys
+import traceback
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,11 +98,13 @@ class GradcheckResult:
     __repr__ = __str__
 
 
-def _as_tuple(x):
+def as_tuple(x):
     return x if isinstance(x, tuple) else (x,)
 
 
-def _reseed_randomness(module, seed):
+def reseed(module, seed):
+    """Every `rng` of the module tree a fresh generator, by position: the same masks for two
+    modules built alike."""
     for i, m in enumerate(module.modules()):
         if isinstance(getattr(m, "rng", None), np.random.Generator):
             m.rng = np.random.default_rng(seed + i)
@@ -171,8 +173,8 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     rng = np.random.default_rng(seed)
 
     def run():
-        _reseed_randomness(module, seed + 1)
-        return _as_tuple(module.forward(*inputs))
+        reseed(module, seed + 1)
+        return as_tuple(module.forward(*inputs))
 
     outputs = run()
     projections = tuple(rng.standard_normal(np.shape(o)) for o in outputs)
@@ -200,7 +202,7 @@ def gradcheck(module, *inputs, eps=1e-5, tolerance=1e-6, max_entries=200, direct
     if returned is None:
         raise BackwardFailed("backward returned None; it must return the gradient of each "
                              "forward input (a tuple when forward takes several)")
-    input_grads = _as_tuple(returned)
+    input_grads = as_tuple(returned)
     float_inputs = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)
                     and x.dtype == np.float64]
     if len(input_grads) != len(inputs):
@@ -386,33 +388,48 @@ def parse_init(items):
     return kwargs
 
 
-def load_user_module(target, kwargs=None):
-    """'path/to/file.py:ClassName' -> ClassName(**kwargs).
+def line_in(path, error):
+    """' (line N)' of the innermost frame of `error`'s traceback inside the file `path`, or ''."""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename == str(path)]
+    return f" (line {lines[-1]})" if lines else ""
 
-    The file's folder is on sys.path while it is imported, so it can import its neighbours. Any
-    file name is read as Python source (an explicit SourceFileLoader: importlib only guesses a
-    loader from a .py suffix).
-    """
+
+def run_user_file(path, code=None, failed="could not be imported"):
+    """The Python file `path` run as a module (any file name is read as Python source), with its
+    folder on sys.path while it runs, so it can import its neighbours. `code`: the file already
+    compiled (default: compiled here). Anything it raises, its own exit() too, is a one-line
+    UsageError "PATH (line N): FAILED: Type: message"; an interrupt is not caught (and neither is
+    a BaseException that is not an exit, such as a test harness's time-out)."""
+    path = Path(path)
+    if code is None:
+        code = compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    module = types.ModuleType(path.stem.replace(".", "_") or "user_layers")
+    module.__file__ = str(path)
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        exec(code, module.__dict__)
+    except (Exception, SystemExit) as e:       # SystemExit too: a script's exit() is not ours
+        raise UsageError(f"{path}{line_in(path, e)}: {failed}: {type(e).__name__}: "
+                         f"{cli.first_line(e)}") from None
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def load_user_module(target, kwargs=None):
+    """'path/to/file.py:ClassName' -> ClassName(**kwargs), the file run by run_user_file."""
     kwargs = kwargs or {}
     path, sep, class_name = target.rpartition(":")
     if not sep or not path or not class_name:
         raise UsageError(f"{target}: expected FILE.py:ClassName")
     if not Path(path).is_file():
         raise UsageError(f"{path}: no such file")
-    name = Path(path).stem.replace(".", "_") or "user_layers"
-    spec = importlib.util.spec_from_file_location(
-        name, path, loader=importlib.machinery.SourceFileLoader(name, path))
-    source = importlib.util.module_from_spec(spec)
-    folder = str(Path(path).resolve().parent)
-    sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(source)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:                 # SystemExit too: a script's exit() is not ours
-        raise UsageError(f"{path}: could not be imported: {type(e).__name__}: {e}") from None
-    finally:
-        sys.path.remove(folder)
+        source = run_user_file(path)
+    except (SyntaxError, ValueError) as e:    # not Python source; ValueError: a null byte
+        raise UsageError(f"{path}: could not be imported: SyntaxError: {e}") from None
     cls = getattr(source, class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise UsageError(f"{path}: no class '{class_name}' derived from avt_np.nn.Module")

@@ -1,8 +1,18 @@
 """Progress lines on stderr: redrawn in place on a terminal, one line every few seconds in a
-log file or CI (no carriage returns where nobody sees them redrawn)."""
+log file or CI (no carriage returns where nobody sees them redrawn), none at all when the
+environment says AVT_NP_PROGRESS=0 (the book's executor does: a lesson's page shows what its
+cells computed, not how fast)."""
 
+import os
 import sys
 import time
+
+QUIET = "AVT_NP_PROGRESS"     # "0": no progress lines
+
+
+def quiet():
+    """Whether progress lines are switched off (AVT_NP_PROGRESS=0)."""
+    return os.environ.get(QUIET, "").strip() == "0"
 
 
 class Progress:
@@ -20,20 +30,21 @@ class Progress:
         self.every = 0.2 if self.tty else every_seconds
         self.start = self.last = time.perf_counter()
         self.done, self.ended = 0, False
+        self.silent = quiet()
 
     def update(self, done, extra=""):
         """Report that `done` of `total` items are finished; `extra` is appended (e.g. a loss)."""
         self.done = done
         now = time.perf_counter()
         finished = bool(self.total) and done >= self.total
-        if now - self.last < self.every and not finished:
+        if self.silent or (now - self.last < self.every and not finished):
             return
         self.last = now
         self.draw(now, extra, finished)
 
     def close(self, extra=""):
         """End the line (once): for work whose total was unknown or that ended early."""
-        if not self.ended:
+        if not (self.ended or self.silent):
             self.draw(time.perf_counter(), extra, True)
 
     def draw(self, now, extra, last):

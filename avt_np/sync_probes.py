@@ -20,19 +20,20 @@ import numpy as np
 
 from avt_np.diagnostics import temporal_variation
 from avt_np.metrics import micro_f1
-from avt_np.model.transformer import check_lengths, key_mask, real_frames
+from avt_np.model.transformer import attention_masks, check_lengths
 from avt_np.predict import batches, evaluating, predict
 from avt_np.sync import roles, sync_score
 
 
 def masks(batch, config):
-    """(real first frames (B, T1) or None, key mask of the first modality, of the second)."""
+    """(real first frames (B, T1) or None, and the key masks the model uses for this batch:
+    the first modality's self-attention, the second's, the cross-attention), local attention
+    windows included (model/transformer.py, attention_masks)."""
     first, second, lengths = batch[config.first], batch[config.second], batch["lengths"]
-    if lengths is None or not config.mask_padding:
-        return None, None, None
-    lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
-    real_first = real_frames(lengths, first.shape[1])
-    return real_first, key_mask(real_first), key_mask(real_frames(lengths, second.shape[1]))
+    if lengths is not None:
+        lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
+    real_first, _, *keys = attention_masks(config, lengths, first.shape[1], second.shape[1])
+    return (real_first, *keys)
 
 
 def encoder_stages(model, first, keys_first):
@@ -49,7 +50,7 @@ def encoder_variation(model, split, config, batch_size=100):
     totals, clips = None, 0
     with evaluating(model):
         for batch in batches(split, batch_size=batch_size):
-            real, keys, _ = masks(batch, config)
+            real, keys, _, _ = masks(batch, config)
             stds = [temporal_variation(s, real)["std_over_frames"]
                     for s in encoder_stages(model, batch[config.first], keys)]
             n = len(batch["labels"])
@@ -62,7 +63,7 @@ def cross_weights_by_memory(model, batch, config):
     """weights[d][e]: decoder block d's cross-attention weights (B, H, T_q, T_k) had its keys
     and values come from encoder stage e; the decoder itself runs as the model does (reading
     the last stage)."""
-    _, keys_first, keys_second = masks(batch, config)
+    _, keys_first, keys_second, cross = masks(batch, config)
     stages = encoder_stages(model, batch[config.first], keys_first)
     x = model.decoder_input(batch[config.second])
     weights = []
@@ -70,10 +71,10 @@ def cross_weights_by_memory(model, batch, config):
         queries = block.norm1(x + block.self_attn(x, None, keys_second))    # cross-attn input
         row = []
         for stage in stages:
-            block.cross_attn(queries, stage, keys_first)
+            block.cross_attn(queries, stage, cross)
             row.append(block.cross_attn.weights.copy())
         weights.append(row)
-        x = block(x, stages[-1], keys_second, keys_first)
+        x = block(x, stages[-1], keys_second, cross)
     return weights
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from avt_np import cli, data, diagnostics, io
-from avt_np.cli import ArgumentParser, UsageError
+from avt_np.cli import ArgumentParser, CheckFailed, UsageError
 from avt_np.data import EMBEDDED, dcase2017
 from avt_np.data.sampler import BalancedSampler
 from avt_np.evaluate import has_strong_labels, score_ensemble
@@ -90,12 +90,28 @@ SETTINGS = {
 }
 
 
+# --preset NAME: settings given as if flag by flag; a flag given beside it wins.
+PRESETS = {
+    # The options docs/detection.md's study found to keep time (issue 30): each frame's own
+    # embedding reaches the classifier past the attention layers (frame skip), self-attention
+    # reads only neighbouring frames, so the encoder's frames stay apart for cross-attention,
+    # and linear-softmax pooling rewards frames for differing. Not the paper's model.
+    "detection": {"pooling": "linear-softmax", "frame_skip": "on", "self_window": "1"},
+}
+
+
 def build_parser():
     parser = ArgumentParser(prog="python -m avt_np.train", description=__doc__)
     for name, (default, text) in SETTINGS.items():
         kind = type(default) if not isinstance(default, str) else str
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"{text} [default: {default}]")
+    parser.add_argument("--preset", choices=list(PRESETS),
+                        help="a named set of settings, as if each were given as its flag (a "
+                             "flag given beside it wins): detection = "
+                             + " ".join(f"--{k.replace('_', '-')} {v}"
+                                        for k, v in PRESETS["detection"].items())
+                             + " (docs/detection.md)")
     parser.add_argument("--out", help="run directory [default: runs/FIRST-SECOND-seedSEED]")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last finished epoch")
@@ -147,7 +163,8 @@ def settings_from(args, saved=None):
                           ("attention", ATTENTION_FUNCTIONS), ("padding", PADDING),
                           ("frame_skip", ("on", "off"))):
         if settings[name] not in allowed:
-            raise UsageError(f"--{name} {settings[name]}: expected {' or '.join(allowed)}")
+            raise UsageError(f"--{name.replace('_', '-')} {settings[name]}: expected "
+                             f"{' or '.join(allowed)}")
     for name in ("self_window", "cross_window"):
         parse_window(name, settings[name])
     if settings["cores"] not in (1, 2):
@@ -165,9 +182,23 @@ def settings_from(args, saved=None):
 
 
 # -- settings -------------------------------------------------------------------------------------
+def apply_preset(args):
+    """Fill the flags of --preset that were not given; print what it set (stderr)."""
+    if args.preset is None:
+        return
+    given = []
+    for name, value in PRESETS[args.preset].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+            given.append(f"--{name.replace('_', '-')} {value}")
+    print(f"--preset {args.preset}: {' '.join(given) or 'nothing (every flag given)'}",
+          file=sys.stderr)
+
+
 def settings_and_run_dir(args):
     """The run's settings (saved ones when resuming) and its directory, checked before any
     data is opened."""
+    apply_preset(args)
     saved = None
     if args.resume:
         if args.out is None:
@@ -246,7 +277,7 @@ def model_config(settings, dataset):
         raise UsageError(str(e)) from None
 
 
-def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
+def start_or_resume(run_dir, settings, config, model, adam, dataset_classes, preset=None):
     """The history of finished epochs: empty for a new run (config.json written), else the one
     saved in checkpoints/last.npz with the model and Adam state restored."""
     if (run_dir / "checkpoints" / "last.npz").is_file():
@@ -260,7 +291,8 @@ def start_or_resume(run_dir, settings, config, model, adam, dataset_classes):
     if not (run_dir / "config.json").is_file():
         io.write_json(run_dir / "config.json", {"settings": settings, "model": config.to_dict(),
                                                 "data": settings["data"],
-                                                "classes": list(dataset_classes)})
+                                                "classes": list(dataset_classes),
+                                                "preset": preset})
     return []
 
 
@@ -277,9 +309,21 @@ def train_epoch(steps, sampler, epoch, settings, progress, diagnose=None):
             step = progress.done + 1
             check = None if diagnose is None else (lambda loss: diagnose(step, epoch, loss))
             losses.append(steps.step(indices, check))
+            if not np.isfinite(losses[-1]):
+                raise CheckFailed(diverged(f"the training loss is {losses[-1]} at epoch {epoch}, "
+                                           f"step {len(losses)} of {settings['batches_per_epoch']}",
+                                           epoch))
             progress.update(step, f"epoch {epoch}/{settings['epochs']}, "
                                   f"loss {np.mean(losses[-50:]):.4f}")
     return float(np.mean(losses))
+
+
+def diverged(what, epoch):
+    """The one line that stops a run whose numbers stopped being numbers."""
+    kept = f"epochs 1-{epoch - 1} are kept" if epoch > 1 else "no epoch was finished"
+    return (f"{what}: training stops ({kept}; --resume would repeat the same steps); try "
+            f"another --seed, or softmax attention (--attention softmax) if this run uses "
+            f"another")
 
 
 def validate(model, loss_fn, split, config):
@@ -306,6 +350,9 @@ def train_epochs(model, adam, dataset, sampler, settings, config, run_dir, histo
             start = time.perf_counter()
             train_loss = train_epoch(steps, sampler, epoch, settings, progress, diagnose)
             val_loss, val_f1 = validate(model, loss_fn, dataset["validation"], config)
+            if not np.isfinite(val_loss):
+                raise CheckFailed(diverged(f"the validation loss is {val_loss} after epoch "
+                                           f"{epoch}", epoch))
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                             "val_micro_f1": val_f1, "seconds": time.perf_counter() - start})
             val_losses.append(val_loss)
@@ -361,6 +408,13 @@ def score(model, run_dir, dataset, settings, config, history, stopped_early):
     return metrics
 
 
+def time_options(config):
+    """", frame skip, self-attention +-1 frames, ..." for the options that are not the paper's."""
+    parts = [f"{name} attention +-{w} frames" for name, w in
+             (("self", config.self_window), ("cross", config.cross_window)) if w is not None]
+    return "".join(", " + p for p in (["frame skip"] if config.frame_skip else []) + parts)
+
+
 def run(argv=None):
     """settings -> data -> model -> epochs -> score; returns the metrics."""
     args = build_parser().parse_args(argv)
@@ -375,10 +429,11 @@ def run(argv=None):
         print(f"{run_dir} has already finished: test micro-F1 "
               + (f"{f1:.4f}" if type(f1) in (int, float) else f"{f1!r} in metrics.json"))
         return metrics
-    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes)
+    history = start_or_resume(run_dir, settings, config, model, adam, dataset.classes,
+                              args.preset)
     print(f"training {config.first}/{config.second}, positional encodings "
           f"{','.join(config.pos_enc) or 'none'}, {config.pooling} pooling, {config.attention} "
-          f"attention, {model.num_parameters():,} parameters, data {settings['data']} "
+          f"attention{time_options(config)}, {model.num_parameters():,} parameters, data {settings['data']} "
           f"({len(dataset['train'])} train clips) -> {run_dir}", file=sys.stderr)
     diagnose = None
     if args.diagnostics > 0:

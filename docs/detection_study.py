@@ -19,9 +19,14 @@ runs are skipped, half-finished ones resumed); training ends by scoring subtask 
 and subtask B (segment-based error rate and F1 on 1 s segments, post-processing chosen on
 validation) into its metrics.json, which the table reads.
 
-The table adds, per cell, the frame probabilities' variation within a clip: the standard
-deviation over a test clip's real frames, averaged over clips and classes (0 when every frame of
-a clip says the same).
+"ER gained by timing" is the test ER of the run's events without their timing minus the ER of
+its events: each clip's frame probabilities replaced, class by class, by their maximum over the
+clip, then the same post-processing (the same thresholds, per class or not), so the same
+classes come out per clip, as events lasting the whole clip (with a single threshold at most
+the tagging threshold: the tags as whole-clip events). The table adds the frame probabilities'
+variation within a clip (their standard deviation over a test clip's real frames, averaged
+over clips and classes; 0 when every frame of a clip says the same) and cross-attention's
+synchronization gain over chance in the last decoder block (metrics.json "sync").
 
 --frame-baseline trains the reference the transformer should at least match: a logistic
 regression on each 128-d audio frame alone (no context), on the same weak labels, sampler and
@@ -65,6 +70,9 @@ STUDIES = {
         "frame-skip": ["--frame-skip", "on"],
         "linear-softmax+frame-skip": ["--pooling", "linear-softmax", "--frame-skip", "on"],
         "linear-softmax+self-window-1": ["--pooling", "linear-softmax", "--self-window", "1"],
+        "frame-skip+self-window-1": ["--frame-skip", "on", "--self-window", "1"],
+        "linear-softmax+frame-skip+self-window-1": ["--pooling", "linear-softmax", "--frame-skip",
+                                                    "on", "--self-window", "1"],
     },
 }
 SHORT = ["--epochs", "5", "--batches-per-epoch", "100", "--ensemble", "1", "--cores", "1"]
@@ -104,15 +112,25 @@ def within_clip_sd(frame_probabilities, lengths):
     return float(np.sqrt(variance).mean())
 
 
-def whole_clip_events(probabilities, tagged, split, classes):
-    """Tags as events lasting the whole clip: subtask B with no timing."""
-    from avt_np.detection import PostProcessing, detect
-    return detect(np.ones_like(probabilities), tagged, split.lengths, split.clip_ids, classes,
-                  PostProcessing(0.5))
+def timing_removed(frame_probabilities, lengths):
+    """Each clip's frame probabilities replaced, class by class, by their maximum over the
+    clip's real frames: whatever passes a threshold somewhere in the clip passes it
+    everywhere. The same post-processing then gives the same classes per clip, as events
+    lasting the whole clip: the events without their timing."""
+    real = np.arange(frame_probabilities.shape[1]) < np.asarray(lengths)[:, None]   # (N, T)
+    peak = np.where(real[:, :, None], frame_probabilities, -np.inf).max(1, keepdims=True)
+    return np.broadcast_to(peak, frame_probabilities.shape)
+
+
+def whole_clip_events(frame_probabilities, tagged, split, classes, settings):
+    """The events of `settings` with their timing removed (timing_removed)."""
+    from avt_np.detection import detect
+    return detect(timing_removed(frame_probabilities, split.lengths), tagged, split.lengths,
+                  split.clip_ids, classes, settings)
 
 
 def run_timing(run_dir):
-    """(test ER of a run's tags as whole-clip events, within-clip SD of its test frames)."""
+    """(test ER of a run's events without their timing, within-clip SD of its test frames)."""
     from avt_np import data
     from avt_np.events import segment_based
     from avt_np.predict import predict_ensemble
@@ -121,25 +139,36 @@ def run_timing(run_dir):
     split = data.open(trained.data)["test"]
     out = predict_ensemble(trained.models, split, trained.config)
     found = whole_clip_events(out.frame_probabilities, out.probabilities >= trained.threshold,
-                              split, trained.classes)
+                              split, trained.classes, trained.settings)
     whole = segment_based(split.events, found, labels=trained.classes)["error_rate"]
     return whole, within_clip_sd(out.frame_probabilities, split.lengths)
 
 
 TABLE_HEADER = ["| cell | runs | test micro-F1 (A) | test ER (B) | test F1 (B) | test ER of the "
-                "tags as whole-clip events | ER gained by timing | within-clip SD of the frame "
-                "probabilities | post-processing chosen on validation |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "events without their timing | ER gained by timing | within-clip SD of the frame "
+                "probabilities | cross-attention's gain over chance (last block) | "
+                "post-processing chosen on validation |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def sync_gain(metrics):
+    """The last decoder block's synchronization gain over chance (metrics.json "sync"), or
+    None when it was not scored."""
+    sync = metrics.get("sync") or {}
+    if not sync.get("blocks"):
+        return None
+    return (sync["blocks"][-1]["share"] - sync["chance"]) / (1 - sync["chance"])
 
 
 def table_row(cell, metrics, whole_er, frame_sd):
-    """One Markdown row from per-seed metrics.json dicts, whole-clip ERs and frame SDs."""
+    """One Markdown row from per-seed metrics.json dicts, ERs without timing and frame SDs."""
     events_er = [m["events"]["test"]["error_rate"] for m in metrics]
     chosen = "; ".join(describe(m["events"]["post_processing"], m["threshold"]) for m in metrics)
     return (f"| {cell} | {len(metrics)} | {mean_sd([m['test_micro_f1'] for m in metrics])} "
             f"| {mean_sd(events_er)} | {mean_sd([m['events']['test']['f1'] for m in metrics])} "
             f"| {mean_sd(whole_er)} | {mean_sd(np.subtract(whole_er, events_er))} "
-            f"| {mean_sd(frame_sd, 4)} | {chosen} |")
+            f"| {mean_sd(frame_sd, 4)} "
+            f"| {mean_sd([g for m in metrics if (g := sync_gain(m)) is not None])} | {chosen} |")
 
 
 def describe(post, tag_threshold):
@@ -152,8 +181,9 @@ def describe(post, tag_threshold):
 
 def table(out, cells, seeds):
     """Markdown: per cell, subtask A micro-F1 and subtask B ER / F1 on test, mean +- sd, and
-    what the frame probabilities' timing adds: the ER of the same tags as whole-clip events
-    minus the ER of the events; and the frame probabilities' within-clip SD."""
+    what the frame probabilities' timing adds: the ER of the same events without their timing
+    (timing_removed) minus the ER of the events; the frame probabilities' within-clip SD; the
+    synchronization gain of cross-attention."""
     rows = list(TABLE_HEADER)
     for cell in cells:
         runs = [r for seed in range(seeds)
@@ -172,6 +202,7 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
     from avt_np import data
     from avt_np import nn
     from avt_np.data.sampler import BalancedSampler
+    from avt_np.detection import PostProcessing
     from avt_np.evaluate import score_events
     from avt_np.events import segment_based
     from avt_np.metrics import best_global_threshold, micro_f1
@@ -211,7 +242,7 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
                 model.zero_grad()
                 probs = model(batch["audio"], batch["lengths"])
                 loss(probs, batch["labels"].astype(probs.dtype))
-                model.backward(loss.backward())
+                model.backward(loss.backward()[0])
                 adam.step()
         (val_probs, val_frames), (test_probs, test_frames) = (
             predict(model, dataset[s]) for s in ("validation", "test"))
@@ -221,7 +252,9 @@ def frame_baseline(seeds, pooling, epochs=5, batches=100, batch_size=40):
                    "test_micro_f1": micro_f1(test.labels > 0.5, test_probs >= threshold),
                    "events": score_events(dataset, dataset.classes, threshold, val_probs,
                                           val_frames, test_probs, test_frames)}
-        found = whole_clip_events(test_frames, test_probs >= threshold, test, dataset.classes)
+        chosen = PostProcessing.from_json(metrics["events"]["post_processing"])
+        found = whole_clip_events(test_frames, test_probs >= threshold, test, dataset.classes,
+                                  chosen)
         whole = segment_based(test.events, found, labels=dataset.classes)["error_rate"]
         rows.append((metrics, whole, within_clip_sd(test_frames, test.lengths)))
     return table_row(f"per-frame logistic regression, {pooling} pooling",

@@ -48,9 +48,14 @@ print("parameters, by their full names:", [name for name, _, _ in layer.paramete
 # dx = dL/dx for whatever came before. Write M = B * T and flatten x to X (M, d_in) and dy to
 # G (M, d_out). Element by element, y[m, o] = sum_i X[m, i] W[i, o] + b[o], so
 #
-#     dL/dW[i, o] = sum_m X[m, i] G[m, o]     ->  dW = X^T G        (d_in, M) @ (M, d_out)
-#     dL/db[o]    = sum_m G[m, o]             ->  db = G summed over rows           (d_out,)
-#     dL/dX[m, i] = sum_o G[m, o] W[i, o]     ->  dX = G W^T        (M, d_out) @ (d_out, d_in)
+# $$\begin{aligned}
+# \frac{\partial L}{\partial W_{io}} &= \sum_m X_{mi} G_{mo} & \Rightarrow\ dW &= X^\top G
+#   && (d_{in}, M)(M, d_{out}) \\
+# \frac{\partial L}{\partial b_o} &= \sum_m G_{mo} & \Rightarrow\ db &= \textstyle\sum_m G_{m\cdot}
+#   && (d_{out},) \\
+# \frac{\partial L}{\partial X_{mi}} &= \sum_o G_{mo} W_{io} & \Rightarrow\ dX &= G W^\top
+#   && (M, d_{out})(d_{out}, d_{in})
+# \end{aligned}$$
 #
 # Every row m (every frame of every clip) shares W, so W's gradient SUMS over rows. A check on
 # shapes catches most mistakes: dW must have W's shape, dx x's shape.
@@ -68,6 +73,7 @@ by_hand = {
 for name, package in (("W", layer.grads["W"]), ("b", layer.grads["b"]), ("x", dx)):
     print(f"d{name}: shape {package.shape}, max |package - formula| = "
           f"{np.abs(package - by_hand[name]).max():.1e}")
+    assert np.abs(package - by_hand[name]).max() < 1e-12
 
 # %% [markdown]
 # Gradients are ADDED (`+=`) into `self.grads`: a layer used twice in one forward pass must
@@ -80,6 +86,7 @@ for name, package in (("W", layer.grads["W"]), ("b", layer.grads["b"]), ("x", dx
 layer.backward(dy)
 print(f"after a second backward without zero_grad, dW doubled: "
       f"{np.allclose(layer.grads['W'], 2 * by_hand['W'])}")
+assert np.allclose(layer.grads["W"], 2 * by_hand["W"])
 layer.zero_grad()
 
 # %% [markdown]
@@ -89,7 +96,7 @@ layer.zero_grad()
 # number, f = sum(R * sin(y)) for a fixed random R (sin makes f curved, as a real loss is), so
 # dL/dy = R * cos(y). Then nudge one weight by +-h:
 #
-#     centred difference (f(w + h) - f(w - h)) / 2h = f'(w) + h^2 f'''(w) / 6 + rounding / h
+# $$\frac{f(w + h) - f(w - h)}{2h} = f'(w) + \frac{h^2}{6} f'''(w) + \frac{\text{rounding}}{h}$$
 #
 # The truncation error shrinks like h^2, the rounding error (about machine eps * |f| / h)
 # grows as h shrinks. In float64 (eps 2.2e-16) the sweet spot is near h = 1e-5 with an error
@@ -134,6 +141,11 @@ for name, e in errors.items():
     at_1e5 = e[np.argmin(np.abs(np.log10(steps) + 5))]
     print(f"{name}: smallest relative error {e[k]:.1e} at step h = {steps[k]:.0e}; "
           f"at h = 1e-5: {at_1e5:.1e}")
+    best_step, best = steps[k], e[k]
+    if name == "float64":           # the prose above: a sweet spot near 1e-5, 1e-10 or below
+        assert 1e-6 <= best_step <= 1e-4 and best < 1e-10 and at_1e5 < 1e-9
+    else:                           # near 1e-2, 1e-6 to 1e-5 at best, tenths of a percent at 1e-5
+        assert 1e-3 <= best_step <= 1e-1 and 1e-7 < best < 1e-5 and 1e-3 < at_1e5 < 1e-2
 picture = plot.line_plot({name: (steps, e) for name, e in errors.items()},
                          title="centred difference vs backward, one entry of W",
                          x_label="step h", y_label="relative error", log_x=True, log_y=True)
@@ -149,12 +161,12 @@ print("  ->", plot.save(picture, out, "finite_difference_error.png"))
 # - reports per tensor the error max|a - n| / (max|a| + max|n|), tolerance 1e-6;
 # - runs forward + backward twice from zeroed gradients and requires every parameter gradient
 #   to double: a backward that assigns `self.grads` instead of adding fails as "ASSIGNS".
-# Look at the "rel. error" column: around 1e-10 is a correct backward.
+# Look at the "rel. error" column: 1e-10 or below is a correct backward (the cell checks it).
 
 # %%
 result = gradcheck(Linear(d_in, d_out, rng), x)
 print(result)
-assert result.ok
+assert result.ok and result.worst_error < 1e-9
 
 # %% [markdown]
 # ## 5. The checker must fail on broken layers
@@ -183,8 +195,10 @@ for broken in (WrongSign(d_in, d_out, rng), ForgotBias(d_in, d_out, rng)):
 
 # %% [markdown]
 # ## Exercises
-# 1. Write the `Scale` layer of the README (y = x * w over the last axis) in a file
-#    `my_layers.py`, check it with
+# 1. Write a layer `Scale(Module)` in a file `my_layers.py`: one parameter w of shape (dim,),
+#    initialised to ones (`self.add_param("w", np.ones(dim))`), forward $y = x \odot w$ over the
+#    last axis (keep x), backward adding $dw = \sum_{\text{rows}} dy \odot x$ into
+#    `self.grads["w"]` and returning $dx = dy \odot w$. Check it with
 #    `python -m avt_np.gradcheck my_layers.py:Scale --init dim=16 --shape 4,10,16`,
 #    then replace `+=` by `=` in its backward: the numbers are still right, yet the checker
 #    reports "ASSIGNS". Why would training be wrong with `=` for a layer used twice in one

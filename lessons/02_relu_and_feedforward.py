@@ -24,7 +24,9 @@ rng = np.random.default_rng(0)
 # ## 1. ReLU
 # y = max(x, 0) element by element, so dy/dx is 1 where x > 0 and 0 where x < 0, and
 #
-#     dx = dy * [x > 0]                         x, y, dy, dx: all the same shape
+# $$dx = dy \odot [x > 0]$$
+#
+# (x, y, dy, dx: all the same shape; [x > 0] is 1 where x > 0, else 0).
 #
 # The forward caches the mask `positive` (a boolean array), nothing else. At x = 0 the
 # derivative does not exist; we use 0, as TensorFlow does. (The forward is x * mask, so a
@@ -36,6 +38,7 @@ x = np.array([[-2.0, -0.5, 0.0, 0.5, 2.0]])
 print("x          ", x[0])
 print("relu(x)    ", relu(x)[0])
 print("backward(1)", relu.backward(np.ones_like(x))[0])
+assert relu.backward(np.ones_like(x))[0].tolist() == [0, 0, 0, 1, 1], "1 where x > 0, else 0"
 
 # %% [markdown]
 # The kink and the checker: an input within h of 0 is on both sides of the kink during a
@@ -46,7 +49,9 @@ print("backward(1)", relu.backward(np.ones_like(x))[0])
 
 # %%
 x = np.array([[-1.0, 0.5, 3e-6, -2e-6, 2.0]])
-print(gradcheck(ReLU(), x))
+result = gradcheck(ReLU(), x)
+print(result)
+assert result.ok and result.checks[0].mode == "entries (h/10)", "passes on the retry at h/10"
 
 # %% [markdown]
 # ## 2. The feed-forward subnetwork
@@ -67,7 +72,9 @@ print(gradcheck(ReLU(), x))
 # %%
 ff = FeedForward(dim=6, d_hidden=7, dropout=0.2, rng=rng)
 print("parameters:", [f"{name} {p.shape}" for name, p, _ in ff.parameters()])
-print(gradcheck(ff, rng.standard_normal((2, 3, 6))))
+result = gradcheck(ff, rng.standard_normal((2, 3, 6)))
+print(result)
+assert result.ok
 
 # %% [markdown]
 # ## 3. The hidden layer at initialisation
@@ -82,6 +89,8 @@ x = rng.standard_normal((40, 10, 128)).astype(np.float32)
 hidden = ff.relu(ff.hidden(x))                                 # (40, 10, 128)
 print(f"hidden units that are zero: {np.mean(hidden == 0):.1%} of (frame, unit) pairs")
 print(f"units zero for EVERY frame of the batch: {np.sum((hidden == 0).all(axis=(0, 1)))}")
+assert 0.4 < np.mean(hidden == 0) < 0.6, "about half of the hidden units zero"
+assert not (hidden == 0).all(axis=(0, 1)).any(), "which half differs from frame to frame"
 picture = plot.heatmap(hidden[0], title="ReLU layer of the feed-forward subnet, one clip",
                        x_label="hidden unit", y_label="frame", cell=(5, 16))
 print("  ->", plot.save(picture, out, "hidden_activations.png"))
@@ -100,11 +109,13 @@ ff.backward(rng.standard_normal(x.shape).astype(np.float32))
 column_norms = np.linalg.norm(ff.hidden.grads["W"], axis=0)
 print(f"|dW| of unit 5's column: {column_norms[5]:.1f}; of the other columns: "
       f"{column_norms[np.arange(128) != 5].min():.1f} to {column_norms.max():.1f}")
+assert column_norms[5] == 0 and column_norms[np.arange(128) != 5].min() > 0, "unit 5 is dead"
 
 # %% [markdown]
 # ## Exercises
-# 1. In `avt_np/nn/relu.py`, change `x > 0` to `x >= 0`. Does the gradient check notice? For
-#    which inputs do the two differ, and how likely are they in float32 training?
+# 1. Write a subclass of the package's `ReLU` whose forward keeps the mask `x >= 0` instead of
+#    `x > 0` (never edit the package). Does the gradient check notice? For which inputs do the
+#    two differ, and how likely are they in float32 training?
 # 2. Remove `self.relu` from `FeedForward.forward` in your head: the subnet becomes one
 #    affine map (a product of two matrices). Why is that no more expressive than a single
 #    Linear(D, D)?

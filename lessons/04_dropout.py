@@ -38,6 +38,8 @@ y = drop(x)
 print(f"training: {np.mean(y == 0):.1%} of the values zeroed (p = 0.1), survivors = "
       f"{y[y > 0][0]:.4f} = 1/(1-p); mean {y.mean():.3f}; dtype stays {y.dtype}")
 print(f"evaluation: identity? {np.array_equal(drop.eval()(x), x)}")
+assert 0.05 < np.mean(y == 0) < 0.15 and np.allclose(y[y > 0], 1 / (1 - 0.1))
+assert abs(y.mean() - 1) < 0.05 and y.dtype == np.float32 and np.array_equal(drop(x), x)
 drop.train()
 picture = plot.heatmap(drop(x), title="Dropout(0.1) of a block of ones: the mask",
                        x_label="feature", y_label="frame", cell=(8, 16), vmin=0)
@@ -56,6 +58,8 @@ counts = np.unique(np.logspace(0, 3, 13).astype(int))
 errors = [np.abs(np.mean(draws[:n], axis=0) - x).mean() for n in counts]
 for n, e in zip(counts[::4], errors[::4]):
     print(f"mean of {n:4d} draws: average |mean - x| = {e:.4f}")
+expected = errors[0] / np.sqrt(counts)
+assert np.all(np.abs(np.log(np.array(errors) / expected)) < np.log(2)), "shrinks like 1/sqrt(N)"
 picture = plot.line_plot({"|mean of N draws - x|": (counts, errors),
                           "(value at N = 1) / sqrt(N)": (counts, errors[0] / np.sqrt(counts))},
                          title="inverted dropout is unbiased", x_label="draws N",
@@ -66,7 +70,9 @@ print("  ->", plot.save(picture, out, "unbiased.png"))
 # ## 2. Backward
 # y_i = x_i * mask_i with the mask a constant once drawn, so dx_i = dy_i * mask_i:
 #
-#     dx = dy * mask                     dy, dx, mask: (...), the shape of x
+# $$dx = dy \odot \text{mask}, \qquad \text{mask} = \frac{\text{keep}}{1 - p}$$
+#
+# (dy, dx, mask: the shape of x).
 #
 # A dropped unit passes no gradient back, a kept one passes it scaled by 1/(1-p). The mask of
 # THIS forward pass must be used, which is why forward keeps `self.mask`.
@@ -82,7 +88,9 @@ class ForgotTheMask(Dropout):
 
 
 x = rng.standard_normal((2, 3, 6))
-print(gradcheck(Dropout(0.3, rng), x))
+result = gradcheck(Dropout(0.3, rng), x)
+print(result)
+assert result.ok
 broken = gradcheck(ForgotTheMask(0.3, rng), x)
 print(f"ForgotTheMask: ok={broken.ok}, failed: {broken.failed}")
 assert not broken.ok

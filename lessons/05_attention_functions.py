@@ -3,7 +3,10 @@
 #
 # What you learn here:
 # - softmax, sigmoid and the normalized sigmoid of the paper's Eq. 2 (Sec. 2.2.5), which turn
-#   a row of scores (one query against every key) into attention weights;
+#   a row of scores into attention weights (a word ahead of lesson 6, which builds them: each
+#   frame asks a question, its *query*, and offers a *key* to be matched and a *value* to be
+#   read; a row of scores is one query frame scored against every key frame, and attention
+#   returns the weighted sum of the values, $\sum_i w_i v_i$);
 # - their Jacobians, derived and compared entry by entry with the package's backward;
 # - what "normalised" means in Jacobian terms: softmax and normalized sigmoid keep the sum of
 #   the weights fixed (every column of the Jacobian sums to ~0), sigmoid does not; and only
@@ -28,9 +31,12 @@ NAMES = ["softmax", "sigmoid", "normalized-sigmoid"]      # the paper's three (S
 # ## 1. Three ways to turn scores into weights
 # Each function acts on the last axis, the keys: scores x (..., T_k) -> weights w (..., T_k).
 #
-#     softmax:             w_i = exp(x_i) / sum_j exp(x_j)
-#     sigmoid:             w_i = s_i = 1 / (1 + exp(-x_i))           (each key on its own)
-#     normalized sigmoid:  w_i = s_i / (sum_j s_j + eps)             (paper Eq. 2, eps = 1e-8)
+# $$\text{softmax: } w_i = \frac{e^{x_i}}{\sum_j e^{x_j}}, \qquad
+# \text{sigmoid: } w_i = s_i = \frac{1}{1 + e^{-x_i}}, \qquad
+# \text{normalized sigmoid: } w_i = \frac{s_i}{\sum_j s_j + \epsilon}$$
+#
+# (the sigmoid weighs each key on its own; the normalized sigmoid is the paper's Eq. 2, with
+# eps = 1e-8).
 #
 # Look at the row sums: 1 for softmax, 1 up to eps = 1e-8 for the normalized sigmoid (so
 # 1.000000 to six decimals), anything between 0 and T_k for the sigmoid.
@@ -41,27 +47,35 @@ T_k = x.shape[-1]
 for name in NAMES:
     w = attention_function(name)(x)
     print(f"{name:19s} w = {np.round(w[0], 3)}  sum = {w.sum():.6f}")
+    if name == "sigmoid":
+        assert 0 < w.sum() < T_k
+    else:
+        assert abs(w.sum() - 1) < 1e-6, f"{name} weights should sum to 1"
 
 # Softmax subtracts the row maximum first, sigmoid takes exp only of -|x|: huge scores are safe.
 huge = np.array([[1000.0, 0.0, -1000.0]])
-print("huge scores:", {name: attention_function(name)(huge)[0].round(3).tolist() for name in NAMES})
+for name in NAMES:
+    w = attention_function(name)(huge)[0]
+    print(f"huge scores, {name:19s} {w.round(3).tolist()}")
+    assert np.isfinite(w).all(), f"{name} should survive scores of +-1000"
 
 # %% [markdown]
 # ## 2. Jacobians, derived
 # J[i, j] = d w_i / d x_j, (T_k, T_k) for one row. backward(dw) returns dx = J^T dw, so
 # backward of the unit vector e_i is row i of J: that is how the package's Jacobian is read out.
 #
-# Softmax. d w_i / d x_j = w_i (delta_ij - w_j), so
+# Softmax. $\partial w_i / \partial x_j = w_i (\delta_{ij} - w_j)$, so
 #
-#     J = diag(w) - w w^T,        dx = w * (dw - sum_i dw_i w_i)
+# $$J = \operatorname{diag}(w) - w w^\top, \qquad
+# dx = w \odot \big(dw - \textstyle\sum_i dw_i\, w_i\big)$$
 #
 # Sigmoid. d s_i / d x_j = delta_ij s_i (1 - s_i): a diagonal Jacobian, dx = dw * s * (1 - s).
 #
 # Normalized sigmoid. With S = sum_j s_j + eps, the quotient rule gives
 # d w_i / d s_j = (delta_ij - w_i) / S, then the sigmoid's own derivative:
 #
-#     J[i, j] = (delta_ij - w_i) s_j (1 - s_j) / S,
-#     dx_j    = s_j (1 - s_j) / S * (dw_j - sum_i dw_i w_i)
+# $$J_{ij} = (\delta_{ij} - w_i)\, \frac{s_j (1 - s_j)}{S}, \qquad
+# dx_j = \frac{s_j (1 - s_j)}{S} \big(dw_j - \textstyle\sum_i dw_i\, w_i\big)$$
 #
 # The formulas, in a few lines, against the package:
 
@@ -81,6 +95,7 @@ for name in NAMES:
     J = np.stack([f.backward(np.eye(T_k)[i][None])[0] for i in range(T_k)])
     jacobians[name] = J
     print(f"{name:19s} max |J_package - J_formula| = {np.abs(J - formulas[name](w)).max():.1e}")
+    assert np.abs(J - formulas[name](w)).max() < 1e-12
 
 top = max(np.abs(J).max() for J in jacobians.values())
 picture = plot.hstack([plot.heatmap(J, title=f"{name}: d w_i / d x_j", x_label="score j",
@@ -105,12 +120,17 @@ print("  ->", plot.save(picture, out, "jacobians.png"))
 for name, J in jacobians.items():
     print(f"{name:19s} max |column sum| = {np.abs(J.sum(0)).max():.1e}   "
           f"max |row sum| = {np.abs(J.sum(1)).max():.1e}")
+column, row = np.abs(jacobians["softmax"].sum(0)).max(), np.abs(jacobians["softmax"].sum(1)).max()
+assert column < 1e-15 and row < 1e-15, "softmax: columns and rows sum to 0"
+assert np.abs(jacobians["normalized-sigmoid"].sum(0)).max() < 1e-8, "normalized sigmoid: ~0"
+assert (jacobians["sigmoid"].sum(0) > 0).all(), "sigmoid: every column sum positive"
+assert np.abs(jacobians["normalized-sigmoid"].sum(1)).max() > 1e-3, "it sees a shift"
 
 # %% [markdown]
 # ## 4. Shifting and scaling the scores
 # The picture shows the weights of one row of 8 keys (across) as every score is shifted by c
 # (down the rows, -8 to 8). Softmax: every row the same. Sigmoid: from all ~0 to all ~1, so
-# the attention output, sum_i w_i v_i, goes from ~0 to the SUM of all values (it grows with
+# the attention output, $\sum_i w_i v_i$, goes from ~0 to the SUM of all values (it grows with
 # the number of keys). Normalized sigmoid: from softmax-like to uniform (1/8 each), where
 # every s_i (1 - s_i) -> 0 and the gradient vanishes.
 
@@ -121,6 +141,12 @@ panels = []
 for name in NAMES:
     w = attention_function(name)(scores[None, :] + shifts[:, None])       # (17 shifts, 8 keys)
     print(f"{name:19s} row sums from {w.sum(1).min():.3f} to {w.sum(1).max():.3f}")
+    if name == "softmax":
+        assert np.abs(w - w[0]).max() < 1e-12, "softmax: every shifted row the same"
+    elif name == "sigmoid":
+        assert w[0].max() < 0.01 and w[-1].min() > 0.99, "sigmoid: from all ~0 to all ~1"
+    else:
+        assert np.abs(w[-1] - 1 / 8).max() < 0.01, "normalized sigmoid: uniform at c = 8"
     panels.append(plot.heatmap(w, title=name, x_label="key", y_label="shift c of all scores",
                                row_labels=[str(c) for c in shifts], vmin=0, vmax=1, cell=(28, 14)))
 print("  ->", plot.save(plot.hstack(panels), out, "shifted_scores.png"))
@@ -144,8 +170,10 @@ for name in NAMES:
 # towards uniform as soon as scores drift up together.
 #
 # ## Exercises
-# 1. In `Softmax.backward`, drop `- row_sum(dw * self.w)` (keep `self.w * dw`). Which entries of
-#    the Jacobian picture change, and does the gradient check fail? (It must.)
+# 1. Write a subclass of the package's `Softmax` whose `backward` drops the normalisation term
+#    (return `self.w * dw`), as lesson 3 did with `MissingVarianceTerm`; never edit the
+#    package. Which entries of the Jacobian picture change, and does the gradient check fail?
+#    (It must.)
 # 2. Give the normalized sigmoid a single key (T_k = 1): w = s / (s + eps) ~ 1 whatever the
 #    score. What does `gradcheck` report for its input, and why is that not a failure?
 # 3. Write the backward of the three attention functions yourself, without peeking at avt_np/nn/.

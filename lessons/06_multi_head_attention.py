@@ -28,13 +28,18 @@ rng = np.random.default_rng(0)
 # ## 1. Attention as a soft look-up
 # Each query asks "which keys look like me?"; the answer is a weighted average of the values.
 #
-#     q: (B, H, T_q, d_k)   k: (B, H, T_k, d_k)   v: (B, H, T_k, d_v)
-#     scores  = q @ k^T / sqrt(d_k)      (B, H, T_q, T_k)     one row per query
-#     weights = f(scores)                (B, H, T_q, T_k)     f: lesson 5, along the keys
-#     out     = dropout(weights) @ v     (B, H, T_q, d_v)
+# With q: (B, H, T_q, d_k), k: (B, H, T_k, d_k), v: (B, H, T_k, d_v):
 #
-# A constructed example: 8 keys that are random directions, and queries that are copies of
-# keys 3, 0, 7, ... scaled up. Each query's weight lands on its own key.
+# $$S = \frac{Q K^\top}{\sqrt{d_k}}\ (T_q, T_k), \qquad W = f(S)\ (T_q, T_k), \qquad
+# A = \operatorname{dropout}(W)\, V\ (T_q, d_v)$$
+#
+# per batch and head: one row of scores per query, f (lesson 5) along the keys.
+#
+# A constructed example: 8 keys that are random directions in d = 16 dimensions, and queries
+# that are the same keys in a shuffled order (the cell prints it), each multiplied by
+# 3/sqrt(16) = 0.75. A query's score with its own key is then 0.75 |k|^2 / sqrt(16), about 3
+# (|k|^2 is about d = 16), and with any other key about 0, give or take 0.75: each query's
+# weight lands on its own key, which the cell checks.
 
 # %%
 T, d = 8, 16
@@ -46,6 +51,7 @@ attention = ScaledDotProductAttention("softmax", dropout=0.0)
 result = attention(queries, keys, values)
 print("query t copies key", order.tolist())
 print("argmax of each query's weights:", attention.weights[0, 0].argmax(-1).tolist())
+assert attention.weights[0, 0].argmax(-1).tolist() == order.tolist(), "each query -> its key"
 print("out[0] (with one-hot values this is the weight row):", np.round(result[0, 0, 0], 2))
 picture = plot.heatmap(attention.weights[0, 0], title="softmax attention, constructed queries",
                        x_label="key", y_label="query", vmin=0, vmax=1, numbers=True)
@@ -55,8 +61,10 @@ print("  ->", plot.save(picture, out, "constructed_attention.png"))
 # ## 2. Why divide by sqrt(d_k)
 # With entries of q and k independent with variance 1, q . k is a sum of d_k products, so its
 # variance is d_k. Unscaled, the scores of a 128-wide head have a spread of ~11, the softmax
-# puts almost all weight on one key, and its Jacobian diag(w) - w w^T is almost zero: no
-# gradient. Divided by sqrt(d_k), the spread is ~1 whatever the width.
+# puts almost all weight on one key, and its Jacobian $\operatorname{diag}(w) - w w^\top$ is
+# almost zero: no gradient. Divided by $\sqrt{d_k}$, the spread is ~1 whatever the width, and
+# so is the largest weight (the cell checks both). In the picture the flat line at 0.1 is
+# uniform attention over the 10 keys, the least a largest weight can be.
 
 # %%
 widths = np.array([2, 8, 32, 128, 512])
@@ -69,26 +77,33 @@ for d_k in widths:
         largest[name].append(softmax(s).max(1).mean())
 for d_k, a, b in zip(widths, *largest.values()):
     print(f"d_k = {d_k:3d}: mean largest weight of 10 keys  unscaled {a:.2f}, scaled {b:.2f}")
-picture = plot.line_plot({name: (widths, v) for name, v in largest.items()},
-                         title="softmax over 10 keys: average largest weight",
-                         x_label="d_k", y_label="largest weight", log_x=True, y_range=(0, 1.05),
-                         hlines=[0.1])
+unscaled, scaled = (np.array(v) for v in largest.values())
+assert unscaled[-2] > 0.8 and (np.diff(unscaled) > 0).all(), "unscaled: one key takes it all"
+assert scaled.max() - scaled.min() < 0.1, "scaled: the same largest weight at every width"
+series = {name: (widths, v) for name, v in largest.items()}
+series["uniform (1/10)"] = (widths, [0.1] * len(widths))
+picture = plot.line_plot(series, title="softmax over 10 keys: average largest weight",
+                         x_label="d_k", y_label="largest weight", log_x=True, y_range=(0, 1.05))
 print("  ->", plot.save(picture, out, "scaling.png"))
 
 # %% [markdown]
 # ## 3. Backward, derived
-# Per batch and head (all products are batched over B and H by `@`), with c = 1/sqrt(d_k) and
-# W' the weights after dropout, the forward is S = c Q K^T, W = f(S), A = W' V. Given dA
-# (T_q, d_v):
+# Per batch and head (all products are batched over B and H by `@`), with $c = 1/\sqrt{d_k}$
+# and W' the weights after dropout, the forward is $S = c\, Q K^\top$, $W = f(S)$,
+# $A = W' V$. Given dA (T_q, d_v), six lines, dS being the gradient of the loss with respect
+# to the scaled scores S:
 #
-#     dV  = W'^T dA                 (T_k, T_q) @ (T_q, d_v)  ->  (T_k, d_v)
-#     dW' = dA V^T                  (T_q, d_v) @ (d_v, T_k)  ->  (T_q, T_k)
-#     dW  = dropout backward of dW' (the same mask, lesson 4)
-#     dS  = f backward of dW        (lesson 5), then times c
-#     dQ  = dS K                    (T_q, T_k) @ (T_k, d_k)  ->  (T_q, d_k)
-#     dK  = dS^T Q                  (T_k, T_q) @ (T_q, d_k)  ->  (T_k, d_k)
+# $$\begin{aligned}
+# dV &= W'^\top dA && (T_k, T_q)(T_q, d_v) \to (T_k, d_v) \\
+# dW' &= dA\, V^\top && (T_q, d_v)(d_v, T_k) \to (T_q, T_k) \\
+# dW &= \text{dropout backward of } dW' && \text{the same mask (lesson 4)} \\
+# dS &= f \text{ backward of } dW && \text{lesson 5} \\
+# dQ &= c\, dS\, K && (T_q, T_k)(T_k, d_k) \to (T_q, d_k) \\
+# dK &= c\, dS^\top Q && (T_k, T_q)(T_q, d_k) \to (T_k, d_k)
+# \end{aligned}$$
 #
-# Below, these lines by hand (softmax, no dropout) against the package.
+# Below, these lines by hand (softmax, no dropout) against the package (which multiplies dS
+# by c once, before the two products).
 
 # %%
 B, H, T_q, T_k, d_k, d_v = 2, 3, 4, 6, 5, 7
@@ -99,11 +114,13 @@ dA = rng.standard_normal((B, H, T_q, d_v))
 dq, dk, dv = attention.backward(dA)
 W = attention.weights
 dW = dA @ v.swapaxes(-1, -2)
-dS = W * (dW - (dW * W).sum(-1, keepdims=True)) / np.sqrt(d_k)
-by_hand = {"dq": dS @ k, "dk": dS.swapaxes(-1, -2) @ q, "dv": W.swapaxes(-1, -2) @ dA}
+dS = W * (dW - (dW * W).sum(-1, keepdims=True))                # softmax backward (lesson 5)
+c = 1 / np.sqrt(d_k)
+by_hand = {"dq": c * dS @ k, "dk": c * dS.swapaxes(-1, -2) @ q, "dv": W.swapaxes(-1, -2) @ dA}
 for name, package in zip(("dq", "dk", "dv"), (dq, dk, dv)):
     print(f"{name} {package.shape}: max |package - by hand| = "
           f"{np.abs(package - by_hand[name]).max():.1e}")
+    assert np.abs(package - by_hand[name]).max() < 1e-12
 print(gradcheck(ScaledDotProductAttention("softmax", dropout=0.2, rng=rng), q, k, v))
 
 # %% [markdown]

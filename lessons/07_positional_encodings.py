@@ -28,7 +28,8 @@ rng = np.random.default_rng(0)
 # ## 1. The table
 # For position t (a frame, 0.96 s apart here) and feature pair i of D:
 #
-#     PE[t, 2i] = sin(t w_i),   PE[t, 2i + 1] = cos(t w_i),   w_i = 10000^(-2i / D)
+# $$PE_{t,\,2i} = \sin(t\, w_i), \qquad PE_{t,\,2i+1} = \cos(t\, w_i), \qquad
+# w_i = 10000^{-2i/D}$$
 #
 # Fast-turning pairs on the left, slow ones on the right. A clip has only 10 frames, so at
 # D = 128 most of the table is nearly constant along time: the right-hand columns are
@@ -38,6 +39,7 @@ rng = np.random.default_rng(0)
 D = 128
 table10, table100 = sinusoidal_table(10, D), sinusoidal_table(100, D)
 print(f"table {table10.shape}; row norms {np.linalg.norm(table10, axis=1).round(3)[:4]} ...")
+assert np.allclose(np.linalg.norm(table10, axis=1), 8), "every row has norm sqrt(D / 2) = 8"
 picture = plot.vstack([
     plot.heatmap(table10, title="PE for the 10 frames of a clip (D = 128)", x_label="feature",
                  y_label="frame", scale="diverging", cell=(5, 14)),
@@ -62,9 +64,11 @@ for i, a in enumerate(angles):
     M[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]
 print(f"max |PE[t + {k}] - M_{k} PE[t]| over t: "
       f"{np.abs(table100[k:] - table100[:-k] @ M.T).max():.1e}")
+assert np.abs(table100[k:] - table100[:-k] @ M.T).max() < 1e-10, "a shift is a rotation"
 gram = table100[:40] @ table100[:40].T
 print(f"Gram matrix constant along diagonals: spread of diagonal 5 = "
       f"{np.ptp(np.diag(gram, 5)):.1e}")
+assert np.ptp(np.diag(gram, 5)) < 1e-10, "dot products depend on the distance only"
 picture = plot.heatmap(gram, title="PE[t] . PE[s]", x_label="s", y_label="t", cell=8)
 print("  ->", plot.save(picture, out, "gram.png"))
 
@@ -112,6 +116,7 @@ for pos_enc in ((), ("audio",)):
     change = np.abs(model(clip, clip) - model(rolled, rolled)).max()
     print(f"audio/audio, PE on {', '.join(pos_enc) or 'nothing':7s}: largest change of a class "
           f"probability when the events move by 3 frames: {change:.1e}")
+    assert (change > 1e-2) if pos_enc else (change < 1e-5), "only PE makes WHEN matter"
 
 # %% [markdown]
 # The same effect inside the model: a stationary sound (the same embedding in all 10 frames).
@@ -129,6 +134,7 @@ for pos_enc in ((), ("audio",)):
     weights = model.encoder[0].self_attn.weights[0, 0]                     # head 0, (10, 10)
     label = "with PE" if pos_enc else "without PE"
     print(f"{label:10s}: head 0 weights from {weights.min():.3f} to {weights.max():.3f}")
+    assert (np.ptp(weights) > 0.01) if pos_enc else np.allclose(weights, 0.1, atol=1e-6)
     pictures.append(plot.heatmap(weights, title=f"steady sound, {label}: encoder block 0, head 0",
                                  x_label="key frame", y_label="query frame", vmin=0.05,
                                  vmax=0.15, cell=20))

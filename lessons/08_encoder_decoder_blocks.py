@@ -16,7 +16,8 @@ import numpy as np
 
 from avt_np import plot
 from avt_np.gradcheck import gradcheck
-from avt_np.model import DecoderBlock, EncoderBlock
+from avt_np.model import DecoderBlock, EncoderBlock, ModelConfig
+from avt_np.visualize import architecture
 
 out = plot.lesson_output("08_encoder_decoder_blocks")
 print(f"pictures go to {out}")
@@ -25,12 +26,20 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## 1. Forward: the paper's figure in a few lines
 #
-#     encoder:  x = LN1(x + SelfAttention(x));     y = LN2(x + FeedForward(x))
-#     decoder:  x = LN1(x + SelfAttention(x));     x = LN2(x + CrossAttention(x, memory))
-#               y = LN3(x + FeedForward(x))
+# $$\text{encoder: } x \leftarrow \operatorname{LN}_1(x + \operatorname{SelfAttention}(x)),
+# \quad y = \operatorname{LN}_2(x + \operatorname{FeedForward}(x))$$
 #
-# Every array is (B, T, D) (memory: (B, T_k, D)); the residual sums need the sublayers to
-# return width D, which is why the paper adds input maps to 128 (Sec. 2.2.2).
+# $$\text{decoder: } x \leftarrow \operatorname{LN}_1(x + \operatorname{SelfAttention}(x)),
+# \quad x \leftarrow \operatorname{LN}_2(x + \operatorname{CrossAttention}(x, m)),
+# \quad y = \operatorname{LN}_3(x + \operatorname{FeedForward}(x))$$
+#
+# Every array is (B, T, D) (the memory m: (B, T_k, D)); the residual sums x + f(x) need the
+# sublayers to return width D, which is why the paper adds input maps to 128 (Sec. 2.2.2).
+# Where the blocks sit in the whole model (lesson 9 builds it), drawn from `ModelConfig()` by
+# `avt_np.visualize.architecture.draw`, so the picture is what the code builds:
+
+# %%
+print("  ->", plot.save(architecture.draw(ModelConfig()), out, "architecture.png"))
 
 # %%
 encoder, decoder = EncoderBlock(rng=rng), DecoderBlock(rng=rng)

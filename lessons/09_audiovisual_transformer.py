@@ -22,6 +22,7 @@ from avt_np.data import dcase2017
 from avt_np.gradcheck import gradcheck
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.nn import BinaryCrossEntropy, MaxPool, MeanPool, Module
+from avt_np.visualize import architecture
 
 out = plot.lesson_output("09_audiovisual_transformer")
 print(f"pictures go to {out}")
@@ -30,28 +31,32 @@ CLASSES = dcase2017.classes()
 
 # %% [markdown]
 # ## 1. The model and its parameters
-#
-#     first  (B, T, D1) -> Linear(D1, 128) -> dropout [+ PE] -> 3 encoder blocks -> memory
-#     second (B, T, D2) -> Linear(D2, 128) -> dropout [+ PE] -> 3 decoder blocks (reading memory)
-#            -> Linear(128, 17) -> sigmoid per frame -> mean / max over frames -> (B, 17)
-#
+# The picture is drawn from `ModelConfig()` by `avt_np.visualize.architecture.draw`, so it
+# shows what the code builds: the first modality through a linear map, dropout and (for video)
+# positional encodings into 3 encoder blocks, whose output (the memory) every decoder block's
+# cross-attention reads; the second modality through its own map into 3 decoder blocks; then a
+# linear map to 17 classes, a sigmoid per frame, and pooling over the frames to (B, 17).
 # D is 128 for VGGish audio and 4096 for VGG16 video (Sec. 3.2.1). `ModelConfig()` is the
 # paper's best: video first, audio second, PE on video, mean pooling, softmax attention.
 
 # %%
+print("  ->", plot.save(architecture.draw(ModelConfig()), out, "architecture.png"))
 for first, second, pos_enc in (("video", "audio", ("video",)), ("audio", "audio", ())):
     model = AudiovisualTransformer(ModelConfig(first=first, second=second, pos_enc=pos_enc))
     groups = {}
     for name, p, _ in model.parameters():
         groups[name.split(".")[0]] = groups.get(name.split(".")[0], 0) + p.size
-    print(f"{first}/{second}: {model.num_parameters():,} parameters  "
-          + ", ".join(f"{k} {v:,}" for k, v in groups.items()))
+    print(f"{first}/{second}: {model.num_parameters():,} parameters")
+    for group, count in groups.items():
+        print(f"  {group:14s} {count:>9,}")
+    assert sum(groups.values()) == model.num_parameters()
 
 # %% [markdown]
 # ## 2. One forward pass
 # A batch of 4 random clips of 10 frames. Before pooling, `model.frame_probabilities` holds
 # one probability per frame and class (B, T, 17): a frame-level answer the weak labels never
-# supervise directly. Untrained, they scatter around 0.5 by chance.
+# supervise directly. Untrained, they are random: spread over much of (0, 1), from a few
+# hundredths to about 0.9 here (the cell prints the range and checks that it is wide).
 
 # %%
 model = AudiovisualTransformer(ModelConfig(), seed=0).eval()
@@ -60,6 +65,7 @@ audio = rng.standard_normal((4, 10, 128)).astype(np.float32)
 p = model(video, audio)
 print(f"video {video.shape} + audio {audio.shape} -> clip probabilities {p.shape}, "
       f"frame probabilities {model.frame_probabilities.shape}, from {p.min():.2f} to {p.max():.2f}")
+assert 0 < p.min() and p.max() < 1 and p.max() - p.min() > 0.5, "untrained: a wide spread"
 print(f"cross-attention weights per decoder block: "
       f"{[w.shape for w in model.cross_attention_weights()]}")
 print("  (B, heads, audio frames asking, video frames answering)")
@@ -71,13 +77,17 @@ print("  (B, heads, audio frames asking, video frames answering)")
 #
 # Pooling over the T frames, (B, T, C) -> (B, C):
 #
-#     mean:  p = (1/T) sum_t p_f[t]      dp_f[t] = dp / T             for every frame
-#     max:   p = p_f[t*]                 dp_f[t*] = dp, 0 elsewhere   (t* = argmax per class)
+# $$\text{mean: } p = \frac{1}{T}\sum_t p_f[t], \quad dp_f[t] = \frac{dp}{T}
+# \text{ for every frame}; \qquad
+# \text{max: } p = p_f[t^*], \quad dp_f[t^*] = dp,\ 0 \text{ elsewhere}$$
+#
+# (t* is the frame of the largest probability, per clip and class).
 #
 # Mean pooling spreads the gradient over every frame; max pooling trains only the frame that
 # already scores highest. Binary cross-entropy over the N = B x C entries:
 #
-#     L = -(1/N) sum [y log p + (1 - y) log(1 - p)],      dL/dp = (p - y) / (p (1 - p)) / N
+# $$L = -\frac{1}{N}\sum \big[y \log p + (1 - y) \log(1 - p)\big], \qquad
+# \frac{\partial L}{\partial p} = \frac{p - y}{N\, p\, (1 - p)}$$
 #
 # (p clipped to [1e-7, 1 - 1e-7]: a confident wrong answer costs 16.1, not infinity, and
 # where p is clipped its gradient is 0: the last line below.)
@@ -154,7 +164,9 @@ for _ in range(2):
     value = loss(model(video, audio), labels)
     model.backward(loss.backward()[0], input_grad=False)
     times.append(time.perf_counter() - start)
-print(f"BCE at initialisation: {value:.3f} (ln 2 = {np.log(2):.3f} for p = 0.5 everywhere)")
+print(f"BCE at initialisation: {value:.3f}, near ln 2 = {np.log(2):.3f} (what p = 0.5 "
+      "everywhere would cost); above it, as untrained probabilities are spread out")
+assert np.log(2) < value < np.log(2) + 0.2
 print(f"one training step without the optimizer: {1000 * min(times):.0f} ms "
       f"(best of 2; an epoch of 300 steps: ~{300 * min(times):.0f} s)")
 

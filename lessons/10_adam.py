@@ -27,10 +27,14 @@ rng = np.random.default_rng(0)
 # ## 1. The update
 # For every parameter p with gradient g, at step t = 1, 2, ...:
 #
-#     m <- beta1 m + (1 - beta1) g               running mean of g       (beta1 = 0.9)
-#     v <- beta2 v + (1 - beta2) g^2             running mean of g^2     (beta2 = 0.999)
-#     lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)                         (lr = 1e-3)
-#     p <- p - lr_t m / (sqrt(v) + eps)                                   (eps = 1e-8)
+# $$\begin{aligned}
+# m &\leftarrow \beta_1 m + (1 - \beta_1)\, g && \text{running mean of } g,\ \beta_1 = 0.9 \\
+# v &\leftarrow \beta_2 v + (1 - \beta_2)\, g^2 && \text{running mean of } g^2,\
+#   \beta_2 = 0.999 \\
+# \mathrm{lr}_t &= \mathrm{lr}\, \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)
+#   && \mathrm{lr} = 10^{-3} \\
+# p &\leftarrow p - \mathrm{lr}_t\, m / (\sqrt{v} + \epsilon) && \epsilon = 10^{-8}
+# \end{aligned}$$
 #
 # m and v start at 0, so early on they underestimate; lr_t undoes that bias. TensorFlow adds
 # eps to sqrt(v) AFTER folding the correction into lr_t (Kingma & Ba add it to the corrected
@@ -59,6 +63,7 @@ for t in (1, 2):
     expected = before - lr_t * m / (np.sqrt(v) + 1e-8)
     print(f"step {t}: max |package - formula| for W = "
           f"{np.abs(layer.params['W'] - expected).max():.1e} (float32 rounding)")
+    assert np.abs(layer.params["W"] - expected).max() < 1e-6
 
 # %% [markdown]
 # ## 2. The first step ignores the size of the gradient
@@ -77,6 +82,7 @@ adam.step()
 moved = np.abs(layer.params["W"] - before)
 print(f"gradients from {scales.min():.0e} to {scales.max():.0e}: first step sizes from "
       f"{moved.min():.2e} to {moved.max():.2e} (lr = 1e-3)")
+assert np.allclose(moved, 1e-3, rtol=0.05), "every weight moves by about lr"
 
 # %% [markdown]
 # ## 3. A badly scaled problem
@@ -123,6 +129,9 @@ curves = {
 }
 for name, losses in curves.items():
     print(f"{name:40s} loss after 50 / 400 steps: {losses[49]:.2e} / {losses[-1]:.2e}")
+final = {name: losses[-1] for name, losses in curves.items()}
+descent, slow, fast = final.values()
+assert fast < descent < slow, "Adam at 3e-2 beats descent, which beats Adam at the paper's 1e-3"
 picture = plot.line_plot(curves, title="least squares, feature scales 0.1 to 10",
                          x_label="step", y_label="mean squared error", log_y=True)
 print("  ->", plot.save(picture, out, "adam_vs_gradient_descent.png"))

@@ -67,6 +67,8 @@ log_mel = audio.log_mel_spectrogram(x)                                   # (fram
 examples = audio.waveform_to_examples(samples, file_rate)               # (10, 96, 64)
 print(f"frames: {audio.frame_count(x.size)} -> log-mel {log_mel.shape} "
       f"-> examples {examples.shape}")
+assert audio.frame_count(x.size) == 998 and examples.shape == (10, 96, 64)
+assert 998 - 10 * 96 == 38, "38 frames left over"
 print(f"silence floor log(0.01) = {np.log(0.01):.2f}; this clip from {log_mel.min():.2f} "
       f"to {log_mel.max():.2f}")
 
@@ -86,6 +88,8 @@ print(f"band centres (Hz): first {centres[:3].round().tolist()}, "
       f"last {centres[-3:].round().tolist()}")
 print(f"FFT bins under a band: band 0 {np.count_nonzero(weights[:, 0])}, "
       f"band 63 {np.count_nonzero(weights[:, 63])}")
+assert np.count_nonzero(weights[:, 0]) == 1 < np.count_nonzero(weights[:, 63]), \
+    "the lowest band sees a single FFT bin, the highest many"
 bands = range(0, 64, 9)
 picture = plot.line_plot({f"band {b} (~{centres[b]:.0f} Hz)": (bin_hz, weights[:, b])
                           for b in bands},
@@ -146,6 +150,8 @@ print("  ->", plot.save(picture, out, "spectrogram.png"))
 for duration in (0.96, 0.975, 1.95, 9.5, 10.0, 10.5):
     n = int(round(duration * rate))
     print(f"{duration:6.3f} s = {n:6d} samples -> {audio.example_count(n):2d} examples")
+assert audio.example_count(15599) == 0 and audio.example_count(15600) == 1
+assert audio.example_count(int(round(9.5 * rate))) == 9
 
 # %% [markdown]
 # ## Exercises

@@ -17,7 +17,7 @@ LAYERS = [
     ["avt_np.optim", "avt_np.metrics", "avt_np.events", "avt_np.detection", "avt_np.data",
      "avt_np.weights", "avt_np.features", "avt_np.gradcheck", "avt_np.diagnostics",
      "avt_np.training_step"],
-    ["avt_np.predict", "avt_np.run_dir", "avt_np.sync", "avt_np.sync_probes"],
+    ["avt_np.predict", "avt_np.run_dir", "avt_np.sync", "avt_np.sync_probes", "avt_np.collapse"],
     ["avt_np.evaluate"],
     ["avt_np.train", "avt_np.bench"],
     ["avt_np.visualize", "avt_np.sweep", "avt_np.exercises"],

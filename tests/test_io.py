@@ -1,6 +1,5 @@
 """avt_np.io's helpers for reading what a user or a kill may have damaged, and keep_as."""
 
-import io as text_io
 import json
 import os
 
@@ -10,7 +9,6 @@ import pytest
 from avt_np import io, run_dir
 from avt_np.model import AudiovisualTransformer, ModelConfig
 from avt_np.optim import Adam
-from avt_np.progress import Progress
 
 
 @pytest.mark.parametrize("value, kinds, expected", [
@@ -70,24 +68,3 @@ def test_save_state_keeps_the_last_state_it_replaces_as_previous(tmp_path):
     assert json.loads(str(previous["history"])) == [] == json.loads(str(first["history"]))
     last = io.read_npz(tmp_path / "checkpoints" / "last.npz")
     assert json.loads(str(last["history"])) == [row]
-
-
-def test_progress_in_bytes_with_an_unknown_total_ends_its_line_on_close():
-    out = text_io.StringIO()
-    bar = Progress(None, "vggish", stream=out, in_bytes=True)
-    bar.update(1_500_000)
-    bar.update(2_500_000)
-    assert out.getvalue() == ""                                     # not yet 5 s
-    bar.close()
-    bar.close()                                                     # once
-    (line,) = out.getvalue().splitlines()
-    assert line.startswith("vggish 2.5 MB ") and "ETA" not in line
-
-
-def test_progress_in_bytes_with_a_total_shows_megabytes_of_megabytes():
-    out = text_io.StringIO()
-    bar = Progress(4_000_000, "zoo", stream=out, in_bytes=True)
-    bar.update(4_000_000)
-    bar.close()                                                     # already ended
-    (line,) = out.getvalue().splitlines()
-    assert line.startswith("zoo 4.0/4.0 MB ") and "MB/s" in line and "ETA 0m00s" in line

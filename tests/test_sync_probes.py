@@ -108,3 +108,17 @@ def test_probe_report_prints_every_probe():
     m, config = model()
     text = format_probes(probe_report(m, Split(), config, threshold=0.5))
     assert "stage 0" in text and "shuffled" in text and "decoder block d" in text
+
+
+@pytest.mark.parametrize("window", [None, 0, 1])
+def test_probes_run_the_encoder_with_the_models_own_masks_local_windows_included(window):
+    from avt_np.sync_probes import encoder_stages, masks
+    config = ModelConfig(pos_enc=("video",), self_window=window, cross_window=window, **SMALL)
+    m = AudiovisualTransformer(config, seed=0).eval()
+    split = Split()
+    batch = split.batch(np.arange(6))
+    m(batch["video"], batch["audio"], batch["lengths"])
+    _, keys_first, _, _ = masks(batch, config)
+    stages = encoder_stages(m, batch["video"], keys_first)
+    real = np.arange(5) < split.lengths[:, None]
+    np.testing.assert_allclose(stages[-1][real], m.memory[real], rtol=1e-6, atol=1e-6)

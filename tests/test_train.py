@@ -210,3 +210,70 @@ def test_without_data_the_first_run_builds_the_default_set_and_the_next_reuses_i
     assert len(list((tmp_path / "cache").iterdir())) == 1
     for name in ("first", "second"):
         assert json.loads((tmp_path / name / "config.json").read_text())["data"] == "embedded"
+
+
+def test_a_loss_that_turns_nan_stops_the_run_with_one_line(tmp_path, data, monkeypatch, capsys):
+    from avt_np import training_step
+    calls = {"n": 0}
+    real_half_step = training_step.half_step
+
+    def nan_at_step_5(*args):
+        calls["n"] += 1
+        loss = real_half_step(*args)
+        return float("nan") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(training_step, "half_step", nan_at_step_5)
+    out = tmp_path / "run"
+    code = train.main(["--data", data, *SHORT, "--cores", "1", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    line = [x for x in err.splitlines() if x.startswith("FAIL: ")]
+    assert line == [line[0]] and "the training loss is nan at epoch 2, step 2 of 3" in line[0]
+    assert "epochs 1-1 are kept" in line[0] and "--seed" in line[0]
+    assert "Traceback" not in err and not (out / "metrics.json").exists()
+    assert (out / "checkpoints" / "epoch_001.npz").is_file()
+    assert not (out / "checkpoints" / "epoch_002.npz").exists()
+
+
+def test_preset_detection_sets_its_flags_a_given_flag_wins_and_config_json_keeps_them(
+        tmp_path, data, capsys):
+    out = tmp_path / "run"
+    train.main(["--data", data, *SHORT[:2], "--batches-per-epoch", "1", "--batch-size", "8",
+                "--ensemble", "1", "--preset", "detection", "--pooling", "attention",
+                "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "--preset detection: --frame-skip on --self-window 1" in err   # not --pooling: given
+    assert "attention pooling" in err and "frame skip" in err
+    config = json.loads((out / "config.json").read_text())
+    assert config["preset"] == "detection"
+    assert config["settings"]["pooling"] == "attention" and config["settings"]["frame_skip"] == "on"
+    assert config["model"]["frame_skip"] is True and config["model"]["pooling"] == "attention"
+
+
+def test_preset_detection_alone_is_linear_softmax_pooling_and_the_frame_skip():
+    args = train.build_parser().parse_args(["--preset", "detection"])
+    train.apply_preset(args)
+    assert (args.pooling, args.frame_skip, args.self_window) == ("linear-softmax", "on", "1")
+    assert args.cross_window is None
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--self-window", "-1"], "--self-window -1: expected all or a number of frames >= 0"),
+    (["--cross-window", "two"], "--cross-window two: expected all or a number"),
+    (["--frame-skip", "yes"], "--frame-skip yes: expected on or off"),
+    (["--pooling", "median"], "--pooling median: expected mean or max or linear-softmax or "
+                              "attention"),
+    (["--preset", "fast"], "invalid choice: 'fast'")])
+def test_bad_time_options_are_one_line(tmp_path, flags, message, capsys):
+    assert train.main([*flags, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_windows_reach_the_model_config(tmp_path, data):
+    out = tmp_path / "run"
+    train.main(["--data", data, "--epochs", "1", "--batches-per-epoch", "1", "--batch-size", "8",
+                "--ensemble", "1", "--self-window", "1", "--cross-window", "0", "--out",
+                str(out)])
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert (model["self_window"], model["cross_window"], model["frame_skip"]) == (1, 0, False)

@@ -2,6 +2,7 @@
 mkdocs make the site (site.py), then move it into place: a failed or interrupted build leaves
 the previous site as it was."""
 
+import io
 import shutil
 import sys
 import tempfile
@@ -15,8 +16,11 @@ from avt_np.book.pages import (Pages, exercise_page, landing_page, lesson_page, 
                                lessons_readme_page)
 from avt_np.book.site import SiteBuildFailed, build_site  # noqa: F401
 from avt_np.io import partial_dir, write_json
+from avt_np.model import ModelConfig
 from avt_np.progress import Progress
+from avt_np.visualize.architecture import draw as draw_architecture
 
+ARCHITECTURE = "architecture.png"   # the landing page's picture of the model
 MARKER = "book.json"          # in every built site: what was built; lets a rebuild replace it
 
 
@@ -40,6 +44,11 @@ def build_book(out, lessons_dir=None, root=ROOT, stream=None):
     with tempfile.TemporaryDirectory(prefix="avt_np_book_") as tmp:
         tmp = Path(tmp)
         pages = Pages(tmp / "pages", root)
+        exercises_dir = lessons_dir / "exercises"
+        for lesson in lessons:              # a link to a script goes to its page
+            pages.pages_of[lesson.path.resolve()] = lesson.page
+            for path in find_exercises(exercises_dir, lesson.number):
+                pages.pages_of[path.resolve()] = exercise_page_name(path)
         (tmp / "run").mkdir()
         progress = Progress(len(lessons), "book: lesson", every_seconds=0.0, stream=stream)
         titles, seconds = {}, {}
@@ -53,22 +62,34 @@ def build_book(out, lessons_dir=None, root=ROOT, stream=None):
                 pages.write(lesson.page, text, lessons_dir)
                 for name, data in pictures.items():
                     pages.write_bytes(f"lessons/{name}", data)
-                for path in find_exercises(lessons_dir / "exercises", lesson.number):
-                    pages.write(f"lessons/exercises/{path.stem}.md", exercise_page(path),
-                                lessons_dir / "exercises")
+                for path in find_exercises(exercises_dir, lesson.number):
+                    pages.write(exercise_page_name(path),
+                                exercise_page(path, lesson, titles[lesson.stem]), exercises_dir)
         lessons_readme = lessons_dir / "README.md"
         if lessons_readme.is_file():
             pages.write("lessons/README.md", lessons_readme_page(
                 lessons_readme.read_text(encoding="utf-8"), lessons), lessons_dir)
+        exercises = [exercise_page_name(p) for lesson in lessons
+                     for p in find_exercises(exercises_dir, lesson.number)]
+        if (exercises_dir / "README.md").is_file():
+            text = (exercises_dir / "README.md").read_text(encoding="utf-8")
+            for page in exercises:                  # each file name links its exercise's page
+                name = Path(page).stem
+                text = text.replace(f"| `{name}.py` |", f"| [`{name}.py`]({name}.md) |")
+            pages.write("lessons/exercises/README.md", text, exercises_dir)
+            exercises.insert(0, "lessons/exercises/README.md")
         docs = docs_pages(root)
         for page in docs:
             pages.add_file(page)
-        pages.write("index.md", landing_page(root, lessons, titles, seconds, lessons_readme),
-                    root)
+        pages.write_bytes(ARCHITECTURE, architecture_png())
+        pages.write("index.md", landing_page(root, lessons, titles, seconds, lessons_readme,
+                                             ARCHITECTURE), root)
         nav = [{"Home": "index.md"},
                {"Lessons": (["lessons/README.md"] if lessons_readme.is_file() else [])
-                + [{titles[lesson.stem]: lesson.page} for lesson in lessons]},
-               {"Docs": docs}]
+                + [{titles[lesson.stem]: lesson.page} for lesson in lessons]}]
+        if exercises:
+            nav.append({"Exercises": exercises})
+        nav.append({"Docs": docs})
         reference = [page for page in pages.linked_pages
                      if page not in docs and not page.startswith("lessons/")]
         if reference:
@@ -87,6 +108,19 @@ def build_book(out, lessons_dir=None, root=ROOT, stream=None):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def architecture_png():
+    """The model's picture (avt_np/visualize/architecture.py), drawn from the default
+    ModelConfig, as PNG bytes."""
+    buffer = io.BytesIO()
+    draw_architecture(ModelConfig()).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def exercise_page_name(path):
+    """The page of the exercise file `path` (lessons/exercises/NN_name.py) in the site."""
+    return f"lessons/exercises/{Path(path).stem}.md"
 
 
 def replaceable(out):

@@ -14,14 +14,18 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from avt_np.book.lessons import ANNOUNCED_PICTURE, ROOT, LessonFailed, cell_lines
+from avt_np.progress import QUIET
 
 CELL_TIMEOUT = 1800          # seconds: a hang guard, 45x the longest lesson (~40 s idle)
 
 
 def kernel_environment():
     """The kernel's environment: this one without AVT_NP_LESSONS_OUT (pictures go where a
-    learner's do), with the repository on PYTHONPATH (avt_np imports without an install)."""
+    learner's do), with the repository on PYTHONPATH (avt_np imports without an install) and
+    progress lines off (AVT_NP_PROGRESS=0, read by avt_np.progress): a page shows what a cell
+    computed, not a line per batch."""
     env = {k: v for k, v in os.environ.items() if k != "AVT_NP_LESSONS_OUT"}
+    env[QUIET] = "0"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
@@ -44,7 +48,20 @@ def run_lesson(path, workdir, kernel_log):
             except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
                 raise LessonFailed(failure_line(path, index, lines, notebook, error)) from None
             show_announced_pictures(cell, workdir)
+            relative_to_workdir(cell, workdir)
     return notebook, time.perf_counter() - start
+
+
+def relative_to_workdir(cell, workdir):
+    """What `cell` printed, with the kernel's working folder (a temporary folder of the build)
+    left out of every path: `lesson_output/...`, as a learner at the repository's root sees it,
+    not `/tmp/avt_np_book_.../run/lesson_output/...` (a tool that makes its paths absolute,
+    as train.py does for a resumable run, would print that)."""
+    prefixes = {f"{Path(workdir)}/", f"{Path(workdir).resolve()}/"}
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            for prefix in prefixes:
+                output.text = output.text.replace(prefix, "")
 
 
 def show_announced_pictures(cell, workdir):

@@ -8,6 +8,7 @@
   (Markdown as a page, anything else copied), so every relative link resolves in the site.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class Pages:
         self.folder, self.root = Path(folder), Path(root)
         self.added = set()                    # repository-relative paths already in the site
         self.linked_pages = []                # Markdown pages added because a page links them
+        self.pages_of = {}                    # a script shown as a page: {its path: the page}
 
     def write(self, relative, text, source_dir):
         """Write the page `relative` (a path inside the site) whose links are relative to the
@@ -74,6 +76,13 @@ class Pages:
             if not resolved.is_file() or not resolved.is_relative_to(self.root):
                 return match.group(0)                     # not ours to fix: mkdocs reports it
             relative = resolved.relative_to(self.root).as_posix()
+            if resolved in self.pages_of:             # a lesson or an exercise: its page
+                new = os.path.relpath(self.folder / self.pages_of[resolved],
+                                      self.folder / source_dir.resolve().relative_to(self.root))
+                new = Path(new).as_posix() + (f"#{anchor}" if anchor else "")
+                start, end = match.span("target")
+                offset = match.start()
+                return match.group(0)[:start - offset] + new + match.group(0)[end - offset:]
             if relative == "README.md":
                 relative = "index.md"
                 page_dir = source_dir.resolve().relative_to(self.root)
@@ -103,12 +112,27 @@ def lesson_page(notebook, lesson, exercises_dir):
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = separate_lists(cell.source)
+        elif cell.cell_type == "code":
+            coalesce_streams(cell)
     exporter = MarkdownExporter(template_file=str(TEMPLATE))
     body, resources = exporter.from_notebook_node(
         notebook, resources={"output_files_dir": f"{lesson.stem}_files",
                              "unique_key": lesson.stem})
     boxes = [exercise_box(path) for path in find_exercises(exercises_dir, lesson.number)]
     return body.strip() + "\n" + "".join(boxes), resources.get("outputs", {})
+
+
+def coalesce_streams(cell):
+    """One output per run of what a cell printed to the same stream: a kernel may send each line
+    (each flush) as its own output, which the page would show as a box per line."""
+    merged = []
+    for output in cell.get("outputs", []):
+        if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    cell.outputs = merged
 
 
 def separate_lists(text):
@@ -137,11 +161,14 @@ def exercise_box(path):
             f"    ```\n")
 
 
-def exercise_page(path):
-    """lessons/exercises/NN_name.md: the exercise's source and the command that checks it."""
+def exercise_page(path, lesson=None, title=""):
+    """lessons/exercises/NN_name.md: the exercise's source and the command that checks it, with
+    a link back to its lesson's page."""
     source = Path(path).read_text(encoding="utf-8")
     fence = "````" if "```" in source else "```"
-    return (f"# Exercise `{path.name}`\n\n"
+    back = (f"An exercise of [{title or lesson.stem}](../{lesson.stem}.md); "
+            "[all the exercises](README.md).\n\n" if lesson else "")
+    return (f"# Exercise `{path.name}`\n\n{back}"
             f"The file `lessons/exercises/{path.name}` in the repository. Fill in what it leaves "
             f"as `NotImplementedError`, then, from the repository's root:\n\n"
             f"```bash\npython -m avt_np.exercises check lessons/exercises/{path.name}\n```\n\n"
@@ -156,9 +183,10 @@ def readme_opening(readme):
     return "\n".join(lines[:end]).rstrip() + "\n"
 
 
-def landing_page(root, lessons, titles, seconds, lessons_readme):
-    """index.md: the README's opening, then one row per lesson: its page, what it teaches and
-    how long it runs (the promise of lessons/README.md, and what it took in this build)."""
+def landing_page(root, lessons, titles, seconds, lessons_readme, architecture=None):
+    """index.md: the README's opening, the model's picture (`architecture`, a picture in the
+    site), then one row per lesson: its page, what it teaches and how long it runs (the promise
+    of lessons/README.md, and what it took in this build)."""
     table = lesson_table(lessons_readme)
     rows = ["| lesson | what it teaches | time (idle, 2 cores) | in this build |",
             "| --- | --- | --- | --- |"]
@@ -171,8 +199,12 @@ def landing_page(root, lessons, titles, seconds, lessons_readme):
              "its prose, its code, what each cell printed and the pictures it drew, each "
              "right after its cell. Run one yourself with `python lessons/NN_name.py`; "
              "[lessons/README.md](lessons/README.md) says more.")
-    return (readme_opening(Path(root) / "README.md") + "\n## Lessons\n\n" + intro + "\n\n"
-            + "\n".join(rows) + "\n")
+    model = ("\n## The model\n\nDrawn by `avt_np.visualize.architecture.draw(ModelConfig())` "
+             "from the configuration the code builds, so it shows what `python -m avt_np.train` "
+             "trains by default (lessons 08 and 09 build it):\n\n"
+             f"![the audiovisual transformer]({architecture})\n" if architecture else "")
+    return (readme_opening(Path(root) / "README.md") + model + "\n## Lessons\n\n" + intro
+            + "\n\n" + "\n".join(rows) + "\n")
 
 
 def lessons_readme_page(text, lessons):

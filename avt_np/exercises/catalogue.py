@@ -55,6 +55,11 @@ def clip_lengths(rng):
     return {"mask": np.arange(5)[None, :] < np.array([[5], [2]])}
 
 
+def probabilities(*shapes):
+    """Frame probabilities in (0.05, 0.95): linear-softmax pooling divides by their sum."""
+    return lambda rng: [rng.uniform(0.05, 0.95, s) for s in shapes]
+
+
 def pooling_cases():
     return (Case({}, normal((2, 5, 3))),
             Case({}, normal((2, 5, 3)), clip_lengths, "padded clips of 5 and 2 frames"))
@@ -71,7 +76,8 @@ EXERCISES = {e.key: e for e in [
         Graded("LayerNorm", nn.LayerNorm, (Case({"dim": 6}, normal((2, 3, 6))),)),)),
     Exercise("dropout", 4, "04_dropout.py", (
         Graded("Dropout", nn.Dropout, (Case({"p": 0.3}, normal((2, 3, 6))),
-                                       Case({"p": 0.0}, normal((2, 3, 6)), label="p = 0: no mask"))),)),
+                                       Case({"p": 0.0}, normal((2, 3, 6)),
+                                            label="p = 0: no mask"))),)),
     Exercise("attention_functions", 5, "05_attention_functions.py", tuple(
         Graded(name, package, (Case({}, normal((2, 3, 4, 5))),))
         for name, package in (("Softmax", nn.Softmax), ("Sigmoid", nn.Sigmoid),
@@ -85,4 +91,9 @@ EXERCISES = {e.key: e for e in [
         Graded("MaxPool", nn.MaxPool, pooling_cases()),     # random inputs: no ties
         Graded("BinaryCrossEntropy", nn.BinaryCrossEntropy,
                (Case({}, probabilities_and_targets),)))),
+    Exercise("linear_softmax_pooling", 15, "15_linear_softmax_pooling.py", (
+        Graded("LinearSoftmaxPool", nn.LinearSoftmaxPool,
+               (Case({}, probabilities((2, 5, 3))),
+                Case({}, probabilities((2, 5, 3)), clip_lengths,
+                     "padded clips of 5 and 2 frames"))),)),
 ]}

@@ -1,16 +1,20 @@
 """Grading one class of a learner's exercise file.
 
 For each case of the catalogue, on the same random float64 inputs:
-1. the package's layer and the learner's are built with the same constructor arguments and
-   given the same parameters (the package's, moved off their initial values);
-2. both run forward with the same dropout masks (every `rng` reseeded alike); the forward is
-   given, so the outputs must agree, or the file is broken (a UsageError, exit code 2);
-3. both run backward on the same random upstream gradient, from zeroed gradients: what the
-   learner's backward returns must be one gradient per input, each of its input's shape (else
-   the class fails with one line saying what came back);
+1. build_pair: the package's layer and the learner's are built with the same constructor
+   arguments and given the same parameters (the package's, moved off their initial values);
+2. check_forward: both run forward with the same dropout masks (every `rng` reseeded alike);
+   the forward is given, so the outputs must agree, or the file is broken (a UsageError, exit
+   code 2);
+3. run_backwards: both run backward on the same random upstream gradient, from zeroed
+   gradients: what the learner's backward returns must be one gradient per input, each of its
+   input's shape (else the class fails with one line saying what came back; a shape error
+   raised by the learner's code is explained by shapes.py);
 4. avt_np.gradcheck checks the learner's layer in float64 (finite differences, and that a
-   second backward ADDS: "ASSIGNS" otherwise), and every gradient is compared with the
-   package's. A tensor passes when both agree; a failing one gets a hint (hints.py).
+   second backward ADDS: "ASSIGNS" otherwise), and compare sets every gradient against the
+   package's. A tensor passes when both agree; a failing one gets a hint: a catalogued mistake
+   of that exercise when its gradient is the learner's (mistakes.py), the gradients in the
+   wrong order, else what the two gradients show (hints.py).
 """
 
 import copy
@@ -22,9 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avt_np.cli import UsageError, first_line
+from avt_np.exercises import shapes
 from avt_np.exercises.hints import diagnose, relative_error, shape_hint
-from avt_np.exercises.learner_file import line_in
-from avt_np.gradcheck import PASSING, gradcheck
+from avt_np.exercises.mistakes import wrong_gradients
+from avt_np.gradcheck import PASSING, BackwardFailed, as_tuple, gradcheck, line_in, reseed
 from avt_np.nn import Module
 
 TOLERANCE = 1e-6                 # the checker's own (avt_np.gradcheck)
@@ -86,7 +91,8 @@ class ClassGrade:
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
         lines += [f"hint: {t.hint}" for t in self.tensors if not t.ok and t.hint]
-        lines.append("PASS" if self.ok else f"FAIL ({', '.join(t.name for t in self.tensors if not t.ok)})")
+        failed = ", ".join(t.name for t in self.tensors if not t.ok)
+        lines.append("PASS" if self.ok else f"FAIL ({failed})")
         return "\n".join(lines)
 
 
@@ -104,33 +110,73 @@ class WithKeywords(Module):
         return self.layer.backward(grad_output)
 
 
-def reseed(module, seed):
-    """Every `rng` of the module tree a fresh generator, by position: the same masks for two
-    modules built alike."""
-    for i, m in enumerate(module.modules()):
-        if isinstance(getattr(m, "rng", None), np.random.Generator):
-            m.rng = np.random.default_rng(seed + i)
-
-
 def input_names(package_class, count):
     names = [p for p in inspect.signature(package_class.forward).parameters if p != "self"]
     return names[:count]
 
 
-def as_tuple(x):
-    return x if isinstance(x, tuple) else (x,)
+@dataclass
+class Pair:
+    """The package's layer and the learner's, built alike, and the case's inputs."""
+    package: Module
+    learner: Module
+    inputs: list
+    keywords: dict
+    names: list
+
+
+@dataclass
+class Backwards:
+    """Both backward passes on one upstream gradient: the package's (right) and the
+    learner's, by input (in forward's order) and by parameter name."""
+    upstream: tuple
+    right: tuple
+    right_params: dict
+    mine: list
+    mine_params: dict
+    package_after_forward: Module
 
 
 def grade(graded, case, cls, exercise, path, seed=0):
     """ClassGrade of the learner's class `cls` on one case. Raises UsageError when the given
     parts of the file (constructor, parameters, forward) no longer work as the package's."""
     rng = np.random.default_rng(seed)
-    kwargs = dict(case.kwargs)
-    takes_rng = "rng" in inspect.signature(graded.package).parameters
-    call = f"{graded.name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-    package = graded.package(**kwargs, **({"rng": np.random.default_rng(seed)} if takes_rng else {}))
+    pair = build_pair(graded, case, cls, path, rng, seed)
+    result = ClassGrade(graded.name, exercise.lesson, f"avt_np.nn.{graded.package.__name__}",
+                        ", ".join(f"{n} {'x'.join(map(str, x.shape))}"
+                                  for n, x in zip(pair.names, pair.inputs)), case.label)
+    expected = check_forward(graded, pair, path, seed)
     try:
-        learner = cls(**kwargs, **({"rng": np.random.default_rng(seed)} if takes_rng else {}))
+        backwards = run_backwards(pair, expected, rng)
+        module = WithKeywords(pair.learner, pair.keywords) if pair.keywords else pair.learner
+        checked = gradcheck(module, *pair.inputs, seed=seed)
+    except NotImplementedError as e:
+        return not_implemented(result, path, e)
+    except Mistake as e:
+        result.problem = str(e)
+        return result
+    except BackwardFailed as e:         # the checker's second backward
+        result.problem = (f"the gradient checker could not run backward: {first_line(e)}")
+        return result
+    except LAYER_ERRORS as e:
+        result.problem = backward_raised(e, path)
+        return result
+    result.tensors = compare(graded, pair, backwards, checked)
+    return result
+
+
+def build_pair(graded, case, cls, path, rng, seed):
+    """Step 1: the package's layer and the learner's, built with the case's arguments, the
+    learner's given the package's parameters (moved off their initial values)."""
+    kwargs = dict(case.kwargs)
+    if "rng" in inspect.signature(graded.package).parameters:
+        kwargs_rng = {"rng": np.random.default_rng(seed)}
+    else:
+        kwargs_rng = {}
+    call = f"{graded.name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    package = graded.package(**kwargs, **kwargs_rng)
+    try:
+        learner = cls(**kwargs, **({"rng": np.random.default_rng(seed)} if kwargs_rng else {}))
         learner.astype(np.float64).train()
     except LAYER_ERRORS as e:
         raise UsageError(f"{path}{line_in(path, e)}: {call} failed: {type(e).__name__}: "
@@ -146,17 +192,18 @@ def grade(graded, case, cls, exercise, path, seed=0):
                          f"{first_line(e)} (they are given: restore them)") from None
     inputs = case.inputs(rng)
     keywords = case.keywords(rng) if case.keywords else {}
-    names = input_names(graded.package, len(inputs))
-    result = ClassGrade(graded.name, exercise.lesson, f"avt_np.nn.{graded.package.__name__}",
-                        ", ".join(f"{n} {'x'.join(map(str, x.shape))}" for n, x in zip(names, inputs)),
-                        case.label)
+    return Pair(package, learner, inputs, keywords, input_names(graded.package, len(inputs)))
 
-    # forward, the same masks in both
-    reseed(package, seed + 1)
-    expected = as_tuple(package.forward(*inputs, **keywords))
-    reseed(learner, seed + 1)
+
+def check_forward(graded, pair, path, seed):
+    """Step 2: both forwards, with the same dropout masks; the learner's (given) must compute
+    the package's, else UsageError. Returns the package's outputs, as a tuple."""
+    reseed(pair.package, seed + 1)
+    expected = as_tuple(pair.package.forward(*pair.inputs, **pair.keywords))
+    reseed(pair.learner, seed + 1)
     try:
-        outputs = as_tuple(learner.forward(*[x.copy() for x in inputs], **keywords))
+        outputs = as_tuple(pair.learner.forward(*[x.copy() for x in pair.inputs],
+                                                **pair.keywords))
         same = len(outputs) == len(expected) and all(
             np.shape(o) == np.shape(e) and relative_error(np.asarray(o, np.float64), e)
             <= FORWARD_TOLERANCE for o, e in zip(outputs, expected))
@@ -167,50 +214,43 @@ def grade(graded, case, cls, exercise, path, seed=0):
     if not same:
         raise UsageError(f"{path}: {graded.name}.forward no longer computes what the package's "
                          "does on the same inputs (the forward is given: restore it)")
+    return expected
 
-    # backward of both, from zero, on the same upstream gradient
+
+def run_backwards(pair, expected, rng):
+    """Step 3: the package's backward and the learner's, from zeroed gradients, on the same
+    random upstream gradient. Raises Mistake when what the learner's returns (or leaves in
+    self.grads) cannot be compared; whatever the learner's code raises goes through."""
     upstream = tuple(rng.standard_normal(np.shape(e)) for e in expected)
 
     def fresh():
         return tuple(u.copy() for u in upstream) if len(upstream) > 1 else upstream[0].copy()
 
-    package.zero_grad()
-    right = as_tuple(package.backward(fresh()))
-    right_params = {name: grad.copy() for name, _, grad in package.parameters()}
-    try:
-        returned = learner.backward(fresh())
-        gradients = returned_gradients(returned, inputs, names)
-        params = parameter_gradients(learner, package)
-    except Mistake as e:
-        result.problem = str(e)
-        return result
-    except NotImplementedError as e:
-        return not_implemented(result, path, e)
-    except LAYER_ERRORS as e:
-        result.problem = backward_raised(e, path)
-        return result
+    after_forward = copy.deepcopy(pair.package)           # for the catalogued mistakes
+    pair.package.zero_grad()
+    right = as_tuple(pair.package.backward(fresh()))
+    right_params = {name: grad.copy() for name, _, grad in pair.package.parameters()}
+    returned = pair.learner.backward(fresh())
+    mine = returned_gradients(returned, pair.inputs, pair.names)
+    mine_params = parameter_gradients(pair.learner, pair.package)
+    return Backwards(fresh(), right, right_params, mine, mine_params, after_forward)
 
-    # the checker, on the learner's layer alone
-    module = WithKeywords(learner, keywords) if keywords else learner
-    try:
-        checked = gradcheck(module, *inputs, seed=seed)
-    except NotImplementedError as e:
-        return not_implemented(result, path, e)
-    except LAYER_ERRORS as e:         # BackwardFailed, or what a strange backward makes of it
-        result.problem = (f"the gradient checker could not run backward: {type(e).__name__}: "
-                          f"{first_line(e)}")
-        return result
+
+def compare(graded, pair, backwards, checked):
+    """Step 4: per tensor, the checker's verdict on the learner's gradient and its distance to
+    the package's; a failing tensor gets a hint naming its mistake."""
     by_checker = {c.name.removeprefix("layer."): c for c in checked.checks}
-
-    tensors = [(name, f"input {i}", gradients[i], right[i], False)
-               for i, name in enumerate(names)]
-    tensors += [(name, name, params[name], right_params[name], True) for name in right_params]
+    tensors = [(name, f"input {i}", backwards.mine[i], backwards.right[i], False)
+               for i, name in enumerate(pair.names)]
+    tensors += [(name, name, backwards.mine_params[name], right, True)
+                for name, right in backwards.right_params.items()]
+    known = None                              # computed at the first failing tensor
+    grades = []
     for shown, key, mine, theirs, is_parameter in tensors:
         check = by_checker[key]
         package_error = relative_error(mine, theirs)
-        failed_package = not package_error < TOLERANCE
         status, hint, kind = check.status, "", ""
-        if status in PASSING and failed_package:
+        if status in PASSING and not package_error < TOLERANCE:
             status = "FAIL"
         if status == "ASSIGNS":
             kind, hint = "assigns (`=` instead of `+=`)", f"`=` instead of `+=`? {check.problem}"
@@ -218,10 +258,39 @@ def grade(graded, case, cls, exercise, path, seed=0):
             kind, hint = "not added (`+=`)", check.problem
         elif status not in PASSING or math.isnan(check.error):
             status = "FAIL"
-            kind, hint = diagnose(shown, mine, theirs, is_parameter, TOLERANCE)
-        result.tensors.append(TensorGrade(shown, tuple(np.shape(theirs)), check.error,
-                                          package_error, status, hint, kind))
-    return result
+            if known is None:
+                known = wrong_gradients(graded.package, backwards.package_after_forward,
+                                        backwards.upstream, pair.inputs[0].ndim, copy.deepcopy)
+            kind, hint = (named_mistake(shown, mine, known)
+                          or swapped(shown, mine, pair.names, backwards.right)
+                          or diagnose(shown, mine, theirs, is_parameter, TOLERANCE))
+        grades.append(TensorGrade(shown, tuple(np.shape(theirs)), check.error, package_error,
+                                  status, hint, kind))
+    return grades
+
+
+def named_mistake(name, mine, known):
+    """(kind, hint) of the catalogued mistake (mistakes.py) whose gradient of `name` equals
+    the learner's, or None."""
+    for mistake, grads in known:
+        wrong = grads.get(name)
+        if wrong is not None and wrong.shape == mine.shape and \
+                relative_error(mine, wrong) < TOLERANCE:
+            return mistake.kind, mistake.hint.format(name=name)
+    return None
+
+
+def swapped(name, mine, names, right):
+    """(kind, hint) when the learner's gradient of `name` is the right gradient of another
+    input: the gradients returned in the wrong order."""
+    for other, theirs in zip(names, right):
+        if other != name and np.shape(theirs) == mine.shape and \
+                relative_error(mine, theirs) < TOLERANCE:
+            order = ", ".join(f"d{n}" for n in names)
+            return "outputs in the wrong order", (
+                f"your gradient of {name} is the right gradient of {other}: return "
+                f"({order}), in the order forward takes its inputs")
+    return None
 
 
 def not_implemented(result, path, error):
@@ -260,10 +329,24 @@ def returned_gradients(returned, inputs, names):
     elif isinstance(returned, tuple):
         raise Mistake(f"backward returned {len(returned)} gradients; forward takes one input "
                       f"({names[0]}): return {wanted} alone")
-    gradients = []
-    for name, x, g in zip(names, inputs, as_tuple(returned) if len(inputs) > 1 else (returned,)):
-        gradients.append(as_gradient(g, name, x.shape, False))
-    return gradients
+    values = as_tuple(returned) if len(inputs) > 1 else (returned,)
+    order = shuffled_order(values, inputs, names)
+    if order:
+        raise Mistake(f"backward returned the gradients of ({order}), by their shapes: return "
+                      f"({', '.join(f'd{n}' for n in names)}), in the order forward takes its "
+                      "inputs")
+    return [as_gradient(g, name, x.shape, False) for name, x, g in zip(names, inputs, values)]
+
+
+def shuffled_order(values, inputs, names):
+    """'q, v, k' when the returned gradients' shapes are the inputs' in another order (each
+    shape belonging to one input only), else ''."""
+    shapes = [tuple(x.shape) for x in inputs]
+    got = [tuple(np.shape(g)) if isinstance(g, np.ndarray) else None for g in values]
+    if len(inputs) < 2 or got == shapes or sorted(map(str, got)) != sorted(map(str, shapes)) \
+            or len(set(shapes)) != len(shapes):
+        return ""
+    return ", ".join(names[shapes.index(g)] for g in got)
 
 
 def as_gradient(g, name, shape, is_parameter):
@@ -305,6 +388,9 @@ BROADCAST = re.compile(r"non-broadcastable output operand with shape (\([^)]*\))
 
 
 def backward_raised(error, path):
+    explained = shapes.explain(error, path)
+    if explained:
+        return explained
     where = line_in(path, error)
     text = f"backward raised {type(error).__name__}{where}: {first_line(error)}"
     match = BROADCAST.search(str(error))

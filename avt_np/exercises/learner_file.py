@@ -1,26 +1,18 @@
 """Loading a learner's exercise file: every way it can be broken is one line naming the file
 (and the line, where there is one), raised as a UsageError; never a traceback.
 
-Like avt_np.gradcheck.load_user_module, the file is run as Python source whatever its name, with
-its folder on sys.path (so it can import its neighbours) and a SystemExit of its own caught.
-It is compiled first, so that a syntax error names its line.
+The file is run by avt_np.gradcheck.run_user_file, as the gradient checker's command runs a
+user's layer: as Python source whatever its name, with its folder on sys.path (so it can import
+its neighbours) and an exit() of its own caught. It is compiled here first, so that a syntax
+error names its line.
 """
 
-import sys
-import traceback
-import types
 from pathlib import Path
 
 from avt_np.cli import UsageError, first_line
 from avt_np.exercises.catalogue import EXERCISES
+from avt_np.gradcheck import run_user_file
 from avt_np.nn import Module
-
-
-def line_in(path, error):
-    """' (line N)' of the innermost frame of `error`'s traceback inside the file `path`, or ''."""
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if frame.filename == str(path)]
-    return f" (line {lines[-1]})" if lines else ""
 
 
 def read_source(path):
@@ -58,21 +50,7 @@ def compile_source(path, source):
 def run_file(path):
     """The file's namespace after running it, as a module."""
     path = Path(path)
-    code = compile_source(path, read_source(path))
-    module = types.ModuleType(path.stem.replace(".", "_") or "exercise")
-    module.__file__ = str(path)
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
-    try:
-        exec(code, module.__dict__)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:                    # SystemExit too: a script's exit() is not ours
-        raise UsageError(f"{path}{line_in(path, e)}: could not be run: "
-                         f"{type(e).__name__}: {first_line(e)}") from None
-    finally:
-        sys.path.remove(folder)
-    return module
+    return run_user_file(path, compile_source(path, read_source(path)), failed="could not be run")
 
 
 def load(path):

@@ -112,7 +112,8 @@ class InputStream(Module):
 
     def forward(self, x):
         h = self.dropout(self.project(x))
-        return self.positional(h) if self.positional else h
+        self.output = self.positional(h) if self.positional else h     # for diagnostics.py
+        return self.output
 
     def backward(self, dy, input_grad=True):
         # PE adds a constant, so the gradient skips it
@@ -164,6 +165,23 @@ def local_key_mask(keys, queries, frames, window):
     return band
 
 
+def attention_masks(config, lengths, frames_first, frames_second):
+    """The frames and keys a model of `config` uses for clips of `lengths` (checked integers, or
+    None: every frame real) -> (real frames of the first modality (B, T1) or None, of the
+    second, key masks of the first modality's self-attention, of the second's, of the
+    cross-attention (each None or broadcastable to (B, H, T_q, T_k)))."""
+    real_first = real_second = None                             # None: every frame is real
+    if lengths is not None and config.mask_padding:
+        real_first = real_frames(lengths, frames_first)          # (B, T1) or None
+        real_second = real_frames(lengths, frames_second)        # (B, T2) or None
+    keys_first, keys_second = key_mask(real_first), key_mask(real_second)   # (B, 1, 1, T)
+    T1, T2 = frames_first, frames_second
+    return (real_first, real_second,
+            local_key_mask(keys_first, T1, T1, config.self_window),      # (B, 1, T, T) or as is
+            local_key_mask(keys_second, T2, T2, config.self_window),
+            local_key_mask(keys_first, T2, T1, config.cross_window))
+
+
 class AudiovisualTransformer(Module):
     """forward(first, second, lengths=None) -> clip probabilities (B, classes).
 
@@ -202,17 +220,11 @@ class AudiovisualTransformer(Module):
 
     def forward(self, first, second, lengths=None):
         self.given_lengths = lengths is not None
-        real_first = real_second = None                             # None: every frame is real
         if lengths is not None:
             lengths = check_lengths(lengths, first.shape[0], min(first.shape[1], second.shape[1]))
-            if self.config.mask_padding:
-                real_first = real_frames(lengths, first.shape[1])            # (B, T1) or None
-                real_second = real_frames(lengths, second.shape[1])          # (B, T2) or None
-        keys_first, keys_second = key_mask(real_first), key_mask(real_second)   # (B, 1, 1, T)
-        c, T1, T2 = self.config, first.shape[1], second.shape[1]
-        self_first = local_key_mask(keys_first, T1, T1, c.self_window)   # (B, 1, T, T) or as is
-        self_second = local_key_mask(keys_second, T2, T2, c.self_window)
-        cross = local_key_mask(keys_first, T2, T1, c.cross_window)
+        real_first, real_second, self_first, self_second, cross = attention_masks(
+            self.config, lengths, first.shape[1], second.shape[1])
+        c = self.config
         memory = self.encoder_input(first)                          # (B, T1, D)
         for block in self.encoder:
             memory = block(memory, self_first)

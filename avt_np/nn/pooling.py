@@ -5,8 +5,9 @@ weak-label detection literature, for a model that should also say *when* (lesson
 docs/detection.md). Where each pushes its gradient, per class, for frame probabilities p_t:
   mean            dy/dp_t = 1/T: every frame toward the clip label, so frames need not differ;
   max             only the top frame;
-  linear softmax  y = sum p_t^2 / sum p_t, dy/dp_t = (2 p_t - y) / sum p_t: frames above y up,
-                  frames below down (Wang, Li and Metze, ICASSP 2019, arXiv 1810.09050);
+  linear softmax  y = sum p_t^2 / sum p_t, dy/dp_t = (2 p_t - y) / sum p_t: for a positive
+                  clip the frames above y / 2 are pushed up, the others down (Wang, Li and
+                  Metze, ICASSP 2019, arXiv 1810.09050);
   attention       y = sum_t softmax_t(a_t) p_t with learned scores a_t (Kong et al., "Weakly
                   labelled AudioSet tagging with attention neural networks", 2019).
 

@@ -6,6 +6,7 @@ synchronization score (avt_np/sync.py).
         --query-frame 4 --block -1 --out fig.png
     python -m avt_np.visualize RUN_DIR --clip 3 --all-queries       # every query x key matrix
     python -m avt_np.visualize RUN_DIR --sync-report                # the score, per block
+    python -m avt_np.visualize RUN_DIR --collapse-report            # where frames collapse
 
 The model is the run's ensemble's last snapshot (checkpoints/epoch_XXX.npz of the last epoch in
 metrics.json "ensemble_epochs"), on the run's own data (config.json "data") unless --data says
@@ -16,6 +17,9 @@ avt_np/sync_probes.py (encoder variation per stage, the score of every decoder b
 every encoder stage, the frame-shuffle test), which need the snapshot. Queries come from the decoder (the second
 modality), keys from the encoder (the first): for the paper's video/audio model an audio frame
 asks which video frames to read. What the picture shows: avt_np/visualize/picture.py.
+--collapse-report prints avt_np/collapse.py's report of the same snapshot on the validation
+split (or --split): size and within-clip variation of skip, branch and output of every
+sub-layer, and writes its picture (RUN_DIR/collapse-SPLIT.png, or --out).
 """
 
 import sys
@@ -23,10 +27,14 @@ from pathlib import Path
 
 from avt_np import cli
 from avt_np.cli import ArgumentParser, UsageError
+from avt_np.collapse import collapse_picture, collapse_report, format_collapse
+from avt_np.data import open as open_data
+from avt_np.run_dir import load_model, read_finished
 from avt_np.sync import skip_reason
 from avt_np.visualize.clip_view import clip_view, load
 from avt_np.visualize.picture import render, save_png
 from avt_np.sync_probes import format_probes
+from avt_np.visualize.clip_view import split_of
 from avt_np.visualize.sync_report import format_sync, probes_for_run_dir, sync_for_run_dir
 
 
@@ -40,8 +48,9 @@ def picture_name(view, all_queries=False):
 def build_parser():
     parser = ArgumentParser(prog="python -m avt_np.visualize", description=__doc__)
     parser.add_argument("run_dir", help="a finished run directory of python -m avt_np.train")
-    parser.add_argument("--split", default="test",
-                        help="split the clip comes from: train, validation or test [default: test]")
+    parser.add_argument("--split", default=None,
+                        help="split the clip comes from: train, validation or test [default: "
+                             "test; validation for --collapse-report]")
     parser.add_argument("--clip", default="0",
                         help="clip id (e.g. test-00012) or index in the split [default: 0]")
     parser.add_argument("--query-frame", type=int, default=None,
@@ -61,13 +70,38 @@ def build_parser():
                              "drawing: from metrics.json for the run's own test split, else "
                              "computed with the last ensemble snapshot; then the probes of "
                              "avt_np/sync_probes.py (they need that snapshot)")
+    parser.add_argument("--collapse-report", action="store_true",
+                        help="print where the frames of a clip stop differing, sub-layer by "
+                             "sub-layer (avt_np/collapse.py), on up to 200 clips of --split "
+                             "with the last ensemble snapshot, and draw it (--out or "
+                             "RUN_DIR/collapse-SPLIT.png)")
     return parser
+
+
+def collapse_cli(args):
+    """--collapse-report: the table on stdout, the picture's path after it."""
+    saved, config, _, epoch = read_finished(args.run_dir)
+    split = split_of(open_data(args.data or saved["data"], (config.first, config.second)),
+                     args.split or "validation")
+    model = load_model(args.run_dir, config, epoch, needed_for="the collapse report")
+    report = collapse_report(model, split, config)
+    print(format_collapse(report))
+    out = Path(args.out or Path(args.run_dir) / f"collapse-{split.name}.png")
+    try:
+        save_png(collapse_picture(report), out)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    print(out)
+    return report
 
 
 def run_cli(argv=None):
     args = build_parser().parse_args(argv)
     if args.out is not None and not args.out.lower().endswith(".png"):
         raise UsageError(f"--out {args.out}: expected a .png file name")
+    if args.collapse_report:
+        return collapse_cli(args)
+    args.split = args.split or "test"
     if args.sync_report:
         report = sync_for_run_dir(args.run_dir, args.split, args.data)
         print(format_sync(report))

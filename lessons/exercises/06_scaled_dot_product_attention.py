@@ -10,7 +10,7 @@ of its input's shape. The children have their own backward: `self.function.backw
 attention function) and `self.dropout.backward`. What the forward keeps: `self.q`, `self.k`,
 `self.v`, `self.scale` (1 / sqrt(d_k)), `self.weights` (after f) and `self.dropped` (after
 dropout). Batched products over (B, H) are `@` on the last two axes; `a.swapaxes(-1, -2)`
-transposes them. Lesson 6, section 3 derives the four steps.
+transposes them. Lesson 6, section 3 derives it in six lines.
 
     python -m avt_np.exercises check lessons/exercises/06_scaled_dot_product_attention.py
 """

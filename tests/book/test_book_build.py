@@ -148,6 +148,14 @@ def test_a_small_book_has_its_exercise_box_its_pictures_and_a_landing_page(tmp_p
             print("  ->", plot.save(plot.heatmap(np.eye(3)), out, "eye.png"))
             # %%
             print("next-cell-marker")
+            # %%
+            import os, sys
+            from avt_np.progress import Progress
+            bar = Progress(2, "lesson: step", every_seconds=0.0)
+            for i in (1, 2):
+                print(f"line {i} of one stream", file=sys.stderr, flush=True)
+                bar.update(i)
+            print(os.path.abspath("lesson_output/01_draws/data"))
             """})
     write_lessons(lessons / "exercises", {"01_fill_in.py": "raise NotImplementedError\n",
                                           "02_other.py": ""})
@@ -167,6 +175,12 @@ def test_a_small_book_has_its_exercise_box_its_pictures_and_a_landing_page(tmp_p
     assert "02_other" not in page
     exercise = (site / "lessons" / "exercises" / "01_fill_in.html").read_text()
     assert "raise NotImplementedError" in re.sub(r"<[^>]+>", "", exercise)
+    assert 'href="../01_draws.html"' in exercise                 # back to its lesson
+    # no progress line, each stream's lines in one box, no path of the build's own folder
+    assert "lesson: step 1/2" not in text and "avt_np_book_" not in text
+    boxes = [re.sub(r"<[^>]+>", "", b) for b in page.split('class="output')]
+    assert any("line 1 of one stream" in b and "line 2 of one stream" in b for b in boxes)
+    assert "\nlesson_output/01_draws/data" in text
     landing = (site / "index.html").read_text()
     assert 'href="lessons/01_draws.html"' in landing and "Lesson 1: drawing" in landing
     assert 'href="docs/attention.html"' in landing

@@ -51,6 +51,31 @@ return {
 """
 
 
+# every code or output box, and every formula: (page width, [what overflows]); a box overflows
+# when its content is wider than the box (it would be cut off or need a scroll bar)
+LAYOUT_SCRIPT = """
+const boxes = Array.from(document.querySelectorAll("article pre, article pre > code"));
+return {
+    width: window.innerWidth,
+    overflowing: boxes.filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+        .map(e => (e.innerText || "").slice(0, 80) + " (" + e.scrollWidth + " > "
+                  + e.clientWidth + " px)"),
+    page_wider_than_window: document.documentElement.scrollWidth > window.innerWidth + 1,
+    formulas: document.querySelectorAll("article .arithmatex").length,
+    rendered: document.querySelectorAll("article .arithmatex .katex").length,
+    unrendered: Array.from(document.querySelectorAll("article .arithmatex"))
+        .filter(e => !e.querySelector(".katex")).map(e => e.innerText.slice(0, 60)),
+    errors: Array.from(document.querySelectorAll("article .katex-error"))
+        .map(e => e.getAttribute("title") || e.innerText)};
+"""
+WIDTHS = (1280, 390)      # a laptop's window and a phone's
+# pages that write formulas (as $...$ in the lessons): each must show them typeset
+WITH_FORMULAS = tuple(f"lessons/{name}.html" for name in (
+    "01_linear_and_gradient_checking", "02_relu_and_feedforward", "03_layer_normalisation",
+    "04_dropout", "05_attention_functions", "06_multi_head_attention", "07_positional_encodings",
+    "08_encoder_decoder_blocks", "09_audiovisual_transformer", "10_adam"))
+
+
 class RecordingHandler(http.server.SimpleHTTPRequestHandler):
     """Serves the site and records every request's path and status."""
 
@@ -114,14 +139,64 @@ def open_page(driver, url):
 
 @pytest.fixture(scope="module")
 def visits(book, browser):
-    """{page path in the site: (console errors, PAGE_SCRIPT's report, blocks)} for every page."""
+    """{page path in the site: (console errors, PAGE_SCRIPT's report, blocks, {window width:
+    LAYOUT_SCRIPT's report})} for every page, laid out at each of WIDTHS."""
     site, base, _ = book
     found = {}
-    for page in sorted(site.rglob("*.html")):
-        name = page.relative_to(site).as_posix()
-        errors, report = open_page(browser, base + name)
-        found[name] = (errors, report, browser.execute_script(BLOCKS_SCRIPT))
+    pages = [p.relative_to(site).as_posix() for p in sorted(site.rglob("*.html"))]
+    for width in WIDTHS:
+        browser.set_window_size(width, 1000)
+        for name in pages:
+            errors, report = open_page(browser, base + name)
+            if name not in found:
+                found[name] = (errors, report, browser.execute_script(BLOCKS_SCRIPT), {})
+            else:
+                found[name][0].extend(errors)
+            found[name][3][width] = browser.execute_script(LAYOUT_SCRIPT)
+    browser.set_window_size(WIDTHS[0], 1000)
     return found
+
+
+def test_no_code_or_output_box_is_wider_than_the_page_at_a_laptops_or_a_phones_width(visits):
+    problems = []
+    for page, (_, _, _, layouts) in visits.items():
+        for width, layout in layouts.items():
+            problems += [f"{page} at {width} px: {box}" for box in layout["overflowing"]]
+            if layout["page_wider_than_window"]:
+                problems.append(f"{page} at {width} px: the page scrolls sideways")
+    assert not problems, "\n".join(problems)
+    assert all(set(layouts) == set(WIDTHS) for *_, layouts in visits.values())
+
+
+def test_every_formula_is_typeset_by_katex(visits):
+    problems = []
+    for page, (_, _, _, layouts) in visits.items():
+        layout = layouts[WIDTHS[0]]
+        problems += [f"{page}: not typeset: {text}" for text in layout["unrendered"]]
+        problems += [f"{page}: KaTeX error: {text}" for text in layout["errors"]]
+        if page in WITH_FORMULAS and not layout["rendered"]:
+            problems.append(f"{page}: no typeset formula")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_landing_page_and_lessons_8_and_9_show_the_models_picture(visits):
+    for page, name in (("index.html", "the audiovisual transformer"),
+                       ("lessons/08_encoder_decoder_blocks.html", "architecture.png"),
+                       ("lessons/09_audiovisual_transformer.html", "architecture.png")):
+        report = visits[page][1]
+        assert any(src.endswith("architecture.png") and width > 600
+                   for src, _, width in report["images"]), (page, report["images"])
+
+
+def test_the_exercises_page_is_in_the_sidebar_and_links_each_lesson_page(book, visits):
+    site, base, _ = book
+    page = visits["lessons/exercises/index.html"][1]["links"]
+    for lesson in LESSONS:
+        if find_exercises(ROOT / "lessons" / "exercises", lesson.number):
+            assert f"{base}lessons/{lesson.stem}.html" in page, lesson.stem
+    assert not [link for link in page if link.endswith(".py")]
+    index = visits["index.html"][1]["links"]
+    assert f"{base}lessons/exercises/index.html" in index        # the sidebar, on every page
 
 
 def test_the_book_has_every_lesson_and_docs_page(book, visits):
@@ -134,7 +209,7 @@ def test_the_book_has_every_lesson_and_docs_page(book, visits):
 def test_every_page_loads_without_console_errors_failed_or_outside_requests(book, visits):
     _, base, requests = book
     problems = []
-    for page, (errors, report, _) in visits.items():
+    for page, (errors, report, *_) in visits.items():
         problems += [f"{page}: console: {e}" for e in errors]
         problems += [f"{page}: requested outside the site: {name}"
                      for name, _ in report["resources"] if not name.startswith(base)]
@@ -147,15 +222,15 @@ def test_every_page_loads_without_console_errors_failed_or_outside_requests(book
 
 def test_every_picture_decodes(visits):
     broken = [f"{page}: {src} (complete={complete}, naturalWidth={width})"
-              for page, (_, report, _) in visits.items()
+              for page, (_, report, *_) in visits.items()
               for src, complete, width in report["images"] if not (complete and width > 0)]
     assert not broken, "\n".join(broken)
-    assert sum(len(report["images"]) for _, report, _ in visits.values()) >= 20
+    assert sum(len(report["images"]) for _, report, *_ in visits.values()) >= 20
 
 
 def test_every_internal_link_answers_200(book, visits):
     _, base, _ = book
-    targets = {link.split("#", 1)[0] for _, report, _ in visits.values()
+    targets = {link.split("#", 1)[0] for _, report, *_ in visits.values()
                for link in report["links"] if link.startswith(base)}
     assert len(targets) > len(LESSONS)
     failed = []
@@ -205,6 +280,8 @@ def test_lesson_page_links_each_exercise_and_shows_its_command(lesson, book, vis
     for path in exercises:
         assert f"{base}lessons/exercises/{path.stem}.html" in links
         assert f"lessons/exercises/{path.name}</span>" in text or path.name in text
+        back = visits[f"lessons/exercises/{path.stem}.html"][1]["links"]
+        assert f"{base}lessons/{lesson.stem}.html" in back, f"{path.name} links no lesson"
     if not exercises:
         assert 'class="admonition example"' not in text
 
@@ -218,12 +295,17 @@ def test_search_finds_a_word_of_a_lesson(book, browser):
 def test_the_site_opened_from_disk_asks_for_nothing_outside_its_folder(book, browser):
     site, _, _ = book
     folder = site.resolve().as_uri() + "/"
-    for page in ("index.html", f"lessons/{LESSONS[4].stem}.html", "docs/attention.html"):
+    for page in ("index.html", f"lessons/{LESSONS[4].stem}.html", "docs/attention.html",
+                 "404.html"):
         errors, report = open_page(browser, folder + page)
         assert not errors, (page, errors)
         outside = [name for name, _ in report["resources"] if not name.startswith(folder)]
         assert not outside, (page, outside)
         assert all(width > 0 for _, _, width in report["images"]), (page, report["images"])
+        header = browser.execute_script(          # mkdocs-material's stylesheet gives it a colour
+            "const h = document.querySelector('.md-header');"
+            "return h ? getComputedStyle(h).backgroundColor : 'no header';")
+        assert header not in ("no header", "rgba(0, 0, 0, 0)", "transparent"), (page, header)
     titles = search(browser, folder + "index.html", "Jacobian")
     assert titles, "search finds nothing when the site is opened from disk"
 

@@ -3,6 +3,7 @@ fails as shipped (not implemented), passes with the package's own backward paste
 given forward cannot drift from the package's), and fails with a planted mistake whose hint
 names it. Run in-process through main() (a subprocess per case would cost a second each)."""
 
+import numpy as np
 import pytest
 
 from avt_np import nn
@@ -75,10 +76,33 @@ PLANTED = [
     ("feed-forward skips a dropout backward", "relu_feedforward", "FeedForward",
      planted(nn.FeedForward, "self.relu.backward(self.hidden_dropout.backward(dh))",
              "self.relu.backward(dh)"),
-     ["FeedForward", "a term is missing"]),
+     ["FeedForward", "misses self.hidden_dropout.backward"]),
     ("layer norm without the variance term", "layer_norm", "LayerNorm",
      planted(nn.LayerNorm, "dx -= self.x_hat * row_mean(dx_hat * self.x_hat)", "pass"),
-     ["FAIL (x)", "a term is missing (or extra): your gradient of x points roughly the right way"]),
+     ["FAIL (x)", "a term is missing: the path through the variance"]),
+    ("layer norm without the mean term", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx = dx_hat - row_mean(dx_hat)", "dx = dx_hat.copy()"),
+     ["FAIL (x)", "a term is missing: the path through the mean"]),
+    ("layer norm forgets * g", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, 'dx_hat = dy * self.params["g"]', "dx_hat = dy"),
+     ["FAIL (x)", "the upstream factor g is missing"]),
+    ("layer norm forgets * inv_std", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx *= self.inv_std", "dx = dx"),
+     ["FAIL (x)", "misses the factor inv_std"]),
+    ("layer norm means over the wrong axis", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx = dx_hat - row_mean(dx_hat)",
+             "dx = dx_hat - dx_hat.mean(0, keepdims=True)"),
+     ["FAIL (x)", "a mean over the wrong axis (axis 0)"]),
+    ("layer norm with one term's sign flipped", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx = dx_hat - row_mean(dx_hat)", "dx = dx_hat + row_mean(dx_hat)"),
+     ["FAIL (x)", "one term has the wrong sign: your '- mean(dx_hat)' term"]),
+    ("layer norm mean without keepdims", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "dx = dx_hat - row_mean(dx_hat)", "dx = dx_hat - dx_hat.mean(-1)"),
+     ["a shape error (line", "`dx_hat` (2, 3, 6) - `dx_hat.mean(-1)` (2, 3)",
+      "`dx_hat.mean(-1)` lost axis -1 in a reduction (a sum or mean without keepdims=True?)"]),
+    ("layer norm dg without x_hat", "layer_norm", "LayerNorm",
+     planted(nn.LayerNorm, "column_sum(dy * self.x_hat)", "column_sum(dy)"),
+     ["FAIL (g)", "your gradient of g is sum(dy)"]),
     ("layer norm assigns dg", "layer_norm", "LayerNorm",
      planted(nn.LayerNorm, 'self.grads["g"] +=', 'self.grads["g"] ='),
      ["ASSIGNS", "`=` instead of `+=`", "self.grads['g']"]),
@@ -95,7 +119,13 @@ PLANTED = [
      ["off by a constant factor: your gradient of x is 0.7 times the right one"]),
     ("softmax without its normalisation term", "attention_functions", "Softmax",
      planted(nn.Softmax, "self.w * (dw - row_sum(dw * self.w))", "self.w * dw"),
-     ["== Softmax", "a term is missing"]),
+     ["== Softmax", "a term is missing: softmax's backward is w * (dw - sum(dw * w))"]),
+    ("softmax sum without keepdims", "attention_functions", "Softmax",
+     planted(nn.Softmax, "row_sum(dw * self.w)", "(dw * self.w).sum(-1)"),
+     ["a shape error (line", "`(dw * self.w).sum(-1)` lost axis -1"]),
+    ("softmax sum over the wrong axis", "attention_functions", "Softmax",
+     planted(nn.Softmax, "row_sum(dw * self.w)", "(dw * self.w).sum(1, keepdims=True)"),
+     ["FAIL (x)", "a sum over the wrong axis (axis 1)"]),
     ("sigmoid with the wrong sign", "attention_functions", "Sigmoid",
      planted(nn.Sigmoid, "(1 - self.w)", "(self.w - 1)"),
      ["wrong sign: your gradient of x is minus the right one"]),
@@ -113,6 +143,25 @@ PLANTED = [
      planted(nn.ScaledDotProductAttention, "return dq, dk, dv", "return dq, dk"),
      ["backward returned 2 gradients; forward takes 3 inputs (q, k, v): "
       "return the tuple (dq, dk, dv)"]),
+    ("attention without the dropout's backward", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "self.dropout.backward(dout @ self.v.swapaxes(-1, -2))",
+             "(dout @ self.v.swapaxes(-1, -2))"),
+     ["FAIL (q, k)", "your gradient of q misses the dropout's backward"]),
+    ("attention dv from the undropped weights", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "self.dropped.swapaxes(-1, -2), dout",
+             "self.weights.swapaxes(-1, -2), dout"),
+     ["FAIL (v)", "your gradient of v uses self.weights", "dv = self.dropped^T @ dout"]),
+    ("attention forgets a transpose", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "dout @ self.v.swapaxes(-1, -2)", "dout @ self.v"),
+     ["a shape error (line", "`dout` (2, 3, 4, 7) @ `self.v` (2, 3, 6, 7)",
+      "a missing transpose, `self.v.swapaxes(-1, -2)`?"]),
+    ("attention returns its gradients in the wrong order", "scaled_dot_product_attention",
+     "ScaledDotProductAttention",
+     planted(nn.ScaledDotProductAttention, "return dq, dk, dv", "return dq, dv, dk"),
+     ["backward returned the gradients of (q, v, k), by their shapes: return (dq, dk, dv)"]),
     ("mean pooling forgets the time axis", "pooling_and_bce", "MeanPool",
      planted(nn.MeanPool, "return np.repeat(dy[:, None, :] / self.T, self.T, axis=1)",
              "return dy / self.T"),
@@ -123,6 +172,14 @@ PLANTED = [
     ("cross-entropy forgets the mean", "pooling_and_bce", "BinaryCrossEntropy",
      planted(nn.BinaryCrossEntropy, "/ (self.p * (1 - self.p)) / n", "/ (self.p * (1 - self.p))"),
      ["FAIL (p)", "off by a constant factor: your gradient of p is 12 times"]),
+    ("linear softmax with the wrong sign", "linear_softmax_pooling", "LinearSoftmaxPool",
+     planted(nn.LinearSoftmaxPool, "dx = (2 * self.x - self.y[:, None, :])",
+             "dx = (self.y[:, None, :] - 2 * self.x)"),
+     ["wrong sign: your gradient of x is minus the right one"]),
+    ("linear softmax lets padded frames learn", "linear_softmax_pooling", "LinearSoftmaxPool",
+     planted(nn.LinearSoftmaxPool, "return dx if self.keep is None else dx * self.keep",
+             "return dx"),
+     ["FAIL (x)", "padded clips of 5 and 2 frames"]),
 ]
 
 
@@ -173,3 +230,28 @@ def test_its_lesson_ends_by_naming_the_exercise_and_the_check_command(exercise):
 def test_exercise_files_are_not_run_as_lessons():
     from tests.test_lessons import LESSONS          # imported here: the lessons test's own list
     assert LESSONS and not [p for p in LESSONS if EXERCISE_FOLDER in p.parents]
+
+
+def test_a_gradient_equal_to_another_inputs_names_the_order():
+    """Same-shaped inputs returned swapped: told by the values (their shapes cannot tell)."""
+    from avt_np.exercises.grading import swapped
+    rng = np.random.default_rng(0)
+    right = (rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+    kind, hint = swapped("a", right[1].copy(), ["a", "b"], right)
+    assert kind == "outputs in the wrong order"
+    assert hint == ("your gradient of a is the right gradient of b: return (da, db), in the "
+                    "order forward takes its inputs")
+    assert swapped("a", right[0] + 1.0, ["a", "b"], right) is None
+
+
+def test_a_shape_error_in_the_learners_backward_is_one_line_without_numpys_message(tmp_path,
+                                                                                    capsys):
+    file, replacements = solved("linear", Linear=planted(
+        nn.Linear, "return (dy2 @ W.T).reshape(self.x.shape)",
+        "return (dy2 @ W).reshape(self.x.shape)"))
+    code, out, err = check(write_exercise(tmp_path, file, replacements), capsys)
+    assert code == 1
+    assert "`dy2` (6, 5) @ `W` (6, 5): a matrix product needs the last axis of the left (5) " \
+           "to equal the second-to-last of the right (6): a missing transpose, " \
+           "`W.swapaxes(-1, -2)`?" in out
+    assert "gufunc" not in out + err and "Traceback" not in out + err

@@ -185,3 +185,13 @@ def test_flipped_cut_and_shuffled_files_never_raise(tmp_path, capsys):
         if code:
             assert one_line(err), (trial, err)
     assert {1, 2} <= codes
+
+
+def test_a_base_exception_that_is_not_an_exit_goes_through_the_loader(tmp_path):
+    """Only errors and exit() are the file's to report: a harness's time-out (a BaseException,
+    like tests/fuzz's Hang) must not become a one-line 'could not be run'."""
+    from avt_np.exercises.learner_file import load
+    path = tmp_path / "stops.py"
+    path.write_text("raise GeneratorExit('a BaseException, neither an error nor an exit')\n")
+    with pytest.raises(GeneratorExit):
+        load(path)

@@ -305,3 +305,23 @@ def test_an_audio_audio_run_shows_log_mel_in_both_strips(runs, with_log_mel):
     view = visualize.clip_view(visualize.load(runs / "aa", data=with_log_mel), "test", 0)
     _, layout = visualize.render(view)
     assert layout["strip_kinds"] == {"query": "log-mel", "key": "log-mel"}
+
+
+def test_collapse_report_prints_every_stage_on_validation_and_draws_it(runs, capsys, tmp_path):
+    report = visualize.main([str(runs / "va"), "--collapse-report"])
+    assert report == 0
+    out = capsys.readouterr().out
+    assert "collapse report, validation split (30 clips)" in out
+    assert "decoder.2 cross_attn" in out and "frame probabilities" in out
+    picture_path = runs / "va" / "collapse-validation.png"
+    assert out.strip().splitlines()[-1] == str(picture_path)
+    assert Image.open(picture_path).size == (720, 400)
+    assert visualize.main([str(runs / "va"), "--collapse-report", "--split", "test", "--out",
+                           str(tmp_path / "c.png")]) == 0
+    assert "test split (40 clips)" in capsys.readouterr().out and (tmp_path / "c.png").is_file()
+
+
+def test_collapse_report_of_a_missing_split_is_one_line(runs, capsys):
+    assert visualize.main([str(runs / "va"), "--collapse-report", "--split", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope" in err
