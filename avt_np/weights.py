@@ -68,7 +68,7 @@ class WeightFile:
 
 
 # -- reading the manifest and the lock file: every byte may be damaged --------------------------
-def read_json(path, what):
+def checked_json(path, what):
     """The JSON value in `path`, or WeightsError naming the file, what is wrong with it
     (missing, unreadable, not UTF-8, not JSON: io.read_json) and its role `what`."""
     if not Path(path).is_file():
@@ -115,7 +115,7 @@ def load_manifest(path=None):
     """{name: WeightFile} from a manifest file (default: manifest_path()), checked field by
     field: WeightsError naming the file, the entry and the field for anything else."""
     path = Path(path or manifest_path())
-    data = read_json(path, "weights manifest")
+    data = checked_json(path, "weights manifest")
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise WeightsError(f"{path}: expected an object with a \"files\" list (the weights "
                            "manifest)")
@@ -217,7 +217,7 @@ def read_lock():
     path = lock_path()
     if not path.exists():
         return {}
-    data = read_json(path, "weights lock file")
+    data = checked_json(path, "weights lock file")
     hint = f"fix it or delete it (fetch then records the files present again)"
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise WeightsError(f"{path}: expected an object with a \"files\" object; {hint}")
