@@ -34,7 +34,6 @@ from avt_np import events as event_metrics
 from avt_np.data.format import FRAME_HOP_SECONDS
 
 
-
 @dataclass(frozen=True)
 class PostProcessing:
     threshold: float            # frame threshold (the high one of a double threshold)
