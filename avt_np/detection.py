@@ -31,8 +31,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from avt_np import events as event_metrics
-
-FRAME_HOP_SECONDS = 0.96        # one VGGish example (Sec. 3.2.1); data.format says the same
+from avt_np.data.format import FRAME_HOP_SECONDS
 
 
 @dataclass(frozen=True)

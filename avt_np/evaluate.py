@@ -24,7 +24,7 @@ from avt_np.metrics import best_global_threshold, micro_f1, per_class_scores
 from avt_np.model import AudiovisualTransformer
 from avt_np.predict import predict
 from avt_np.progress import Progress
-from avt_np.run_dir import load_snapshot, read_finished, snapshot_path
+from avt_np.run_dir import existing_snapshot, load_snapshot, read_finished, snapshot_path
 from avt_np.sync import model_sync_report
 
 
@@ -103,10 +103,8 @@ def run(argv=None):
     saved, config, kept, _ = read_finished(args.run_dir)      # one-line errors for damage
     metrics_path = Path(args.run_dir) / "metrics.json"
     epochs = kept["ensemble_epochs"]
-    missing = [str(snapshot_path(args.run_dir, e)) for e in epochs
-               if not snapshot_path(args.run_dir, e).is_file()]
-    if missing:
-        raise UsageError(f"{missing[0]}: snapshot missing, cannot re-score the ensemble")
+    for epoch in epochs:                                      # all there before any work
+        existing_snapshot(args.run_dir, epoch, "re-scoring the ensemble")
     dataset = data.open(args.data or saved["data"], (config.first, config.second))
     if args.events and not has_strong_labels(dataset):
         raise UsageError(f"--events: the data set {args.data or saved['data']} has no strong "

@@ -253,53 +253,79 @@ def segment_based(reference, estimated, segment=SEGMENT, labels=None):
     if not (math.isfinite(segment) and segment > 0):
         raise ValueError(f"segment {segment!r}: expected a positive number of seconds")
     ref, est = _Columns(reference, "reference"), _Columns(estimated, "estimated")
+    labels = _scored_labels(ref, est, labels)
+    files = sorted(set(ref.files))                          # the reference's files, as sed_eval
+    ref_events, est_events = (_Scored.of(c, files, labels) for c in (ref, est))
+    n_segments = _segments_per_file(len(files), ref_events, est_events, segment)
+    totals, per_class = _count(ref_events, est_events, n_segments, len(labels), segment)
+    result = {**_overall_scores(totals), "n_files": len(files),
+              "n_segments": int(n_segments.sum()), "segment": segment,
+              "ignored_files": sorted(set(est.files) - set(files)),
+              "class_wise": _class_wise_scores(labels, per_class)}
+    keys = ("error_rate", "deletion_rate", "insertion_rate", "f1", "precision", "recall")
+    result["class_wise_average"] = {key: _nanmean([c[key] for c in result["class_wise"].values()])
+                                    for key in keys}
+    return result
+
+
+def _scored_labels(ref, est, labels):
+    """The scored classes, in order: `labels`, else the reference's, sorted; a ValueError for a
+    label given twice or an event of a label not scored."""
     if labels is None:
         labels = sorted({label for label in ref.labels if label is not None})
     labels = list(labels)
-    class_of = {label: i for i, label in enumerate(labels)}
-    if len(class_of) != len(labels):
+    scored = set(labels)
+    if len(scored) != len(labels):
         raise ValueError(f"labels {labels!r}: a label is given twice")
     for columns, name in ((ref, "reference"), (est, "estimated")):
         unknown = [label for label in columns.labels if label is not None
-                   and label not in class_of]
+                   and label not in scored]
         if unknown:
             raise ValueError(f"{name} label {unknown[0]!r} is not among the scored labels "
                              f"({', '.join(map(repr, labels))})")
+    return labels
 
-    files = sorted(set(ref.files))                          # the reference's files, as sed_eval
-    file_of = {file: i for i, file in enumerate(files)}
-    ignored = sorted(set(est.files) - set(file_of))
 
-    def arrays(columns):
-        """Events that mark something in a scored file: (file id, class id, onset, offset)."""
+class _Scored(namedtuple("_Scored", "fid cls onset offset")):
+    """The events that mark something in a scored file, as arrays: file index (in the sorted
+    reference files), class index (in the scored labels), onset, offset (seconds)."""
+
+    @classmethod
+    def of(cls, columns, files, labels):
+        file_of = {file: i for i, file in enumerate(files)}
+        class_of = {label: i for i, label in enumerate(labels)}
         keep = np.array([f in file_of and label is not None
                          for f, label in zip(columns.files, columns.labels)], bool)
         fid = np.array([file_of[f] for f, k in zip(columns.files, keep) if k], np.int64)
-        cls = np.array([class_of[label] for label, k in zip(columns.labels, keep) if k],
-                       np.int64)
-        return fid, cls, columns.onset[keep], columns.offset[keep]
+        label_id = np.array([class_of[label] for label, k in zip(columns.labels, keep) if k],
+                            np.int64)
+        return cls(fid, label_id, columns.onset[keep], columns.offset[keep])
 
-    ref_fid, ref_cls, ref_on, ref_off = arrays(ref)
-    est_fid, est_cls, est_on, est_off = arrays(est)
-    # evaluated length per file: the last offset of its reference or estimate (sed_eval: max of
-    # the two lists' max_offset), then ceil(length / segment) segments
-    length = np.zeros(len(files))                                        # (F,)
-    np.maximum.at(length, ref_fid, ref_off)
-    np.maximum.at(length, est_fid, est_off)
-    n_segments = np.ceil(length / segment).astype(np.int64)              # (F,)
+    def in_files(self, lo, hi):
+        """The events of files lo .. hi - 1."""
+        inside = (self.fid >= lo) & (self.fid < hi)
+        return _Scored(*(column[inside] for column in self))
 
-    C = len(labels)
+
+def _segments_per_file(n_files, ref, est, segment):
+    """(F,) segments of each file: its evaluated length is the last offset of its reference or
+    estimate (sed_eval: the max of the two lists' max_offset), cut into ceil(length / segment)."""
+    length = np.zeros(n_files)
+    np.maximum.at(length, ref.fid, ref.offset)
+    np.maximum.at(length, est.fid, est.offset)
+    return np.ceil(length / segment).astype(np.int64)
+
+
+def _count(ref, est, n_segments, C, segment):
+    """Segment counts summed over every segment of every file, a chunk of files at a time:
+    totals {Ntp, Nref, Nsys, S, D, I} and per class {Ntp, Nref, Nsys, Nfp, Nfn} (arrays (C,))."""
     totals = dict.fromkeys(["Ntp", "Nref", "Nsys", "S", "D", "I"], 0)
     per_class = {key: np.zeros(C, np.int64) for key in ("Ntp", "Nref", "Nsys", "Nfp", "Nfn")}
     for lo, hi in _file_chunks(n_segments, C):
         row0 = np.concatenate([[0], np.cumsum(n_segments[lo:hi])])       # (files in chunk + 1,)
         n_rows = int(row0[-1])
-        in_ref = (ref_fid >= lo) & (ref_fid < hi)
-        in_est = (est_fid >= lo) & (est_fid < hi)
-        truth = _rolls(ref_on[in_ref], ref_off[in_ref], row0[ref_fid[in_ref] - lo],
-                       ref_cls[in_ref], n_rows, C, segment)              # (segments, C)
-        system = _rolls(est_on[in_est], est_off[in_est], row0[est_fid[in_est] - lo],
-                        est_cls[in_est], n_rows, C, segment)             # (segments, C)
+        truth, system = (_rolls(e.onset, e.offset, row0[e.fid - lo], e.cls, n_rows, C, segment)
+                         for e in (ref.in_files(lo, hi), est.in_files(lo, hi)))  # (segments, C)
         n_ref, n_sys = truth.sum(1), system.sum(1)                       # (segments,)
         n_tp = (truth & system).sum(1)
         totals["Ntp"] += int(n_tp.sum())
@@ -313,9 +339,13 @@ def segment_based(reference, estimated, segment=SEGMENT, labels=None):
         per_class["Nsys"] += system.sum(0)
         per_class["Nfp"] += (system & ~truth).sum(0)
         per_class["Nfn"] += (truth & ~system).sum(0)
+    return totals, per_class
 
+
+def _overall_scores(totals):
+    """The micro-averaged rates of segment_based from the summed counts."""
     n_ref, n_sys, n_tp = totals["Nref"], totals["Nsys"], totals["Ntp"]
-    result = {
+    return {
         "error_rate": _ratio(totals["S"] + totals["D"] + totals["I"], n_ref),
         "substitution_rate": _ratio(totals["S"], n_ref),
         "deletion_rate": _ratio(totals["D"], n_ref),
@@ -326,23 +356,22 @@ def segment_based(reference, estimated, segment=SEGMENT, labels=None):
         "n_reference": n_ref, "n_estimated": n_sys, "n_correct": n_tp,
         "n_substitutions": totals["S"], "n_deletions": totals["D"],
         "n_insertions": totals["I"],
-        "n_files": len(files), "n_segments": int(n_segments.sum()), "segment": segment,
-        "ignored_files": ignored,
-        "class_wise": {},
     }
+
+
+def _class_wise_scores(labels, per_class):
+    """{label: rates and counts of that class}; its ER = (FN + FP) / Nref."""
+    scores = {}
     for i, label in enumerate(labels):
         tp, nr, ns, fp, fn = (int(per_class[k][i]) for k in ("Ntp", "Nref", "Nsys", "Nfp", "Nfn"))
-        result["class_wise"][label] = {
+        scores[label] = {
             "error_rate": _ratio(fn + fp, nr), "deletion_rate": _ratio(fn, nr),
             "insertion_rate": _ratio(fp, nr), "f1": _ratio(2 * tp, nr + ns),
             "precision": _ratio(tp, ns), "recall": _ratio(tp, nr),
             "n_reference": nr, "n_estimated": ns, "n_correct": tp,
             "n_deletions": fn, "n_insertions": fp,
         }
-    keys = ("error_rate", "deletion_rate", "insertion_rate", "f1", "precision", "recall")
-    result["class_wise_average"] = {key: _nanmean([c[key] for c in result["class_wise"].values()])
-                                    for key in keys}
-    return result
+    return scores
 
 
 def _nanmean(values):

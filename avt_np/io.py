@@ -15,6 +15,18 @@ import numpy as np
 
 from avt_np.cli import first_line
 
+# What NumPy raises on a damaged .npy / .npz file (cut short, emptied, or not one at all): the
+# last two come from its header parser reading a garbled header.
+NUMPY_FILE_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
+                     tokenize.TokenError)
+
+
+def is_a(value, kinds):
+    """isinstance(value, kinds) as a JSON reader means it: True and False are not numbers
+    (to Python a bool is an int, so `isinstance(True, int)` holds). kinds: int, float, str or
+    a tuple of them, never bool."""
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
 
 def atomic_write(path, write):
     """Call write(file_object) on a temporary binary file, then rename it to `path`."""
@@ -31,6 +43,23 @@ def atomic_write(path, write):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def keep_as(path, kept):
+    """Make `kept` hold what `path` holds now, without copying a byte: a hard link, renamed over
+    `kept` (so a kill leaves the old `kept` or the new one). `path` itself is untouched, and
+    the next atomic_write of `path` gives it a new file, so `kept` keeps the old contents.
+    Where hard links are not supported (some network and FAT file systems), a copy."""
+    path, kept = Path(path), Path(kept)
+    tmp = kept.with_name(f".{kept.name}.{os.getpid()}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:                                   # no hard links here: copy instead
+        atomic_write(kept, lambda f: f.write(path.read_bytes()))
+        return
+    os.replace(tmp, kept)
+    tmp.unlink(missing_ok=True)       # still there if `kept` already was `path` (rename no-op)
 
 
 def partial_dir(path):
@@ -104,8 +133,7 @@ def read_npz(path):
                 raise ValueError("a single .npy array")
             with data:
                 return {name: data[name] for name in data.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
-            tokenize.TokenError) as e:                # the last two: a garbled .npy header
+    except NUMPY_FILE_ERRORS as e:
         raise ValueError(f"{path}: unreadable .npz file (truncated, or not an .npz: "
                          f"{first_line(e)[:80]})") from None
 

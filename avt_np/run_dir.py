@@ -68,7 +68,7 @@ def save_state(run_dir, model, adam, history):
     arrays["history"] = np.array(json.dumps(history))
     last = Path(run_dir) / "checkpoints" / "last.npz"
     if last.is_file():
-        io.atomic_write(last.with_name("previous.npz"), lambda f: f.write(last.read_bytes()))
+        io.keep_as(last, last.with_name("previous.npz"))     # a hard link, not a copy
     io.write_npz(last, arrays)
 
 
@@ -104,8 +104,7 @@ def checked_history(history):
         raise ValueError("history is not a list of epochs")
     for i, row in enumerate(history, 1):
         if not (isinstance(row, dict) and row.get("epoch") == i
-                and all(isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool)
-                        for c in LOG_COLUMNS)):
+                and all(io.is_a(row.get(c), (int, float)) for c in LOG_COLUMNS)):
             raise ValueError(f"history row {i} is not epoch {i} with {', '.join(LOG_COLUMNS)}")
     return history
 
@@ -148,7 +147,7 @@ def checked_config(config):
         raise ValueError(f"dims has no width for {', '.join(unread)}, which the model reads")
     sizes.update({f"dims.{m}": d for m, d in config.dims.items()})
     for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 20 \
+        if not io.is_a(value, int) or not 0 <= value < 2 ** 20 \
                 or (value == 0 and name != "memory_block"):
             raise ValueError(f"{name} = {value!r}, expected a positive whole number")
     if not (isinstance(config.dropout, (int, float)) and 0 <= config.dropout < 1):
@@ -193,20 +192,56 @@ def read_finished(run_dir):
         raise UsageError(f"{e}; to score the run again, remove it and run python -m "
                          f"avt_np.train --out {run_dir} --resume") from None
     epochs = metrics.get("ensemble_epochs") if isinstance(metrics, dict) else None
-    if not (isinstance(epochs, list) and epochs and all(
-            isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in epochs)):
+    if not (isinstance(epochs, list) and epochs and all(io.is_a(e, int) and e >= 1
+                                                        for e in epochs)):
         raise UsageError(f"{path}: ensemble_epochs must be a list of epoch numbers, got "
                          f"{json.dumps(epochs)[:60]}")
     return saved, config, metrics, epochs[-1]
 
 
-def load_model(run_dir, config, epoch, needed_for="the model"):
-    """The AudiovisualTransformer saved after `epoch`; one-line errors for a missing or
-    unreadable (e.g. truncated) snapshot."""
+def existing_snapshot(run_dir, epoch, needed_for="the model"):
+    """snapshot_path(run_dir, epoch), or a one-line UsageError when that file is missing,
+    saying what needed it (a sweep's runs with --keep none keep no snapshot)."""
     snapshot = snapshot_path(run_dir, epoch)
     if not snapshot.is_file():
-        raise UsageError(f"{snapshot}: snapshot of the last ensemble epoch missing; needed for "
-                         f"{needed_for} (a run trained with --keep none keeps no snapshot)")
+        raise UsageError(f"{snapshot}: snapshot missing; needed for {needed_for} (a run trained "
+                         "by a sweep with --keep none keeps no snapshot)")
+    return snapshot
+
+
+def load_model(run_dir, config, epoch, needed_for="the model"):
+    """The AudiovisualTransformer saved after `epoch` (the last of the ensemble); one-line
+    errors for a missing or unreadable (e.g. truncated) snapshot."""
     model = AudiovisualTransformer(config)
-    load_snapshot(model, snapshot)
+    load_snapshot(model, existing_snapshot(run_dir, epoch, needed_for))
     return model
+
+
+class Ensemble:
+    """The models saved after several epochs (the epoch ensemble, Sec. 3.2.9) as one
+    AudiovisualTransformer and each epoch's parameters: iterating loads each epoch's in turn
+    into the one model and yields it, so a forward pass's caches are held once, not once per
+    epoch (about 100 MB each for a batch of 100 clips of the paper's video/audio model).
+    `predict.predict_ensemble(ensemble, ...)` takes it like a list of models."""
+
+    def __init__(self, model, states):
+        self.model, self.states = model, states
+
+    def __len__(self):
+        return len(self.states)
+
+    def __iter__(self):
+        for state in self.states:
+            self.model.load_state_dict(state)
+            yield self.model
+
+
+def load_ensemble(run_dir, config, epochs, needed_for="the ensemble"):
+    """The Ensemble of the snapshots saved after `epochs`, each checked as load_model checks
+    it (one-line errors for a missing, unreadable or foreign snapshot) before any is used."""
+    model = AudiovisualTransformer(config)
+    states = []
+    for epoch in epochs:
+        load_snapshot(model, existing_snapshot(run_dir, epoch, needed_for))
+        states.append(model.state_dict())
+    return Ensemble(model, states)

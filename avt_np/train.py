@@ -234,7 +234,7 @@ def saved_settings(path):
         value = saved.get(name, default)
         kinds = (int, float) if isinstance(default, float) else (type(default),)
         expected = "a number" if isinstance(default, float) else type(default).__name__
-        if not isinstance(value, kinds) or isinstance(value, bool) \
+        if not io.is_a(value, kinds) \
                 or (isinstance(value, float) and not np.isfinite(value)):
             raise UsageError(f"{path}: settings.{name} = {json.dumps(value)[:40]}, expected "
                              f"{expected}")

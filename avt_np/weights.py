@@ -27,33 +27,30 @@ Exit codes: 0 done; 1 `verify` found a mismatch or a missing required file; 2 ba
 damaged manifest or lock file, or a download every URL failed (one line).
 """
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from avt_np import cli
-from avt_np.cli import first_line
-from avt_np.io import atomic_write, write_json
+from avt_np import cli, io
+from avt_np.cli import UsageError, first_line
+from avt_np.download import (DownloadError, Expected, Refused, cached_sha256, download,
+                             sha256_of)
+from avt_np.io import is_a, write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = REPO_ROOT / "weights" / "manifest.json"
 LOCK_NAME = "weights.lock.json"
-FC7 = "vgg0_dense1_relu_fwd"   # fc7 after its ReLU in the ONNX zoo's vgg16-7 (MXNet Gluon names)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 URL = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f]+")   # a scheme we fetch, no blanks
 
 
-class WeightsError(RuntimeError):
-    """A weight file is missing or is not what avt_np expects (message is one line)."""
+class WeightsError(UsageError):
+    """A weight file is missing or is not what avt_np expects (one line, exit 2)."""
 
 
 @dataclass
@@ -71,25 +68,15 @@ class WeightFile:
 
 
 # -- reading the manifest and the lock file: every byte may be damaged --------------------------
-def read_json(path, what):
-    """The JSON value in `path`, or WeightsError naming the file and what is wrong with it
-    (missing, unreadable, empty, not UTF-8, not JSON). `what` names the file's role."""
-    path = Path(path)
+def checked_json(path, what):
+    """The JSON value in `path`, or WeightsError naming the file, what is wrong with it
+    (missing, unreadable, not UTF-8, not JSON: io.read_json) and its role `what`."""
+    if not Path(path).is_file():
+        raise WeightsError(f"{path}: no such file (the {what})")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: no such file (the {what})") from None
-    except OSError as e:
-        raise WeightsError(f"{path}: cannot read the {what} ({first_line(e)})") from None
-    if not raw.strip():
-        raise WeightsError(f"{path}: empty file, expected the {what} (JSON)")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise WeightsError(f"{path}: not UTF-8 text, expected the {what} (JSON)") from None
-    except (ValueError, RecursionError) as e:    # JSONDecodeError is a ValueError
-        raise WeightsError(f"{path}: not valid JSON ({first_line(e)}), expected the "
-                           f"{what}") from None
+        return io.read_json(path)
+    except ValueError as e:
+        raise WeightsError(f"{e}, expected the {what}") from None
 
 
 def is_sha256(value):
@@ -103,7 +90,7 @@ def is_line(value):
 
 def is_count(value, least=0):
     """An int >= least (JSON numbers only: a bool is not a count, nor is 3.0)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+    return is_a(value, int) and value >= least
 
 
 MANIFEST_FIELDS = {   # field: (check, what it must be)
@@ -128,7 +115,7 @@ def load_manifest(path=None):
     """{name: WeightFile} from a manifest file (default: manifest_path()), checked field by
     field: WeightsError naming the file, the entry and the field for anything else."""
     path = Path(path or manifest_path())
-    data = read_json(path, "weights manifest")
+    data = checked_json(path, "weights manifest")
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise WeightsError(f"{path}: expected an object with a \"files\" list (the weights "
                            "manifest)")
@@ -230,7 +217,7 @@ def read_lock():
     path = lock_path()
     if not path.exists():
         return {}
-    data = read_json(path, "weights lock file")
+    data = checked_json(path, "weights lock file")
     hint = f"fix it or delete it (fetch then records the files present again)"
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise WeightsError(f"{path}: expected an object with a \"files\" object; {hint}")
@@ -259,240 +246,6 @@ def record(lock, path, digest, how, **extra):
     lock[path.name] = dict(sha256=digest, bytes=path.stat().st_size, how=how,
                            locked_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra)
     write_json(lock_path(), {"about": LOCK_ABOUT, "files": lock})
-
-
-# -- download ----------------------------------------------------------------------------------
-class Progress:
-    """Byte progress on stderr: redrawn in place on a terminal, a line every 5 s in a log."""
-
-    def __init__(self, label, total, stream=None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.start = self.last = time.monotonic()
-
-    def update(self, n):
-        self.done += n
-        now = time.monotonic()
-        if now - self.last >= (0.2 if self.tty else 5.0):
-            self.last = now
-            self._draw(end="\r" if self.tty else "\n")
-
-    def close(self):
-        self._draw(end="\n")
-
-    def _draw(self, end):
-        mb, secs = self.done / 1e6, max(time.monotonic() - self.start, 1e-9)
-        if self.total:
-            pct = 100.0 * self.done / self.total
-            text = f"{self.label}: {pct:5.1f}% {mb:8.1f}/{self.total / 1e6:.1f} MB"
-        else:
-            text = f"{self.label}: {mb:8.1f} MB"
-        self.stream.write(f"{text} {mb / secs:6.1f} MB/s{end}")
-        self.stream.flush()
-
-
-def sha256_of(path, chunk=1 << 20, label=None):
-    """SHA-256 of a file, read in chunks; with a label, byte progress on stderr."""
-    h = hashlib.sha256()
-    bar = Progress(label, Path(path).stat().st_size) if label else None
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-            if bar:
-                bar.update(len(block))
-    if bar:
-        bar.close()
-    return h.hexdigest()
-
-
-_hashes = {}   # (path, size, mtime_ns, inode) -> SHA-256, for this process
-
-
-def cached_sha256(path):
-    """sha256_of, computed once per process for a file that has not changed since (same path,
-    size, modification time and inode): hashing VGG16 reads 553 MB."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key not in _hashes:
-        _hashes[key] = sha256_of(path)
-    return _hashes[key]
-
-
-@dataclass
-class Expected:
-    """What a download must be: its SHA-256 and size (None: unknown) and where they come from."""
-    sha256: str
-    bytes: int = None
-    source: str = "manifest.json"
-
-    def check(self, size, digest, url):
-        if self.bytes is not None and size != self.bytes:
-            raise WeightsError(f"{url}: refused: {size:,} bytes, {self.source} says "
-                               f"{self.bytes:,}; the file was removed")
-        if digest != self.sha256:
-            raise WeightsError(f"{url}: refused: SHA-256 {digest} differs from {self.sha256} "
-                               f"({self.source}); the file was removed")
-
-
-LFS_POINTER = b"version https://git-lfs"
-
-
-def check_payload(head, size, url, min_bytes=None):
-    """WeightsError if a download (its first 512 bytes `head`, `size` bytes in all) is an HTML
-    page, a Git LFS pointer stub or far smaller than the manifest's lower bound (a login page or
-    a mirror's error page saved as .onnx)."""
-    if head.startswith(LFS_POINTER):
-        raise WeightsError(f"{url}: got a {size}-byte Git LFS pointer, not the file "
-                           "(the host serves the LFS stub; try the next URL)")
-    text = head.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head")):
-        raise WeightsError(f"{url}: got a {size}-byte HTML page, not the file "
-                           "(an error or login page)")
-    if min_bytes and size < min_bytes:
-        raise WeightsError(f"{url}: got {size} bytes, far fewer than the {min_bytes} at least "
-                           "expected (see weights/manifest.json)")
-
-
-def content_length(headers):
-    try:
-        return max(int(headers.get("Content-Length") or 0), 0)
-    except ValueError:
-        return 0
-
-
-def download(url, dest, label=None, timeout=60, min_bytes=None, expect=None):
-    """Stream url into dest through atomic_write (a temporary file beside dest, renamed when
-    complete and checked); return dest's SHA-256. On any failure dest is left as it was and the
-    temporary file is removed.
-
-    expect: an Expected the file must match: the size announced by the server is compared once
-    the first block has shown the payload is not a stub (a wrong size is refused before the
-    rest is downloaded), the bytes are counted while streaming (one too many ends the
-    download), then the size and the SHA-256 of the whole file are compared.
-    """
-    dest = Path(dest)
-    h = hashlib.sha256()
-    req = urllib.request.Request(url, headers={"User-Agent": "avt_np-weights"})
-
-    def write(out):
-        head, size = b"", 0
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            total = content_length(resp.headers)
-            bar = Progress(label or dest.name, total)
-            while block := resp.read(1 << 20):
-                if not size and expect and expect.bytes is not None and total:
-                    check_payload(block[:512], total, url)          # a stub says what it is
-                    if total != expect.bytes:
-                        raise WeightsError(f"{url}: refused: the server announces {total:,} "
-                                           f"bytes, {expect.source} says {expect.bytes:,}; "
-                                           "nothing kept")
-                out.write(block)
-                h.update(block)
-                head += block[:512 - len(head)]
-                size += len(block)
-                bar.update(len(block))
-                if expect and expect.bytes is not None and size > expect.bytes:
-                    raise WeightsError(f"{url}: refused: more than the {expect.bytes:,} bytes "
-                                       f"{expect.source} says; nothing kept")
-            bar.close()
-        if total and size != total:
-            raise WeightsError(f"{url}: got {size} bytes, expected {total}")
-        check_payload(head, size, url, min_bytes)   # raised here: the file is never renamed
-        if expect:
-            expect.check(size, h.hexdigest(), url)
-
-    atomic_write(dest, write)
-    return h.hexdigest()
-
-
-# -- graph surgery -----------------------------------------------------------------------------
-def load_onnx(path):
-    """onnx.ModelProto from a file, or WeightsError (one line) if it is not an ONNX model."""
-    import onnx                             # imported here: slow to load, graph surgery only
-    try:
-        return onnx.load(str(path))
-    except Exception as e:  # google.protobuf DecodeError, OSError, ...
-        raise WeightsError(f"{path}: not an ONNX model (onnx cannot parse it: "
-                           f"{first_line(e)})") from None
-
-
-def free_batch(graph, name="N"):
-    """Make a fixed batch dimension symbolic: dim 0 of the first input, of every output and of
-    intermediate shapes that repeat it. The zoo's vgg16-7 declares batch 1 although its
-    operators (Conv, Flatten, Gemm) work for any batch. Returns the old batch (None if free)."""
-    first = graph.input[0].type.tensor_type.shape.dim
-    if not first or first[0].dim_param or first[0].dim_value <= 0:
-        return None
-    old = first[0].dim_value
-    for info in [graph.input[0], *graph.output, *graph.value_info]:
-        dims = info.type.tensor_type.shape.dim
-        if dims and not dims[0].dim_param and dims[0].dim_value == old:
-            dims[0].dim_param = name               # setting dim_param clears dim_value
-    return old
-
-
-def runs_with_batch(model_bytes, batch=2):
-    """True if onnxruntime runs a serialized model (onnx's SerializeToString()) on `batch` zero
-    inputs (all input dims but 0 fixed)."""
-    import onnxruntime as ort               # imported here, as onnx below: only graph surgery
-                                            # needs them, and they take a second to load
-    quiet = ort.RunOptions()
-    quiet.log_severity_level = 4            # failing is an answer here, not an error to print
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    try:
-        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        (inp,) = session.get_inputs()
-        shape = [batch] + [int(d) for d in inp.shape[1:]]
-        outs = session.run(None, {inp.name: np.zeros(shape, np.float32)}, quiet)
-        return all(np.asarray(o).shape[:1] == (batch,) for o in outs)
-    except Exception:
-        return False
-
-
-def expose_output(src, dst, tensor=FC7, width=4096, symbolic_batch=True):
-    """Copy an ONNX model, adding the internal tensor `tensor` to its graph outputs.
-
-    The zoo's vgg16-7 only outputs the 1000 logits (vgg0_dense2_fwd); fc7 after its ReLU is
-    the internal tensor vgg0_dense1_relu_fwd. It is declared [batch, width]. vgg16-7 declares
-    batch 1, so with symbolic_batch a fixed batch becomes the symbol N (free_batch), checked by
-    running a batch of 2 in onnxruntime; if that fails the file keeps its fixed batch (the
-    runner then feeds it one frame at a time) and a note goes to stderr. src is read once and
-    dst written once (atomic_write).
-    """
-    import onnx                             # imported here: slow to load, graph surgery only
-    from onnx import TensorProto, helper
-
-    model = load_onnx(src)
-    graph = model.graph
-    if not graph.input:
-        raise WeightsError(f"{src}: the graph has no input")
-    if not any(o.name == tensor for o in graph.output):
-        produced = {out for node in graph.node for out in node.output}
-        if tensor not in produced:
-            raise WeightsError(f"{src}: no tensor named {tensor!r} in the graph; is this the ONNX "
-                               "zoo's vgg16-7.onnx? (see weights/README.md)")
-        batch = graph.input[0].type.tensor_type.shape.dim[0]
-        batch = batch.dim_param or (batch.dim_value if batch.dim_value > 0 else "N")
-        graph.output.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT, [batch, width]))
-    try:
-        onnx.checker.check_model(model)
-    except Exception as e:
-        raise WeightsError(f"{src}: the model with output {tensor} fails onnx's checker "
-                           f"({first_line(e)})") from None
-    data = model.SerializeToString()               # the model with the batch src declares
-    fixed = free_batch(graph) if symbolic_batch else None
-    if fixed is not None:
-        free = model.SerializeToString()           # the same with batch N
-        if runs_with_batch(free):
-            data = free
-        else:
-            print(f"note: {src} does not run with a free batch; {dst} keeps batch {fixed}",
-                  file=sys.stderr)
-    atomic_write(dst, lambda f: f.write(data))
-    return dst
 
 
 # -- checking the files on disk ------------------------------------------------------------------
@@ -619,8 +372,8 @@ def fetch_one(entry, dest, force, accept_new, lock, verified):
         try:
             digest = download(url, dest, label=name, min_bytes=entry.min_bytes, expect=expect)
             break
-        except WeightsError as e:
-            refusals += 1 if "refused:" in str(e) else 0
+        except DownloadError as e:
+            refusals += isinstance(e, Refused)
             print(f"{name}: {first_line(e)}", file=sys.stderr)
         except Exception as e:  # network errors of every kind: try the next URL
             print(f"{name}: {url}: failed ({type(e).__name__}: {first_line(e)})",
@@ -659,8 +412,10 @@ def build_derived(entry, dest, force, lock, verified):
             verified[name] = digest
             return None
         print(f"{name}: rebuilding {dest.name} ({status}: {detail})", file=sys.stderr)
-    print(f"{name}: adding output {FC7} to {src.name} -> {dest.name}", file=sys.stderr)
-    expose_output(src, dest)
+    from avt_np.features import vgg16_graph  # imported here: it loads avt_np.features (SciPy)
+    print(f"{name}: adding output {vgg16_graph.FC7} to {src.name} -> {dest.name}",
+          file=sys.stderr)
+    vgg16_graph.expose_output(src, dest)
     verified[name] = sha256_of(dest)
     record(lock, dest, verified[name], f"built by fetch from {src.name}",
            derived_from={"name": source.name, "sha256": src_digest})
@@ -687,8 +442,8 @@ def weights_differ(recorded, paths=None, made="it"):
     """
     if isinstance(recorded, (str, os.PathLike)):
         try:
-            recorded = json.loads(Path(recorded).read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):     # missing, unreadable, not JSON
+            recorded = io.read_json(recorded)
+        except ValueError:                                  # missing, unreadable, not JSON
             return []
     if not isinstance(recorded, dict):
         return []
@@ -736,7 +491,8 @@ def run(argv=None):
                                       f"checksums and {LOCK_NAME}: exit 1 on a mismatch or a "
                                       "missing required file")
     v.add_argument("names", nargs="*", help="names in weights/manifest.json (default: all)")
-    e = sub.add_parser("expose-fc7", help=f"copy SRC to DST with {FC7} added as an output")
+    e = sub.add_parser("expose-fc7", help="copy SRC to DST with fc7 (vgg0_dense1_relu_fwd) "
+                                          "added as an output")
     e.add_argument("src")
     e.add_argument("dst")
     s = sub.add_parser("sha256", help="print the SHA-256 of files")
@@ -769,7 +525,8 @@ def run(argv=None):
         if failures:
             raise WeightsError("; ".join(failures))
     elif args.cmd == "expose-fc7":
-        expose_output(require(args.src), args.dst)
+        from avt_np.features import vgg16_graph  # imported here: it loads SciPy; surgery only
+        vgg16_graph.expose_output(require(args.src), args.dst)
         print(f"{sha256_of(args.dst)}  {args.dst}")
     elif args.cmd == "sha256":
         for path in args.files:
@@ -777,7 +534,7 @@ def run(argv=None):
 
 
 def main(argv=None):
-    return cli.main(run, argv, errors=(WeightsError, OSError),
+    return cli.main(run, argv, errors=(OSError,),
                     interrupted="interrupted: no partial file is left; run fetch again")
 
 

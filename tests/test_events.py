@@ -296,9 +296,9 @@ def test_real_clips_one_second_late_by_hand():
 def test_scoring_every_test_clip_is_fast():
     reference = embedded_reference("test")
     shifted = one_second_later(reference)
-    start = time.perf_counter()
-    segment_based(reference, shifted)
-    assert time.perf_counter() - start < 2.0               # a hang guard; ~0.05 s measured
+    start = time.process_time()          # this process's CPU time: other jobs on the machine
+    segment_based(reference, shifted)    # do not count, as they would in wall-clock time
+    assert time.process_time() - start < 2.0               # a hang guard; ~0.05 s measured
 
 
 @pytest.mark.skipif(not DCASE_FOLDER.is_dir(), reason="set DCASE2017_TASK4_DIR to the "

@@ -11,7 +11,7 @@ PACKAGE = Path(avt_np.__file__).parent
 # Lower layers first; a module may import only from its own layer or lower ones.
 LAYERS = [
     ["avt_np", "avt_np.cli", "avt_np.io", "avt_np.progress", "avt_np.plot", "avt_np.dask_client",
-     "avt_np.blas"],
+     "avt_np.blas", "avt_np.download"],
     ["avt_np.nn"],
     ["avt_np.model"],
     ["avt_np.optim", "avt_np.metrics", "avt_np.events", "avt_np.detection", "avt_np.data",
@@ -21,7 +21,7 @@ LAYERS = [
     ["avt_np.evaluate"],
     ["avt_np.train", "avt_np.bench"],
     ["avt_np.visualize", "avt_np.sweep", "avt_np.exercises"],
-    ["avt_np.tag", "avt_np.tag_inputs", "avt_np.book"],
+    ["avt_np.tag", "avt_np.book"],
 ]
 
 
@@ -139,3 +139,41 @@ def late_imports(path):
 def test_imports_inside_functions_are_optional_dependencies_or_say_why():
     late = [entry for path in sorted(PACKAGE.rglob("*.py")) for entry in late_imports(path)]
     assert not late, "imports inside functions without a reason:\n" + "\n".join(late)
+
+
+def drawn_layers(text):
+    """{layer number: module names} of the map in a docstring: lines "N  name name ...", a
+    line starting with spaces continuing the layer above."""
+    layers, current = {}, None
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0].isdigit() and not line.startswith("     "):
+            current = int(words[0])
+            layers[current] = words[1:]
+        elif current is not None and words and line.startswith("       "):
+            layers[current] += words
+        elif not words:
+            current = None
+    return layers
+
+
+def test_the_package_docstring_draws_the_layers_this_test_enforces():
+    drawn = drawn_layers(avt_np.__doc__)
+    expected = {i: [name.removeprefix("avt_np.") for name in layer if name != "avt_np"]
+                for i, layer in enumerate(LAYERS)}
+    assert drawn == expected
+
+
+def test_the_tag_package_docstring_draws_its_imports():
+    import avt_np.tag
+    edges = graph()
+    inside = {name.rpartition(".")[2]: sorted(b.rpartition(".")[2] for b in bs
+                                              if b.startswith("avt_np.tag.") and b != name)
+              for name, bs in edges.items() if name.startswith("avt_np.tag.")}
+    drawn = {}
+    for line in avt_np.tag.__doc__.splitlines():
+        left, arrow, right = line.strip().partition(" -> ")
+        left = left.strip()
+        if arrow and left in inside:
+            drawn[left] = [] if right.startswith("(") else sorted(right.split(", "))
+    assert drawn == inside

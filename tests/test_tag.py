@@ -9,16 +9,20 @@ import soundfile
 from PIL import Image
 
 from avt_np import data as data_sets
-from avt_np import evaluate, tag, train
-from avt_np.data import synthetic
+from avt_np import evaluate, train
+from avt_np.data import EMBEDDED, synthetic
 from avt_np.detection import PostProcessing, detect
-from avt_np.features import extract
 from avt_np.events import read_events, read_tags, segment_based
+from avt_np.features import extract
+from avt_np.features import vgg16 as vgg16_module
+from avt_np.features import vggish as vggish_module
 from avt_np.io import read_npz
 from avt_np.metrics import micro_f1
 from avt_np.model import AudiovisualTransformer
-from avt_np.predict import predict
+from avt_np.predict import predict, predict_ensemble
 from avt_np.run_dir import load_run, load_snapshot, snapshot_path
+from avt_np.tag import __main__ as tag
+from avt_np.tag import run_model
 from tests.features import standins
 from tests.features.conftest import needs_ffmpeg, write_mp4, write_wav
 
@@ -180,11 +184,45 @@ def test_a_second_run_reads_the_kept_features_instead_of_extracting(run, tmp_pat
     clip = write_mp4(tmp_path / "street.mp4", 10.0, audio_freq=660)
     first = read_npz(tagged(run, tmp_path, str(clip)) / "probabilities.npz")["clip"]
 
-    def refuse(*_):
-        raise AssertionError("extracted again")
+    def refuse(*_, **__):
+        raise AssertionError("extracted again, or a network loaded")
     monkeypatch.setattr(extract.Extractor, "prepare", refuse)
+    monkeypatch.setattr(vggish_module.VGGish, "__init__", refuse)      # no ONNX session opened
+    monkeypatch.setattr(vgg16_module.VGG16, "__init__", refuse)        # for kept features
     again = read_npz(tagged(run, tmp_path, str(clip)) / "probabilities.npz")["clip"]
     np.testing.assert_array_equal(first, again)
+
+
+@needs_ffmpeg
+def test_files_tagged_by_a_run_on_the_embedded_set_get_one_warning_line(run, tmp_path, weights,
+                                                                       capsys):
+    embedded = tmp_path / "embedded-run"
+    shutil.copytree(run, embedded)
+    config = json.loads((embedded / "config.json").read_text())
+    (embedded / "config.json").write_text(json.dumps(dict(config, data=EMBEDDED)))
+    clip = write_mp4(tmp_path / "street.mp4", 10.0, audio_freq=660)
+    tagged(run, tmp_path, str(clip))
+    assert "warning" not in capsys.readouterr().err                  # its own data: no word
+    tagged(embedded, tmp_path, str(clip))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "embedded data set" in warnings[0]
+    assert "features are invented" in warnings[0]
+
+
+def test_the_ensemble_holds_one_model_and_predicts_as_its_epochs_do(run):
+    trained = run_model(run)
+    assert len(trained.models) == 2 and len({id(m) for m in trained.models}) == 1
+    split = data_sets.open(str(run.parent / "data"))["test"]
+    together = predict_ensemble(trained.models, split, trained.config)
+    _, config = load_run(run)
+    separate = []
+    for epoch in trained.epochs:
+        model = AudiovisualTransformer(config)
+        load_snapshot(model, snapshot_path(run, epoch))
+        separate.append(model)
+    apart = predict_ensemble(separate, split, trained.config)
+    np.testing.assert_array_equal(together.probabilities, apart.probabilities)
+    np.testing.assert_array_equal(together.frame_probabilities, apart.frame_probabilities)
 
 
 @needs_ffmpeg

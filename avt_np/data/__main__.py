@@ -100,7 +100,7 @@ def run(argv=None):
 
 
 def main(argv=None):
-    return cli.main(run, argv, errors=(DataError,),
+    return cli.main(run, argv,
                     interrupted="interrupted: nothing half-written is left behind, and a "
                                 "conversion keeps its finished input files; run the same "
                                 "command again to continue")

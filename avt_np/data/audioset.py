@@ -537,7 +537,7 @@ def build_parser():
 
 def main(argv=None):
     """`python -m avt_np.data.audioset ...` -> exit code (avt_np.cli's conventions)."""
-    return cli.main(lambda argv: run(build_parser().parse_args(argv)), argv, errors=(DataError,),
+    return cli.main(lambda argv: run(build_parser().parse_args(argv)), argv,
                     interrupted="interrupted: finished input files are kept in the work "
                                 "directory; run the same command again to continue")
 

@@ -27,19 +27,19 @@ writing side is writer.py.
 """
 
 import json
-import tokenize
 from pathlib import Path
 
 import numpy as np
 
 from avt_np import events as event_lists
 from avt_np.cli import UsageError, first_line
+from avt_np.io import NUMPY_FILE_ERRORS, is_a
 
 FORMAT = "avt_np-dataset"
 EMBEDDED_FORMAT = "avt_np-embedded"     # meta.json of a cached embedded set (synthetic.py)
 VERSION = 1
 SPLITS = ("train", "validation", "test")
-FRAME_HOP_SECONDS = 0.96
+FRAME_HOP_SECONDS = 0.96        # a frame: one VGGish example (Sec. 3.2.1)
 CHUNK_BYTES = 64 << 20          # finite-value scans read the memory maps this much at a time
 LOG_MEL_SHAPE = (96, 64)        # one VGGish example: avt_np.features.audio EXAMPLE_FRAMES x
                                 # NUM_MEL_BANDS (not imported: reading needs no SciPy)
@@ -170,7 +170,7 @@ def read_meta(path):
         raise DataError(f"{file}: classes must be a non-empty list of names")
     splits = meta["splits"]
     if not (isinstance(splits, dict) and set(splits) <= set(SPLITS)
-            and all(type(n) is int and n >= 0 for n in splits.values())):
+            and all(is_a(n, int) and n >= 0 for n in splits.values())):
         raise DataError(f"{file}: splits must be {{name: clips}} with names among "
                         f"{', '.join(SPLITS)} and counts >= 0, got {splits!r}")
     return meta
@@ -178,7 +178,7 @@ def read_meta(path):
 
 def positive_int(x):
     """True for a JSON integer > 0 (not a bool, a float or a string)."""
-    return type(x) is int and x > 0
+    return is_a(x, int) and x > 0
 
 
 def load_npy(file):
@@ -187,9 +187,8 @@ def load_npy(file):
         raise DataError(f"{file}: missing")
     try:
         return np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as e:
-        # (a garbled header reaches NumPy's header parser: SyntaxError, TokenError; its
-        # message quotes the header, so only its start is kept)
+    except NUMPY_FILE_ERRORS as e:             # (a garbled header's message quotes the
+                                               # header, so only its start is kept)
         raise DataError(f"{file}: unreadable as .npy (truncated or not an .npy file: "
                         f"{first_line(e)[:80]})") from None
 

@@ -5,6 +5,7 @@ at the window centres -> VGG16 fc7 (4096-d), through onnxruntime, into the data 
     onnx_model.py   opening ONNX files and checking their tensors
     vggish.py       VGGish runner, final-ReLU / quantisation detection, PCA + 8-bit option
     vgg16.py        VGG16 runner (fc7 after ReLU) and its image preprocessing
+    vgg16_graph.py  fc7 added to the zoo's VGG16 graph, its batch made symbolic (weights fetch)
     video.py        frames at t = 0.48 + 0.96 k s via ffmpeg or a folder of images
     labels.py       DCASE 2017 Task 4 weak-label CSVs
     extract.py      per-clip extraction with a resumable cache, then the data set

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import avt_np
 from avt_np import cli, dask_client
-from avt_np.cli import ArgumentParser
-from avt_np.data.format import DataError
+from avt_np.cli import ArgumentParser, UsageError
 from avt_np.features import extract
 from avt_np.features import cluster
-from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, LabelError, parse_labels_arg,
-                                    read_classes, read_weak_labels)
+from avt_np.features.labels import (DCASE2017_CLASSES, SPLITS, parse_labels_arg, read_classes,
+                                    read_weak_labels)
 from avt_np.features.video import have_ffmpeg
-from avt_np.weights import FC7, WeightsError, cached_sha256, weight_path, weights_differ
+from avt_np.features.vgg16_graph import FC7
+from avt_np.weights import cached_sha256, weight_path, weights_differ
 
 
 def build_parser():
@@ -114,7 +114,7 @@ def parse_log_mel(text):
         return ()
     names = tuple(n.strip() for n in text.split(","))
     if not names or any(n not in SPLITS for n in names):
-        raise ValueError(f"--log-mel {text}: expected a comma list of {', '.join(SPLITS)}, "
+        raise UsageError(f"--log-mel {text}: expected a comma list of {', '.join(SPLITS)}, "
                          "or none")
     return names
 
@@ -127,19 +127,19 @@ def require_every_split(matched, label_files, clips):
         if any(s == split for _, s, _ in matched):
             continue
         if label_files.get(split):
-            raise ValueError(f"the {split} split has no clip: no file in --clips {clips} "
+            raise UsageError(f"the {split} split has no clip: no file in --clips {clips} "
                              f"matches a clip of --labels {label_files[split][0]}")
-        raise ValueError(f"the {split} split has no clip: pass --labels {split}=CSV "
+        raise UsageError(f"the {split} split has no clip: pass --labels {split}=CSV "
                          "(python -m avt_np.train needs train, validation and test)")
 
 
 def run(args, argv=None):
     if args.frames < 1:
-        raise ValueError(f"--frames must be at least 1, got {args.frames}")
+        raise UsageError(f"--frames must be at least 1, got {args.frames}")
     for flag, value, least in (("--batch", args.batch, 1), ("--prefetch", args.prefetch, 0),
                                ("--group", args.group, 1)):
         if value is not None and value < least:
-            raise ValueError(f"{flag} must be at least {least}, got {value}")
+            raise UsageError(f"{flag} must be at least {least}, got {value}")
     if not args.dask:
         return extract_here_or_there(args, argv, None)
     client = dask_client.connect(args.dask)           # before any work: a bad address is quick
@@ -153,7 +153,7 @@ def extract_here_or_there(args, argv, client):
     """The run on this machine (client None) or on the Dask cluster of `client`."""
     log_mel_splits = parse_log_mel(args.log_mel)
     if Path(args.out).exists() and not args.overwrite:
-        raise ValueError(f"--out {args.out} already exists; pass --overwrite to replace it")
+        raise UsageError(f"--out {args.out} already exists; pass --overwrite to replace it")
     if args.classes and not Path(args.classes).is_file():
         raise FileNotFoundError(f"--classes {args.classes}: no such file")
     classes = read_classes(args.classes) if args.classes else DCASE2017_CLASSES
@@ -169,7 +169,7 @@ def extract_here_or_there(args, argv, client):
         label_files.setdefault(split, []).append(text)
     clips = extract.discover_clips(args.clips)
     if not clips:
-        raise ValueError(f"--clips {args.clips}: no audio or video file found")
+        raise UsageError(f"--clips {args.clips}: no audio or video file found")
     matched, unlabelled = extract.match_labels(clips, labels_by_split)
     if unlabelled:
         print(f"labels: {extract.plural(len(unlabelled), 'clip')} without a label row "
@@ -180,12 +180,12 @@ def extract_here_or_there(args, argv, client):
               f"--clips {args.clips} (e.g. {no_file[0][1]}); listed in "
               f"{Path(args.out) / 'not_found.csv'}", file=sys.stderr)
     if not matched:
-        raise ValueError("no clip file matches a labelled clip id (file name without extension)")
+        raise UsageError("no clip file matches a labelled clip id (file name without extension)")
     require_every_split(matched, label_files, args.clips)
     with_video = not args.audio_only
     needs_ffmpeg = any(c.audio is None for c, _, _ in matched) or (with_video and not args.frames_dir)
     if needs_ffmpeg and not have_ffmpeg():
-        raise RuntimeError("the ffmpeg command is needed to decode these clips but is not "
+        raise UsageError("the ffmpeg command is needed to decode these clips but is not "
                            "installed (apt-get install -y ffmpeg); or pass --audio-only with "
                            ".wav files, or --frames-dir")
 
@@ -232,7 +232,7 @@ def extract_here_or_there(args, argv, client):
         print(f"vggish: {line}", file=sys.stderr)
     for split in SPLITS:
         if not any(s == split and work.has(c.clip_id) for c, s, _ in matched):
-            raise RuntimeError(f"no clip of the {split} split could be extracted (see "
+            raise UsageError(f"no clip of the {split} split could be extracted (see "
                                f"{work.errors}); python -m avt_np.train needs every split")
     not_found = extract.not_found_rows(matched, no_file, work, failures)
 
@@ -273,8 +273,7 @@ def command_line(argv):
 
 def main(argv=None):
     return cli.main(lambda argv: run(build_parser().parse_args(argv), argv), argv,
-                    errors=(WeightsError, LabelError, DataError, OSError, ValueError,
-                            RuntimeError),
+                    errors=(OSError,),
                     interrupted="interrupted: finished clips are kept in the work directory; "
                                 "run the same command again to continue")
 

@@ -25,9 +25,7 @@ import csv
 import io
 import sys
 import time
-import tokenize
 import traceback
-import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avt_np.cli import first_line
+from avt_np.cli import UsageError, first_line
 from avt_np.data.writer import DatasetWriter
 from avt_np.features import audio as audio_fe
 from avt_np.features import video as video_io
 from avt_np.features.audio import AudioError
 from avt_np.features.labels import SPLITS
 from avt_np.features.video import VideoError
-from avt_np.io import read_npz, settings_changed, write_text
+from avt_np.io import NUMPY_FILE_ERRORS, read_npz, settings_changed, write_text
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".flv"}
@@ -95,7 +93,7 @@ def match_labels(clips, labels_by_split):
     for split, table in labels_by_split.items():
         for cid, row in table.items():
             if cid in where:
-                raise ValueError(f"clip {cid} is labelled in both {where[cid][0]} and {split}")
+                raise UsageError(f"clip {cid} is labelled in both {where[cid][0]} and {split}")
             where[cid] = (split, row)
     matched, unlabelled = [], []
     for clip in clips:
@@ -256,6 +254,13 @@ class ClipProgress:
             self.stream.flush()
 
 
+CACHED_AXES = {"audio": 2, "valid": 1, "video": 2, "log_mel": 3}   # arrays of a cached clip
+
+
+class DamagedCache(UsageError):
+    """A clip's cache file damaged inside: one line saying to delete it (exit 2)."""
+
+
 class WorkDir:
     """The resumable cache: settings.json, clips/<id>.npz, errors.log."""
 
@@ -265,9 +270,12 @@ class WorkDir:
         self.clips.mkdir(parents=True, exist_ok=True)
         self.errors = self.path / "errors.log"
         settings = dict(settings, cache_version=CACHE_VERSION)
-        changed = settings_changed(self.path / "settings.json", settings)
+        try:
+            changed = settings_changed(self.path / "settings.json", settings)
+        except ValueError as e:                    # a damaged settings.json: its one line
+            raise UsageError(str(e)) from None
         if changed:
-            raise ValueError(f"work dir {self.path} was made with other settings "
+            raise UsageError(f"work dir {self.path} was made with other settings "
                              f"({', '.join(changed)}); use another --work-dir or delete it")
 
     def file(self, clip_id):
@@ -284,8 +292,7 @@ class WorkDir:
             with open(self.file(clip_id), "rb") as f:
                 npz = np.load(f, allow_pickle=False)
                 return set(npz.files) if hasattr(npz, "files") else set()   # not an .npz
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile, SyntaxError,
-                tokenize.TokenError):
+        except NUMPY_FILE_ERRORS:
             return set()
 
     def has_log_mel(self, clip_id):
@@ -297,13 +304,19 @@ class WorkDir:
         np.savez(tmp, **arrays)
         tmp.replace(self.file(clip_id))             # never a half-written cache file
 
-    def load(self, clip_id):
-        """The arrays of a cached clip, checked; a ValueError saying to delete the file when it
-        is damaged inside (a bad CRC, a garbled header, arrays of other shapes or types)."""
+    def load(self, clip_id, needed=(), frames=None):
+        """The arrays of a cached clip, checked: each of audio, valid, video, log_mel present
+        has its axes, one row per frame (`frames` of them when given, else as many as valid)
+        and real finite numbers, and the arrays `needed` are there. DamagedCache, saying to
+        delete the file, when it is damaged inside (a bad CRC, a garbled header, arrays of
+        other shapes or types, one missing)."""
         try:
             arrays = read_npz(self.file(clip_id))
-            T = len(arrays["valid"])
-            for name, ndim in (("audio", 2), ("valid", 1), ("video", 2), ("log_mel", 3)):
+            T = len(arrays["valid"]) if frames is None else frames
+            missing = [name for name in needed if name not in arrays]
+            if missing:
+                raise ValueError(f"no {missing[0]}")
+            for name, ndim in CACHED_AXES.items():
                 a = arrays.get(name)
                 if a is not None and (a.ndim != ndim or a.shape[0] != T
                                       or a.dtype.kind not in "fiub"
@@ -313,7 +326,7 @@ class WorkDir:
             return arrays
         except (ValueError, KeyError, TypeError) as e:
             why = first_line(e).removeprefix(f"{self.file(clip_id)}: ")[:120]
-            raise ValueError(f"{self.file(clip_id)}: damaged cache file ({why}); "
+            raise DamagedCache(f"{self.file(clip_id)}: damaged cache file ({why}); "
                              "delete it and run the same command again to extract the clip "
                              "again") from None
 
@@ -529,7 +542,7 @@ def write_dataset(out_dir, matched, work, classes, frames, with_video, dtype="fl
                 if split in log_mel_splits:
                     missing = [cid for (cid, _), c in zip(part, cached) if "log_mel" not in c]
                     if missing:
-                        raise ValueError(f"{work.file(missing[0])}: no log_mel (cached without "
+                        raise UsageError(f"{work.file(missing[0])}: no log_mel (cached without "
                                          f"it; extract_all with log_mel_splits recomputes it)")
                     log_mel = np.stack([c["log_mel"] for c in cached])    # (B, T, 96, 64)
                     log_mel[padding] = 0

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avt_np.cli import UsageError
+
 # Canonical order of sound_event_list_17_classes.txt (DCASE 2017 Task 4), index 0-16.
 DCASE2017_CLASSES = (
     "Train horn", "Air horn, truck horn", "Car alarm", "Reversing beeps", "Bicycle",
@@ -25,8 +27,8 @@ SPLIT_BY_FILE = (("training", "train"), ("testing", "validation"), ("evaluation"
 SPLITS = ("train", "validation", "test")
 
 
-class LabelError(ValueError):
-    """A label file that does not follow the DCASE weak-label format."""
+class LabelError(UsageError):
+    """A label file that does not follow the DCASE weak-label format (one line, exit 2)."""
 
 
 def clip_id_of(name):

@@ -24,7 +24,7 @@ from PIL import Image
 
 from avt_np.features.onnx_model import (ModelFileError, describe, dims_match, fixed_batch,
                                         open_session, run_batched)
-from avt_np.weights import FC7
+from avt_np.features.vgg16_graph import FC7
 
 SIZE = 224
 SHORT_SIDE = 256

@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from avt_np.data.format import FRAME_HOP_SECONDS
 from avt_np.features.vgg16 import SHORT_SIDE, SIZE, resize_and_crop
 
-WINDOW_SECONDS = 0.96
 FIRST_CENTRE = 0.48
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 EPS = 1e-6                      # 0.48 * 25 is 12.000000000000002 or 11.999999999999998
@@ -56,7 +56,7 @@ class VideoError(ValueError):
 
 def frame_times(n):
     """Centres of the first n windows: 0.48, 1.44, 2.40, ... seconds."""
-    return FIRST_CENTRE + WINDOW_SECONDS * np.arange(n)
+    return FIRST_CENTRE + FRAME_HOP_SECONDS * np.arange(n)
 
 
 def have_ffmpeg():
@@ -206,7 +206,7 @@ def read_frames_folder(folder, times):
     present = np.zeros(len(times), bool)
     for k, t in enumerate(times):
         i = np.searchsorted(stamps, t + EPS, side="right") - 1          # latest image <= t
-        if i < 0 or t - stamps[i] >= WINDOW_SECONDS:                     # none yet, or stale
+        if i < 0 or t - stamps[i] >= FRAME_HOP_SECONDS:                  # none yet, or stale
             continue
         try:
             with Image.open(images[i][1]) as im:
@@ -223,9 +223,9 @@ def folder_times_hint(folder, times):
                     if p.suffix.lower() in IMAGE_SUFFIXES and (t := image_time(p)) is not None)
     have = ", ".join(f"{t:g}" for t in stamps[:4]) + (", ..." if len(stamps) > 4 else "")
     want = ", ".join(f"{t:.2f}" for t in np.asarray(times)[:3]) + ", ..."
-    return (f"{folder} has images at {have} s, but none at or less than {WINDOW_SECONDS} s before "
-            f"{FIRST_CENTRE} s; expected images named by the window centres "
-            f"{FIRST_CENTRE} + {WINDOW_SECONDS} k s ({want}), e.g. {FIRST_CENTRE:.2f}.jpg")
+    return (f"{folder} has images at {have} s, but none at or less than {FRAME_HOP_SECONDS} s "
+            f"before {FIRST_CENTRE} s; expected images named by the window centres "
+            f"{FIRST_CENTRE} + {FRAME_HOP_SECONDS} k s ({want}), e.g. {FIRST_CENTRE:.2f}.jpg")
 
 
 def read_audio_ffmpeg(path):

@@ -29,7 +29,8 @@ from avt_np.data import EMBEDDED, synthetic
 from avt_np.progress import Progress
 from avt_np.sweep.grid import parse_only, select
 from avt_np.dask_client import connect
-from avt_np.sweep.runner import KEEP, THREAD_VARIABLES, run_dask, run_local
+from avt_np.sweep.runner import (KEEP, THREAD_VARIABLES, busy_note, run_dask, run_local,
+                                 wait_for)
 from avt_np.sweep.table import write_tables
 from avt_np.train import SETTINGS
 
@@ -205,25 +206,34 @@ def run(argv=None):
     print(f"sweep: {len(jobs)} runs selected: {states.count('finished')} finished, "
           f"{states.count('partial')} to resume, {states.count('new')} to start; {where} "
           f"-> {sweep_dir}", file=sys.stderr, flush=True)
-    results = []
+    results, busy = [], []
     progress = Progress(len(todo), "sweep: runs")
     start = time.perf_counter()
 
     def on_result(result):
+        if result["status"] == "busy":                  # trained elsewhere: wait, see below
+            busy.append(next(job for job in todo if job["name"] == result["name"]))
+            print(busy_note(busy[-1]), file=sys.stderr, flush=True)
+            return
         results.append(result)
         f1 = result.get("test_micro_f1")
         last = f"{result['name']} {result['status']}" + (f" F1 {f1:.3f}" if f1 is not None
                                                          else "")
         progress.update(len(results), f"(last: {last})")
-        if result["status"] in ("failed", "busy"):
-            print(f"sweep: {result['name']} {result['status']}: {result['message']}",
-                  file=sys.stderr, flush=True)
+        if result["status"] == "failed":
+            print(f"sweep: {result['name']} failed: {result['message']}", file=sys.stderr,
+                  flush=True)
 
     try:
-        if todo and client is not None:
-            run_dask(client, todo, on_result)
-        elif todo:
-            run_local(todo, args.workers, threads, on_result)
+        pending = todo
+        while pending:
+            if client is not None:
+                run_dask(client, pending, on_result)
+            else:
+                run_local(pending, args.workers, threads, on_result)
+            pending, busy[:] = list(busy), []
+            for job in pending:       # runs another process trains: their results are ours too
+                wait_for(job)
     finally:
         if client is not None:
             client.close()

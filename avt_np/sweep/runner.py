@@ -9,8 +9,13 @@ work, the same in a local worker process and on a Dask worker:
 - a run with a config.json was stopped midway: it continues with `avt_np.train --resume`;
 - otherwise it starts afresh (a directory without config.json holds nothing worth keeping);
 - the run's log file is locked (flock) while the run trains, so a second sweep on the same
-  directory, or a rerun after the sweep was killed while a run went on, skips the run instead
-  of training it twice at once.
+  directory, or a rerun after the sweep was killed while a run went on, never trains it twice
+  at once: it gets the status "busy", the sweep names the process holding the lock
+  (`busy_note`), waits for the lock once the other runs are done (`wait_for`) and runs the job
+  again, which finds the run finished (or resumes it, if its process died first).
+
+A local worker whose sweep is gone (killed with SIGKILL: nothing could stop its workers)
+finishes the run it is training, keeping its lock, starts no other, and exits.
 
 Local workers are long-lived processes that call `avt_np.train.run` in-process, one run at a
 time (a fresh `python -m avt_np.train` per run spends ~1 s importing SciPy and NumPy: half of a
@@ -27,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -45,10 +51,22 @@ def run_job(job):
     """Train one run to the end (or find it finished); returns a small JSON-able result:
     {"name", "status": finished|done|failed|interrupted|busy, "seconds", "test_micro_f1",
     "message"}. The run directory is the train CLI's; the log is train's stdout + stderr."""
-    run_dir, log = Path(job["run_dir"]), Path(job["log"])
+    run_dir = Path(job["run_dir"])
     result = {"name": job["name"], "status": "finished", "seconds": 0.0}
     if (run_dir / "metrics.json").is_file():
         return dict(result, test_micro_f1=read_f1(run_dir))
+    if orphaned():                                        # the sweep is gone: start nothing
+        return dict(result, status="interrupted", message="the sweep that queued it is gone")
+    TRAINING.set()                   # from the lock to the pruned checkpoints: never cut short
+    try:
+        return train_locked(job, result)
+    finally:
+        TRAINING.clear()
+
+
+def train_locked(job, result):
+    """run_job's work once its checks passed: lock the log, train or resume, prune."""
+    run_dir, log = Path(job["run_dir"]), Path(job["log"])
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", buffering=1) as f:
         try:
@@ -66,10 +84,10 @@ def run_job(job):
         train = train_in_child if job["child_process"] else train_here
         code = train(argv, f, job["threads"])
         result["seconds"] = time.perf_counter() - start
-    if code != 0:
-        status = "interrupted" if code in (130, -signal.SIGINT) else "failed"
-        return dict(result, status=status, message=f"exit code {code}: {last_line(log)}")
-    prune_checkpoints(run_dir, job["keep"])
+        if code != 0:
+            status = "interrupted" if code in (130, -signal.SIGINT) else "failed"
+            return dict(result, status=status, message=f"exit code {code}: {last_line(log)}")
+        prune_checkpoints(run_dir, job["keep"])          # before the lock is released
     return dict(result, status="done", test_micro_f1=read_f1(run_dir))
 
 
@@ -103,6 +121,36 @@ def train_in_child(argv, log, threads):
                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
 
 
+def lock_holder(path):
+    """PID of the process holding the flock of `path` (Linux's /proc/locks), or None."""
+    try:
+        inode = os.stat(path).st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:              # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+        fields = line.split()
+        if "FLOCK" in fields and "->" not in fields:      # ("->": a process waiting for it)
+            i = fields.index("FLOCK")
+            if len(fields) > i + 4 and fields[i + 4].rpartition(":")[2] == str(inode):
+                return int(fields[i + 3])
+    return None
+
+
+def busy_note(job):
+    """What a sweep says of a run another process trains, naming the process."""
+    pid = lock_holder(job["log"])
+    return (f"sweep: {job['name']} is being trained by "
+            f"{f'process {pid}' if pid else 'another process'} (its log is locked: another "
+            "sweep, or a worker of one killed earlier); its result is awaited")
+
+
+def wait_for(job):
+    """Block until no process holds the lock of `job`'s log."""
+    with open(job["log"], "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)                   # released when the file is closed
+
+
 def read_f1(run_dir):
     return json.loads((Path(run_dir) / "metrics.json").read_text())["test_micro_f1"]
 
@@ -125,9 +173,29 @@ def prune_checkpoints(run_dir, keep):
 
 
 # -- executors: each calls on_result(result) as runs end ---------------------------------------
-def ignore_sigint():
-    """Idle workers ignore Ctrl-C (the sweep passes it on to runs in progress)."""
+TRAINING = threading.Event()        # set while this process trains a run of run_job
+PARENT = None                       # in a local worker: the sweep's PID
+
+
+def orphaned():
+    """Is this a local worker whose sweep is gone (its parent PID changed)?"""
+    return PARENT is not None and os.getppid() != PARENT
+
+
+def start_worker():
+    """Initializer of a local worker. Idle workers ignore Ctrl-C (the sweep passes it on to
+    runs in progress). A thread ends the worker once its sweep is gone and no run is training
+    (after a SIGKILL of the sweep, the pool cannot stop its workers: they would wait for work
+    forever)."""
+    global PARENT
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    PARENT = os.getppid()
+
+    def exit_when_orphaned():
+        while not (orphaned() and not TRAINING.is_set()):
+            time.sleep(0.5)
+        os._exit(0)
+    threading.Thread(target=exit_when_orphaned, daemon=True).start()
 
 
 def run_local(jobs, workers, threads, on_result):
@@ -136,7 +204,7 @@ def run_local(jobs, workers, threads, on_result):
     os.environ.update({name: str(threads) for name in THREAD_VARIABLES})   # read by the workers
     try:                                                                     # as they start
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                   initializer=ignore_sigint)
+                                   initializer=start_worker)
         futures = {pool.submit(run_job, dict(job, child_process=False)): job for job in jobs}
     finally:
         for name, value in saved.items():

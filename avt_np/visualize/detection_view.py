@@ -13,9 +13,9 @@ and, when the data set has strong labels, the reference events as a grey bar ben
 import numpy as np
 from PIL import Image, ImageDraw
 
+from avt_np.data.format import FRAME_HOP_SECONDS
 from avt_np.plot import line_plot, series_colour, vstack
 
-FRAME_HOP_SECONDS = 0.96
 WIDTH = 960
 BLACK, GREY, LIGHT, WHITE = (0, 0, 0), (150, 150, 150), (225, 225, 225), (255, 255, 255)
 

@@ -7,6 +7,7 @@ import sys
 
 from avt_np.data import open as open_data
 from avt_np.data import same_data
+from avt_np.io import is_a
 from avt_np.run_dir import load_model, read_finished
 from avt_np.run_dir import snapshot_path
 from avt_np.sync import model_sync_report, skip_reason
@@ -32,7 +33,7 @@ def stored_sync(saved, metrics, split_name, data=None):
 def well_formed(report):
     """Whether a stored score has every field format_sync prints, of the right type."""
     def number(x):
-        return type(x) in (int, float)
+        return is_a(x, (int, float))
 
     def numbers(x):
         return isinstance(x, list) and all(number(v) for v in x)
@@ -43,7 +44,7 @@ def well_formed(report):
     return (all(number(report.get(k)) for k in ("clips", "pairs", "excluded_pairs", "chance"))
             and all(isinstance(report.get(k), str) for k in ("query", "key"))
             and isinstance(blocks, list) and all(
-                isinstance(b, dict) and type(b.get("block")) is int and number(b.get("share"))
+                isinstance(b, dict) and is_a(b.get("block"), int) and number(b.get("share"))
                 and number(b.get("top1")) and numbers(b.get("share_per_head"))
                 and numbers(b.get("top1_per_head")) for b in blocks))
 

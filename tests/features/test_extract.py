@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from avt_np.cli import UsageError
 from avt_np.data.format import open_dataset
 from avt_np.features import audio as audio_fe
 from avt_np.features import extract
@@ -86,7 +87,7 @@ def test_a_killed_run_resumes_without_recomputing_finished_clips(tmp_path, model
 
 def test_work_dir_made_with_other_settings_is_refused(tmp_path):
     WorkDir(tmp_path / "w", {"frames": 10, "vggish_sha256": "x"})
-    with pytest.raises(ValueError, match="other settings \\(frames\\)"):
+    with pytest.raises(UsageError, match="other settings \\(frames\\)"):
         WorkDir(tmp_path / "w", {"frames": 8, "vggish_sha256": "x"})
 
 
@@ -257,7 +258,7 @@ def test_writing_log_mel_from_a_cache_without_it_names_the_clip_file(tmp_path, m
     matched = [(clips[0], "test", np.zeros(3, np.uint8))]
     work = WorkDir(tmp_path / "work", {})
     extract_all(matched, Extractor(models[0], frames=3), work, progress=False)
-    with pytest.raises(ValueError, match=r"c0.npz: no log_mel"):
+    with pytest.raises(UsageError, match=r"c0.npz: no log_mel"):
         write_dataset(tmp_path / "data", matched, work, CLASSES, frames=3, with_video=False,
                       log_mel_splits=("test",))
     assert not (tmp_path / "data").exists()

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avt_np.cli import UsageError
 from avt_np.features.extract import Clip, match_labels
 from avt_np.features.labels import (DCASE2017_CLASSES, LabelError, parse_labels_arg,
                                     read_classes, read_weak_labels)
@@ -62,7 +63,7 @@ def test_clip_files_match_labels_with_or_without_audiosets_y_prefix():
     assert [(c.clip_id, s) for c, s, _ in matched] == [("abc_0.000_10.000", "train"),
                                                       ("xyz_1.000_11.000", "test")]
     assert [c.clip_id for c in unlabelled] == ["stray"]
-    with pytest.raises(ValueError, match="labelled in both"):
+    with pytest.raises(UsageError, match="labelled in both"):
         match_labels([], {"train": {"a": 1}, "test": {"a": 1}})
 
 

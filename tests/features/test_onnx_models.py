@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from avt_np import weights
+from avt_np.features import vgg16_graph
 from avt_np.features.onnx_model import ModelFileError
 from avt_np.features.vgg16 import VGG16, normalise
 from avt_np.features.vggish import PCAQuantizer, VGGish, dequantize
@@ -63,10 +63,10 @@ def test_vgg16_zoo_file_needs_fc7_exposed_and_expose_output_adds_it(tmp_path):
     zoo = standins.make_vgg16(tmp_path / "vgg16-7.onnx")            # logits only, like the zoo
     with pytest.raises(ModelFileError, match="expose-fc7"):
         VGG16(zoo)
-    fc7 = weights.expose_output(zoo, tmp_path / "vgg16-7-fc7.onnx")
+    fc7 = vgg16_graph.expose_output(zoo, tmp_path / "vgg16-7-fc7.onnx")
     model = VGG16(fc7)
     # the zoo file declares batch 1; expose_output makes it symbolic (None: free)
-    assert (model.input_name, model.output_name, model.batch) == ("data", weights.FC7, None)
+    assert (model.input_name, model.output_name, model.batch) == ("data", vgg16_graph.FC7, None)
     frames = np.random.default_rng(0).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
     out = model(frames)
     assert out.shape == (3, 4096) and out.dtype == np.float32 and (out >= 0).all()
@@ -76,13 +76,13 @@ def test_vgg16_zoo_file_needs_fc7_exposed_and_expose_output_adds_it(tmp_path):
 
 def test_expose_output_refuses_a_graph_without_the_fc7_tensor(tmp_path):
     other = standins.make_vggish(tmp_path / "v.onnx")
-    with pytest.raises(weights.WeightsError, match="no tensor named"):
-        weights.expose_output(other, tmp_path / "out.onnx")
+    with pytest.raises(vgg16_graph.GraphError, match="no tensor named"):
+        vgg16_graph.expose_output(other, tmp_path / "out.onnx")
 
 
 def test_vgg16_pre_relu_tensor_is_rejected_as_not_fc7(tmp_path):
     zoo = standins.make_vgg16(tmp_path / "z.onnx")
-    pre = weights.expose_output(zoo, tmp_path / "pre.onnx", tensor="vgg0_dense1_fwd")
+    pre = vgg16_graph.expose_output(zoo, tmp_path / "pre.onnx", tensor="vgg0_dense1_fwd")
     model = VGG16(pre, output="vgg0_dense1_fwd")
     dark = np.zeros((1, 224, 224, 3), np.uint8)                     # negative normalised means
     with pytest.raises(ModelFileError, match="not fc7 after ReLU"):

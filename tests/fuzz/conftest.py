@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from avt_np import tag, train, weights
+from avt_np import train, weights
 from avt_np.data import synthetic
 from avt_np.features import __main__ as features_command
 from avt_np.features.labels import DCASE2017_CLASSES
 from avt_np.sweep import command as sweep_command
+from avt_np.tag import __main__ as tag
 from tests.conftest import DEFAULT_FUZZ_CASES
 from tests.features import standins
 
@@ -29,16 +30,22 @@ TINY_RUN = ["--first", "audio", "--second", "audio", "--epochs", "2", "--batches
 class FuzzSettings:
     cases: int
     seed: int
-    long: bool
+    given: bool            # --fuzz-cases or $AVT_NP_FUZZ_CASES: every kind runs `cases` cases
+
+
+def fuzz_settings(option, environ, seed):
+    """FuzzSettings of --fuzz-cases `option` (None: not given) and the environment."""
+    if option is not None:
+        return FuzzSettings(option, seed, True)
+    if environ.get("AVT_NP_FUZZ_CASES"):
+        return FuzzSettings(int(environ["AVT_NP_FUZZ_CASES"]), seed, True)
+    return FuzzSettings(DEFAULT_FUZZ_CASES, seed, False)
 
 
 @pytest.fixture(scope="session")
 def fuzz(request):
-    cases = request.config.getoption("--fuzz-cases")
-    if cases is None:
-        cases = int(os.environ.get("AVT_NP_FUZZ_CASES", DEFAULT_FUZZ_CASES))
-    return FuzzSettings(cases, request.config.getoption("--fuzz-seed"),
-                        cases != DEFAULT_FUZZ_CASES)
+    return fuzz_settings(request.config.getoption("--fuzz-cases"), os.environ,
+                         request.config.getoption("--fuzz-seed"))
 
 
 @pytest.fixture(scope="session")

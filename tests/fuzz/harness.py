@@ -3,15 +3,21 @@
 The rule, for every case:
 
     - the command exits 0, or 1 / 2 with a short error: its last line on stderr starts with
-      "error: " (or "FAIL: " for exit 1) and is one line of at most MAX_ERROR characters;
+      "error: " (or "FAIL: " for exit 1), is one line of at most MAX_ERROR characters, and is
+      the only line starting with "error: ";
     - no traceback (an exception escaping `main`, or "Traceback" printed), no Python warning;
-    - no hang: the case is stopped after `timeout` seconds;
+    - no hang: the case is stopped after `timeout` seconds, and counts as a hang even when the
+      code under test caught the `Hang` raised to stop it (an `except BaseException`);
     - nothing good lost: every file of the fixture other than the damaged one is still there,
       with the same content, unless the command is allowed to write it (`may_write`).
 
 Commands run in this process through their `main(argv)` (each tool's `cli.main`), with stdout
 and stderr captured: a case costs the command's own time, not a Python start-up. A case is
 seeded by one integer; a failure prints it with the command that replays it alone.
+
+Beyond the rule, a kind may check the answer itself (`extra_check`): a damaged weight file
+must make `weights verify` exit 1, a damaged event file must not score as perfect. The tests of
+tests/fuzz/test_harness.py plant fakes that break each part of the rule and check it fails.
 """
 
 import fnmatch
@@ -82,9 +88,10 @@ def files_of(root):
 def run_in_process(main, argv, timeout):
     """(exit code or "hang", stdout, stderr, escaped traceback or None, warnings)."""
     out, err = io.StringIO(), io.StringIO()
-    escaped, code = None, None
+    escaped, code, alarm = None, None, []
 
     def on_alarm(signum, frame):
+        alarm.append(True)                 # a hang, even if the code under test catches Hang
         raise Hang()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -104,6 +111,8 @@ def run_in_process(main, argv, timeout):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if alarm:
+        code = "hang"
     return code, out.getvalue(), err.getvalue(), escaped, [str(w.message) for w in caught]
 
 
@@ -123,10 +132,13 @@ def problems_of(kind, case_dir, damaged, before, result):
         last = (lines[-1] if lines else "").replace(str(case_dir), "CASE")   # paths and
         last = re.sub(r"[0-9a-f]{64}", "SHA-256", last)                      # digests: short
         start = "error: " if code == 2 else ("error: ", "FAIL: ")
+        errors = sum(line.startswith("error: ") for line in lines)
         if not last.startswith(start):
             problems.append(f"exit {code} without an error line (last line: {last[:200]!r})")
         elif len(last) > MAX_ERROR:
             problems.append(f"error line of {len(last)} characters: {last[:200]}...")
+        elif errors > 1:
+            problems.append(f"{errors} error lines, expected one")
     noisy = [w for w in caught if not any(a in w for a in kind.allow_warnings)]
     if noisy:
         problems.append(f"warning: {noisy[0][:200]}")
@@ -186,14 +198,15 @@ def check(kind, settings, work, request, cost=1):
     """fuzz() as a test: every failure listed in the assertion message, each with the command
     that replays it alone. settings: tests/fuzz/conftest.py's FuzzSettings; request: pytest's;
     cost: a kind whose case takes about `cost` times the usual ~0.3 s runs 1/cost of the
-    default number of cases in the default pytest (all of --fuzz-cases N when given)."""
+    default number of cases in the default pytest; --fuzz-cases N (or $AVT_NP_FUZZ_CASES)
+    runs N cases of every kind, whatever its cost."""
     kind.test = request.node.nodeid
-    cases = settings.cases if settings.long else max(4, settings.cases // cost)
+    cases = settings.cases if settings.given else max(4, settings.cases // cost)
     failures, tally, seconds = fuzz(kind, cases, settings.seed, work)
     summary = (f"{kind.name}: {cases} case(s) from seed {settings.seed} in "
                f"{seconds:.1f} s, exit codes {dict(sorted(tally.items(), key=str))}, "
                f"{len(failures)} failed")
-    if settings.long:
+    if settings.given:
         with request.getfixturevalue("capsys").disabled():
             print(f"\n  fuzz {summary}")
     assert not failures, summary + "\n" + "\n".join(failures[:20])

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from avt_np import tag
+from avt_np.tag import __main__ as tag
 from avt_np.data import __main__ as data_command
 from avt_np.features import __main__ as features_command
 from avt_np.sweep import command as sweep_command

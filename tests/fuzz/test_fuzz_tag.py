@@ -1,7 +1,7 @@
 """python -m avt_np.tag reading a damaged run directory, damaged input files and a damaged
 work directory of kept features (rule: tests/fuzz/harness.py)."""
 
-from avt_np import tag
+from avt_np.tag import __main__ as tag
 from tests.fuzz.conftest import tag_args
 from tests.fuzz.harness import Kind, check, files_of
 from tests.fuzz.test_fuzz_run_dir import RUN_FILES

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,6 +163,51 @@ def test_a_killed_sweep_finishes_only_the_missing_runs_when_rerun(tmp_path, data
     assert f"6 runs selected: {len(killed_at)} finished" in again.stderr
     assert f"{6 - len(killed_at)} of {6 - len(killed_at)} runs finished" in again.stderr
     assert len(finished_runs(out)) == 6
+
+
+def children_of(pid):
+    """PIDs of the processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_sweep_killed_with_sigkill_and_resumed_at_once_waits_for_its_orphaned_runs(
+        tmp_path, data):
+    out = tmp_path / "s"
+    # runs long enough (~10 s) to be still training when the resumed sweep looks at them
+    longer = ["--epochs", "2", "--batches-per-epoch", "40", "--batch-size", "8", "--ensemble", "1"]
+    args = [sys.executable, "-m", "avt_np.sweep", "--out", str(out), "--data", data, *longer,
+            "--seeds", "1", "--only", "first=audio,second=audio,pos_enc=audio,pooling=mean",
+            "--workers", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600                # a hang guard
+    while not (out / "runs").is_dir() or len(list((out / "runs").glob("*/config.json"))) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    workers = children_of(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)                # the sweep alone: its workers go on
+    proc.wait()
+    assert len(finished_runs(out)) < 3
+
+    again = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    waited = [line for line in again.stderr.splitlines() if "is being trained by" in line]
+    assert waited, again.stderr                      # the runs the orphans were training
+    assert all(int(line.split("by process ")[1].split()[0]) in workers for line in waited)
+    assert "3 of 60 cells, 3 runs" in again.stdout and len(finished_runs(out)) == 3
+    assert "not finished" not in again.stderr
+    deadline = time.monotonic() + 10                 # the orphaned workers have exited
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}/stat").exists()
+                and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]
 
 
 def test_ctrl_c_stops_the_runs_writes_the_tables_and_exits_130(tmp_path, data):

@@ -20,7 +20,7 @@ from avt_np.features import extract
 from avt_np.features.extract import AUDIO_SUFFIXES, VIDEO_SUFFIXES, Clip
 from avt_np.features.video import have_ffmpeg
 from avt_np.progress import Progress
-from avt_np.weights import cached_sha256, weights_differ
+from avt_np.weights import cached_sha256, require, weights_differ
 
 FRAMES = 10                 # 0.96 s windows per clip, as the data sets (Sec. 3.2.1)
 THUMBNAIL = 64              # pixels per side of the video frames kept for pictures
@@ -61,26 +61,34 @@ def file_name(clip):
     return (clip.video or clip.audio).name
 
 
-def networks(config, args, run_data):
-    """(VGGish, VGG16 or None, work-directory settings) for a model reading config's modalities;
-    a warning on stderr when the run's data set was made with other weights (its features and
-    these would not match)."""
-    from avt_np.features.vgg16 import VGG16                # imported here: onnxruntime, slow
-    from avt_np.features.vggish import VGGish              # to load: --help needs neither
+def network_files(config, args, run_data):
+    """(VGGish file, VGG16 file or None, work-directory settings) for a model reading config's
+    modalities: the files are found (weights.require: a missing one names the fetch command)
+    and hashed, not loaded (loading VGG16 takes seconds; a rerun over kept features needs no
+    network). A warning on stderr when the run's data set was made with other weights (its
+    features and these would not match)."""
     with_video = "video" in (config.first, config.second)
-    vggish = VGGish(args.vggish or "vggish")
-    vgg16 = VGG16(args.vgg16 or "vgg16_fc7", style=args.vgg16_preprocess) if with_video else None
-    settings = {"vggish": str(vggish.path), "vggish_sha256": cached_sha256(vggish.path),
+    vggish = require(args.vggish or "vggish", "vggish")
+    vgg16 = require(args.vgg16 or "vgg16_fc7", "vgg16_fc7") if with_video else None
+    settings = {"vggish": str(vggish), "vggish_sha256": cached_sha256(vggish),
                 "frames": FRAMES, "thumbnail": THUMBNAIL}
     if vgg16 is not None:
-        settings.update(vgg16=str(vgg16.path), vgg16_sha256=cached_sha256(vgg16.path),
-                        vgg16_preprocess=vgg16.style)
+        settings.update(vgg16=str(vgg16), vgg16_sha256=cached_sha256(vgg16),
+                        vgg16_preprocess=args.vgg16_preprocess)
     if run_data and run_data != EMBEDDED:
-        paths = {"vggish": vggish.path, "vgg16": vgg16.path if vgg16 is not None else None}
-        for line in weights_differ(Path(run_data) / "meta.json", paths,
+        for line in weights_differ(Path(run_data) / "meta.json", {"vggish": vggish,
+                                                                  "vgg16": vgg16},
                                    made=f"the run's data set {run_data}"):
             print(f"warning: {line}", file=sys.stderr)
     return vggish, vgg16, settings
+
+
+def extractor_of(vggish, vgg16, args):
+    """The Extractor of the two network files, loaded through onnxruntime."""
+    from avt_np.features.vgg16 import VGG16                # imported here: onnxruntime, slow
+    from avt_np.features.vggish import VGGish              # to load: --help needs neither
+    video = VGG16(vgg16, style=args.vgg16_preprocess) if vgg16 is not None else None
+    return extract.Extractor(VGGish(vggish), video, frames=FRAMES)
 
 
 def thumbnails(frames):
@@ -104,21 +112,15 @@ def extracted(clip, extractor):
 
 def kept(work, clip_id, with_video):
     """The features of clip_id kept in the work dir, or None when there are none or they are
-    damaged (arrays missing, of other shapes, not finite): the work dir is only a cache, so
-    such a clip is extracted again."""
+    damaged (arrays missing, of other shapes, not finite: WorkDir.load's checks): the work dir
+    is only a cache, so such a clip is extracted again."""
     if not work.has(clip_id):
         return None
+    needed = ("audio", "valid", "log_mel") + (("video",) if with_video else ())
     try:
-        arrays = work.load(clip_id)
-    except ValueError:
+        return work.load(clip_id, needed, frames=FRAMES)
+    except extract.DamagedCache:
         return None
-    shapes = {"audio": 2, "valid": 1, "log_mel": 3, **({"video": 2} if with_video else {})}
-    for name, ndim in shapes.items():
-        a = arrays.get(name)
-        if a is None or a.ndim != ndim or a.shape[0] != FRAMES or a.dtype.kind not in "fiub" \
-                or not np.isfinite(a.astype(np.float32)).all():
-            return None
-    return arrays
 
 
 def clip_features(inputs, config, work_dir, args, run_data=None):
@@ -136,12 +138,9 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
     if (with_video or any(c.audio is None for c in clips)) and not have_ffmpeg():
         raise UsageError("the ffmpeg command is needed to decode video but is not installed "
                          "(apt-get install -y ffmpeg)")
-    vggish, vgg16, settings = networks(config, args, run_data)
-    try:
-        work = extract.WorkDir(work_dir, settings)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    extractor = extract.Extractor(vggish, vgg16, frames=FRAMES)
+    vggish, vgg16, settings = network_files(config, args, run_data)
+    work = extract.WorkDir(work_dir, settings)           # a UsageError when made otherwise
+    extractor = None                                   # loaded for the first clip to extract
     out, thumbnails_of = [], {}
     progress = Progress(len(clips), "tag: features") if len(clips) > 1 else None
     for k, clip in enumerate(clips, 1):
@@ -149,6 +148,7 @@ def clip_features(inputs, config, work_dir, args, run_data=None):
         try:
             arrays = kept(work, clip.clip_id, with_video)
             if arrays is None:
+                extractor = extractor or extractor_of(vggish, vgg16, args)
                 arrays = extracted(clip, extractor)
                 work.save(clip.clip_id, arrays)
         except extract.CLIP_ERRORS as e:

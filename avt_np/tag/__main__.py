@@ -29,7 +29,6 @@ in DIR/.work, so a stopped run resumes), or `--split NAME`, a split of the run's
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +36,14 @@ import numpy as np
 from avt_np import cli, data, io
 from avt_np import events as event_lists
 from avt_np.cli import ArgumentParser, UsageError
+from avt_np.data import EMBEDDED
 from avt_np.data.format import ArraySplit
-from avt_np.detection import PostProcessing, detect
-from avt_np.model import AudiovisualTransformer
+from avt_np.detection import detect
 from avt_np.predict import Predictions, predict_ensemble
 from avt_np.progress import Progress
-from avt_np.run_dir import (load_run, load_snapshot, read_finished, run_classes,
-                            snapshot_path)
-from avt_np.tag_inputs import clip_features
+from avt_np.tag.inputs import clip_features
+from avt_np.tag.trained import run_model
 from avt_np.visualize.detection_view import detection_picture
-from avt_np.weights import WeightsError
 
 
 def build_parser():
@@ -78,79 +75,10 @@ def build_parser():
     return p
 
 
-# -- the run's model ---------------------------------------------------------------------------
-@dataclass
-class TrainedRun:
-    config: object                  # ModelConfig
-    models: list                    # AudiovisualTransformer per snapshot of the ensemble
-    epochs: list
-    threshold: float                # tagging threshold (Sec. 3.2.10)
-    settings: object                # PostProcessing of the events
-    classes: list                   # class names, in output order
-    data: str                       # the run's --data
-
-
-def run_model(run_dir, epoch=None, threshold=None):
-    """A run's ensemble (or the snapshot of `epoch`), threshold and event post-processing, from
-    its config.json and metrics.json. -> TrainedRun"""
-    metrics_path = Path(run_dir) / "metrics.json"
-    finished = metrics_path.is_file()
-    if finished:
-        saved, config, metrics, _ = read_finished(run_dir)      # one-line errors for damage
-        run_epochs = metrics["ensemble_epochs"]
-        run_threshold, chosen = tagging_settings(metrics_path, metrics)
-    else:
-        saved, config = load_run(run_dir)
-        run_epochs = run_threshold = chosen = None
-    classes = run_classes(run_dir, saved, config)
-    if epoch is None and not finished:
-        snapshots = sorted(int(p.stem[6:]) for p in Path(run_dir).glob("checkpoints/epoch_*.npz")
-                           if p.stem[6:].isdigit())
-        if not snapshots:
-            raise UsageError(f"{run_dir}: no finished epoch (no checkpoints/epoch_NNN.npz); "
-                             "train it first, or continue it with --resume")
-        raise UsageError(f"{metrics_path}: not found: the run has not finished, so it has no "
-                         f"ensemble and no threshold; tag with one snapshot: --epoch "
-                         f"{snapshots[-1]} --threshold T")
-    if threshold is None and not finished:
-        raise UsageError(f"{metrics_path}: not found: give --threshold (the run has not chosen "
-                         "one on validation)")
-    epochs = [epoch] if epoch is not None else run_epochs
-    threshold = run_threshold if threshold is None else threshold
-    models = []
-    for e in epochs:
-        path = snapshot_path(run_dir, e)
-        if not path.is_file():
-            raise UsageError(f"{path}: snapshot missing (a run trained with --keep none keeps "
-                             "none; --epoch K picks another)")
-        model = AudiovisualTransformer(config)
-        load_snapshot(model, path)
-        models.append(model)
-    if chosen:              # its frame threshold is a fraction of the run's tagging threshold
-        settings = PostProcessing(**chosen)
-        if threshold != run_threshold:
-            settings = settings.scaled(threshold / run_threshold)
-    else:
-        settings = PostProcessing(threshold)
-        print("tag: no event post-processing chosen on validation for this run (python -m "
-              "avt_np.evaluate RUN --events chooses one); events are the frames above the "
-              "threshold", file=sys.stderr)
-    return TrainedRun(config, models, epochs, threshold, settings, classes, saved["data"])
-
-
-def tagging_settings(path, metrics):
-    """(threshold, event post-processing or None) of a finished run's metrics.json (read by
-    run_dir.read_finished), checked; one-line errors."""
-    threshold, events = metrics.get("threshold"), metrics.get("events")
-    if not (type(threshold) in (int, float) and 0.0 < threshold < 1.0):
-        raise UsageError(f"{path}: needs a threshold in (0, 1), got {json.dumps(threshold)[:60]}")
-    chosen = events.get("post_processing") if isinstance(events, dict) else None
-    if chosen is not None:
-        try:
-            PostProcessing(**chosen)
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"{path}: events.post_processing: {cli.first_line(e)}") from None
-    return threshold, chosen
+EMBEDDED_WARNING = (
+    "warning: {run} was trained on the embedded data set, whose features are invented (not "
+    "VGGish / VGG16 outputs): its tags of real clips mean nothing; tag them with a run trained "
+    "on features of real clips (python -m avt_np.features, docs/detection.md)")
 
 
 # -- inputs ------------------------------------------------------------------------------------
@@ -236,6 +164,8 @@ def run(argv=None):
         failures, frames = [], {}
     else:
         out = Path(args.out or "tags")
+        if trained.data == EMBEDDED:
+            print(EMBEDDED_WARNING.format(run=args.run_dir), file=sys.stderr)
         split, names, failures, frames = files_input(args, trained, out)
         reference = None
     progress = Progress(len(names), "tag: clips")
@@ -289,7 +219,7 @@ def draw_pictures(folder, split, names, classes, predictions, tagged, found, thr
 
 
 def main(argv=None):
-    return cli.main(run, argv, errors=(WeightsError,),
+    return cli.main(run, argv,
                     interrupted="interrupted: clips whose features were extracted are kept in "
                                 "OUT/.work; run the same command again")
 
