@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 15: from weak labels to *when*
+# # Lesson 15: from weak labels to when
 #
 # What you learn here:
 # - multiple-instance pooling: a weak (clip) label says an event happens *somewhere* in the
@@ -50,14 +50,15 @@ print(f"pictures go to {out}")
 # %%
 p = np.full((1, 10, 1), 0.1)
 p[0, 3:6, 0] = [0.8, 0.9, 0.7]                        # (B=1, T=10, C=1)
-print("frame            " + " ".join(f"{t:6d}" for t in range(10)))
-print("p_t              " + " ".join(f"{x:6.2f}" for x in p[0, :, 0]))
+print("frame t  " + "".join(f"{t:6d}" for t in range(10)))
+print("p_t      " + "".join(f"{x:6.2f}" for x in p[0, :, 0]))
 gradients = {}
 for name in ("mean", "max", "linear-softmax"):
     pool = nn.POOLING[name]()
     y = pool(p)[0, 0]
     gradients[name] = pool.backward(np.ones((1, 1)))[0, :, 0]               # dy/dp_t
-    print(f"{name:15s}  y = {y:.3f}; dy/dp_t " + " ".join(f"{g:+6.3f}" for g in gradients[name]))
+    print(f"{name} pooling: y = {y:.3f}, dy/dp_t")
+    print("         " + "".join(f"{g:+6.2f}" for g in gradients[name]))
 linear = gradients["linear-softmax"]
 assert np.allclose(gradients["mean"], 0.1)                              # every frame alike
 assert np.count_nonzero(gradients["max"]) == 1 and gradients["max"][4] == 1   # one frame
@@ -75,7 +76,8 @@ for name in ("mean", "linear-softmax"):
     pool = nn.POOLING[name]()
     pool(flat)
     g = pool.backward(np.ones((1, 1)))[0, :, 0]
-    print(f"{name:15s} dy/dp_t " + " ".join(f"{x:+.3f}" for x in g))
+    print(f"{name} pooling of a flat clip: dy/dp_t")
+    print("         " + "".join(f"{x:+6.2f}" for x in g))
     assert np.allclose(g, g[0])                                          # no frame favoured
 
 # %% [markdown]
