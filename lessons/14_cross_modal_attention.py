@@ -12,7 +12,7 @@
 #   weight evenly; and a model whose attention does find the event, side by side: the one
 #   `python -m avt_np.train --preset detection` trains (lesson 15 says why it keeps time).
 #
-# Run: python lessons/14_cross_modal_attention.py   (~40 s on 2 cores; see lessons/README.md)
+# Run: python lessons/14_cross_modal_attention.py   (~30 s on 2 cores; see lessons/README.md)
 
 # %%
 import shutil

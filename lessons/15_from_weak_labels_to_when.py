@@ -15,7 +15,7 @@
 #   rewards frames for differing; and its frame probabilities following the reference events
 #   of a test clip.
 #
-# Run: python lessons/15_from_weak_labels_to_when.py   (~1 min on 2 cores)
+# Run: python lessons/15_from_weak_labels_to_when.py   (~20 s on 2 cores; see lessons/README.md)
 
 # %%
 import shutil
